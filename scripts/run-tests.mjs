@@ -1,0 +1,54 @@
+// Runs the uvu suites and ends with the line CI reads: `N passed, N failed`.
+// Host-only tests run once; GPU tests run once per software adapter present (lavapipe with
+// shader-f16, SwiftShader without), or once on the machine's real GPU.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const only = process.argv.slice(2); // optional: suite names to run
+
+function runSuite(name, dir, env = {}) {
+  return new Promise((resolve) => {
+    if (!existsSync(`${root}/${dir}`) || readdirSync(`${root}/${dir}`).filter((f) => f.endsWith('.test.ts')).length === 0) {
+      resolve({ name, total: 0, passed: 0, skipped: 0, failed: 0, code: 0 });
+      return;
+    }
+    console.log(`\n=== ${name} (${dir}) ===`);
+    const child = spawn(process.execPath, ['--import', './scripts/register.mjs', 'node_modules/uvu/bin.js', dir, '\\.test\\.ts$'],
+      { cwd: root, env: { ...process.env, FORCE_COLOR: '0', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.on('close', (code) => {
+      const num = (label) => Number((out.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? 0);
+      const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
+      let failed = total - passed - skipped;
+      // A suite that crashed before printing totals still counts as a failure.
+      if (code !== 0 && failed === 0) failed = 1;
+      resolve({ name, total, passed, skipped, failed, code });
+    });
+  });
+}
+
+const suites = [
+  { name: 'unit', dir: 'test/unit' },
+  { name: 'gpu:default-adapter', dir: 'test/gpu' },
+];
+if (existsSync(swiftshaderIcd) && !process.env.MSL_SKIP_SWIFTSHADER) {
+  suites.push({ name: 'gpu:swiftshader', dir: 'test/gpu', env: { VK_ICD_FILENAMES: swiftshaderIcd, MSL_EXPECT_ADAPTER: 'swiftshader' } });
+}
+suites.push({ name: 'e2e', dir: 'test/e2e' });
+
+const results = [];
+for (const s of suites) {
+  if (only.length && !only.some((o) => s.name.startsWith(o))) continue;
+  results.push(await runSuite(s.name, s.dir, s.env));
+}
+let passed = 0, failed = 0, skipped = 0;
+console.log('\n=== summary ===');
+for (const r of results) {
+  console.log(`${r.name}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+  passed += r.passed; failed += r.failed; skipped += r.skipped;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);

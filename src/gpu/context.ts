@@ -1,0 +1,390 @@
+// The GPU runtime: one device, its allocator, the pipeline cache, and the command batching that
+// every kernel launch goes through. Dispatches are recorded into one compute pass per batch; the
+// batch is submitted when a readback, copy or write needs it (or when the uniform arena fills).
+import { DeviceError, DeviceLostError, MambaScanError, ShaderCompileError } from '../errors.ts';
+import { BufferAllocator, type MemoryStats } from './allocator.ts';
+import { BufferUsage, MapMode } from './flags.ts';
+import { type DefineValue, type KernelDef, packParams, specialise, variantLabel } from './kernel.ts';
+import { getGpu } from './provider.ts';
+
+export interface DeviceOptions {
+  /** A GPU object to use instead of the platform's (navigator.gpu or Dawn). */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+  /** Disable optional features, e.g. to test the no-f16 path on an f16 adapter. */
+  disableFeatures?: ('shader-f16' | 'subgroups' | 'timestamp-query')[];
+}
+
+export interface GpuFeatures {
+  shaderF16: boolean;
+  subgroups: boolean;
+  timestampQuery: boolean;
+}
+
+export interface GpuLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBuffersPerShaderStage: number;
+  minUniformBufferOffsetAlignment: number;
+  minStorageBufferOffsetAlignment: number;
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for CPU emulations (lavapipe/llvmpipe, SwiftShader). */
+  isSoftware: boolean;
+  /** A short name for reports: `llvmpipe`, `swiftshader`, or the vendor/device. */
+  name: string;
+}
+
+export interface CompiledKernel {
+  readonly def: KernelDef;
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly workgroupSize: [number, number, number];
+  readonly defines: Record<string, DefineValue>;
+}
+
+/** A buffer or a window of one, bound to a storage binding. */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+function isWindow(b: Binding): b is { buffer: GPUBuffer; offset?: number; size?: number } {
+  // GPUBuffer has no `buffer` property; a binding window does.
+  return (b as { buffer?: unknown }).buffer !== undefined;
+}
+
+const UNIFORM_SLOT = 256;
+const UNIFORM_SLOTS = 512;
+
+export class GpuContext {
+  readonly device: GPUDevice;
+  readonly features: GpuFeatures;
+  readonly limits: GpuLimits;
+  readonly adapter: AdapterDescription;
+  readonly alloc: BufferAllocator;
+
+  private readonly kernels = new Map<string, Promise<CompiledKernel>>();
+  private lostError: DeviceLostError | undefined;
+  private uncaptured: Error | undefined;
+  private destroyed = false;
+
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private readonly uniformArena: GPUBuffer;
+  private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private uniformUsed = 0;
+  private pendingDispatches = 0;
+  /** Number of dispatches recorded since creation (for benchmarks and tests). */
+  dispatchCount = 0;
+  submitCount = 0;
+
+  private constructor(device: GPUDevice, adapter: AdapterDescription, features: GpuFeatures, limits: GpuLimits, gpuRef: GPU) {
+    this.device = device;
+    this.adapter = adapter;
+    this.features = features;
+    this.limits = limits;
+    // Holding the GPU object here keeps Dawn's instance alive as long as this context.
+    (this as unknown as { gpuRef: GPU }).gpuRef = gpuRef;
+    this.alloc = new BufferAllocator(device);
+    this.uniformArena = this.alloc.create('runtime:uniforms', UNIFORM_SLOT * UNIFORM_SLOTS,
+      BufferUsage.UNIFORM | BufferUsage.COPY_DST);
+    device.lost.then((info) => {
+      if (!this.destroyed) this.lostError = new DeviceLostError(String(info.reason), info.message || 'no message');
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      if (!this.uncaptured) this.uncaptured = new MambaScanError(`WebGPU error: ${err.message}`);
+    });
+  }
+
+  /** Acquires an adapter and device with the limits and optional features the runtime uses. */
+  static async create(opts: DeviceOptions = {}): Promise<GpuContext> {
+    const gpu = opts.gpu ?? (await getGpu());
+    const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    if (!adapter) {
+      throw new DeviceError('no WebGPU adapter found. Without a GPU install a software Vulkan driver ' +
+        '(Debian/Ubuntu: Mesa lavapipe >= 24, `apt-get -t bookworm-backports install mesa-vulkan-drivers`), ' +
+        'see README "Troubleshooting".');
+    }
+    const off = new Set(opts.disableFeatures ?? []);
+    const want: GPUFeatureName[] = [];
+    for (const f of ['shader-f16', 'subgroups', 'timestamp-query'] as const) {
+      if (adapter.features.has(f) && !off.has(f)) want.push(f as GPUFeatureName);
+    }
+    const al = adapter.limits;
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
+      maxBufferSize: al.maxBufferSize,
+      maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
+    };
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredFeatures: want, requiredLimits });
+    } catch (e) {
+      throw new DeviceError(`requestDevice failed: ${(e as Error).message}`, { cause: e });
+    }
+    const info = adapter.info ?? ({} as GPUAdapterInfo);
+    const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
+    const isSoftware = /llvmpipe|lavapipe|swiftshader|software/.test(text);
+    const name = /swiftshader/.test(text) ? 'swiftshader' : /llvmpipe|lavapipe/.test(text) ? 'llvmpipe'
+      : [info.vendor, info.device || info.architecture || info.description].filter(Boolean).join(' ') || 'unknown';
+    const dl = device.limits;
+    const limits: GpuLimits = {
+      maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
+      maxBufferSize: dl.maxBufferSize,
+      maxComputeWorkgroupStorageSize: dl.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: dl.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupsPerDimension: dl.maxComputeWorkgroupsPerDimension,
+      maxStorageBuffersPerShaderStage: dl.maxStorageBuffersPerShaderStage,
+      minUniformBufferOffsetAlignment: dl.minUniformBufferOffsetAlignment,
+      minStorageBufferOffsetAlignment: dl.minStorageBufferOffsetAlignment,
+    };
+    const features: GpuFeatures = {
+      shaderF16: device.features.has('shader-f16'),
+      subgroups: device.features.has('subgroups'),
+      timestampQuery: device.features.has('timestamp-query'),
+    };
+    const adapterDesc: AdapterDescription = {
+      vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '',
+      description: info.description ?? '', isSoftware, name,
+    };
+    return new GpuContext(device, adapterDesc, features, limits, gpu);
+  }
+
+  /** Throws the device-lost or uncaptured WebGPU error, if any happened. */
+  check(): void {
+    if (this.destroyed) throw new MambaScanError('GPU context was destroyed');
+    if (this.lostError) throw this.lostError;
+    if (this.uncaptured) {
+      const e = this.uncaptured;
+      this.uncaptured = undefined;
+      throw e;
+    }
+  }
+
+  get isLost(): boolean { return this.lostError !== undefined; }
+
+  memoryStats(): MemoryStats { return this.alloc.memoryStats(); }
+
+  /** Compiles (once) a kernel variant. Compilation errors become ShaderCompileError with the WGSL line. */
+  kernel(def: KernelDef, defines: Record<string, DefineValue> = {}): Promise<CompiledKernel> {
+    const label = variantLabel(def.name, defines);
+    let p = this.kernels.get(label);
+    if (!p) {
+      p = this.compile(def, defines, label);
+      this.kernels.set(label, p);
+      p.catch(() => this.kernels.delete(label));
+    }
+    return p;
+  }
+
+  private async compile(def: KernelDef, defines: Record<string, DefineValue>, label: string): Promise<CompiledKernel> {
+    this.check();
+    const { code, preludeLines } = specialise(def, defines);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ label, code });
+    const info = await module.getCompilationInfo();
+    const scopeErr = await this.device.popErrorScope();
+    const firstErr = info.messages.find((m) => m.type === 'error');
+    if (firstErr || scopeErr) {
+      const srcLines = code.split('\n');
+      const lineNum = firstErr ? firstErr.lineNum : undefined;
+      const userLine = lineNum !== undefined ? lineNum - preludeLines : undefined;
+      throw new ShaderCompileError(label, firstErr?.message ?? scopeErr!.message,
+        userLine, lineNum !== undefined ? srcLines[lineNum - 1] : undefined);
+    }
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    if ((def.params ?? []).length > 0) {
+      entries.push({ binding: 0, visibility: 0x4 /* COMPUTE */, buffer: { type: 'uniform' } });
+    }
+    // All storage bindings are declared read-write in the layout only if the shader does; use 'auto'.
+    let pipeline: GPUComputePipeline;
+    try {
+      pipeline = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    } catch (e) {
+      throw new ShaderCompileError(label, (e as Error).message);
+    }
+    const wg = def.workgroupSize ? def.workgroupSize(defines) : [0, 0, 0] as [number, number, number];
+    return { def, label, pipeline, layout: pipeline.getBindGroupLayout(0), workgroupSize: wg, defines };
+  }
+
+  /**
+   * Records one dispatch. `bindings` are by name (def.bindings); `params` by name (def.params).
+   * `grid` is in workgroups; x beyond the per-dimension limit is folded into y, so kernels that
+   * can see large grids compute their linear workgroup id as `wid.x + wid.y * nwg.x` and bound-check.
+   */
+  dispatch(k: CompiledKernel, bindings: Record<string, Binding>, params: Record<string, number>, grid: [number, number?, number?]): void {
+    this.check();
+    const entries: GPUBindGroupEntry[] = [];
+    if ((k.def.params ?? []).length > 0) {
+      if (this.uniformUsed >= UNIFORM_SLOTS) this.flush();
+      const data = new Uint8Array(packParams(k.def, params));
+      const offset = this.uniformUsed * UNIFORM_SLOT;
+      this.uniformStaging.set(data, offset);
+      this.uniformUsed++;
+      entries.push({ binding: 0, resource: { buffer: this.uniformArena, offset, size: data.byteLength } });
+    }
+    k.def.bindings.forEach((name, i) => {
+      const b = bindings[name];
+      if (!b) throw new Error(`kernel ${k.label}: binding ${name} not given`);
+      const res = isWindow(b) ? b : { buffer: b };
+      entries.push({ binding: i + 1, resource: res });
+    });
+    for (const name of Object.keys(bindings)) {
+      if (!k.def.bindings.includes(name)) throw new Error(`kernel ${k.label}: unknown binding ${name}`);
+    }
+    const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
+    let [x, y = 1, z = 1] = grid;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim) {
+      if (y !== 1) throw new Error(`kernel ${k.label}: grid x ${x} over the limit with y ${y}`);
+      y = Math.ceil(x / maxDim);
+      x = Math.ceil(x / y);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const pass = this.beginPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.pendingDispatches++;
+    this.dispatchCount++;
+  }
+
+  private beginPass(): GPUComputePassEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'batch' });
+    if (!this.pass) {
+      this.pass = this.encoder.beginComputePass();
+    }
+    return this.pass;
+  }
+
+  private endPass(): GPUCommandEncoder {
+    if (this.pass) { this.pass.end(); this.pass = undefined; }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'batch' });
+    return this.encoder;
+  }
+
+  /** Records a buffer-to-buffer copy in stream order with the dispatches. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.check();
+    if (size === 0) return;
+    this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.pendingDispatches++;
+  }
+
+  /** Records a zero fill in stream order. */
+  clear(buf: GPUBuffer, offset = 0, size?: number): void {
+    this.check();
+    this.endPass().clearBuffer(buf, offset, size);
+    this.pendingDispatches++;
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    this.check();
+    if (!this.encoder && this.uniformUsed === 0) return;
+    const enc = this.endPass();
+    if (this.uniformUsed > 0) {
+      // Ordered before this submit and after the previous one, so the arena can be reused per batch.
+      this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, this.uniformUsed * UNIFORM_SLOT);
+    }
+    this.device.queue.submit([enc.finish()]);
+    this.encoder = undefined;
+    this.uniformUsed = 0;
+    this.pendingDispatches = 0;
+    this.submitCount++;
+  }
+
+  /** Writes host data into a buffer, after everything recorded so far. */
+  write(buf: GPUBuffer, offset: number, data: ArrayBufferView | ArrayBuffer): void {
+    if (this.encoder) this.flush();
+    this.check();
+    const view = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (view.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buf, offset, view);
+    } else {
+      const padded = new Uint8Array(Math.ceil(view.byteLength / 4) * 4);
+      padded.set(view);
+      this.device.queue.writeBuffer(buf, offset, padded);
+    }
+  }
+
+  /** Creates a storage buffer (through the allocator) holding `data`. */
+  upload(label: string, data: ArrayBufferView, usage = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST): GPUBuffer {
+    const buf = this.alloc.create(label, data.byteLength, usage);
+    try {
+      this.write(buf, 0, data);
+    } catch (e) {
+      this.alloc.destroy(buf);
+      throw e;
+    }
+    return buf;
+  }
+
+  /** Reads `size` bytes back after all recorded work completes. */
+  async read(buf: GPUBuffer, offset = 0, size?: number): Promise<ArrayBuffer> {
+    this.check();
+    const n = size ?? buf.size - offset;
+    const padded = Math.ceil(n / 4) * 4;
+    const staging = this.alloc.scratch('runtime:staging', padded, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    try {
+      this.endPass().copyBufferToBuffer(buf, offset, staging, 0, padded);
+      this.flush();
+      try {
+        await staging.mapAsync(MapMode.READ, 0, padded);
+      } catch (e) {
+        this.check();
+        throw new MambaScanError(`readback of ${buf.label} failed: ${(e as Error).message}`, { cause: e });
+      }
+      const out = staging.getMappedRange(0, padded).slice(0, n);
+      staging.unmap();
+      this.check();
+      return out;
+    } finally {
+      if (this.alloc.isLive(staging)) this.alloc.release(staging);
+    }
+  }
+
+  async readF32(buf: GPUBuffer, offsetElems = 0, count?: number): Promise<Float32Array> {
+    const bytes = await this.read(buf, offsetElems * 4, count !== undefined ? count * 4 : undefined);
+    return new Float32Array(bytes);
+  }
+
+  async readU32(buf: GPUBuffer, offsetElems = 0, count?: number): Promise<Uint32Array> {
+    const bytes = await this.read(buf, offsetElems * 4, count !== undefined ? count * 4 : undefined);
+    return new Uint32Array(bytes);
+  }
+
+  /** Waits for all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  /** Destroys every buffer and the device. Returns buffers that were never released (leaks). */
+  async destroy(): Promise<{ label: string; size: number }[]> {
+    if (this.destroyed) return [];
+    try {
+      if (!this.lostError) {
+        this.flush();
+        await this.device.queue.onSubmittedWorkDone();
+      }
+    } catch { /* the device is going away either way */ }
+    this.destroyed = true;
+    const leaks = this.alloc.dispose().filter((l) => l.label !== 'runtime:uniforms');
+    this.device.destroy();
+    return leaks;
+  }
+}

@@ -1,0 +1,107 @@
+// Kernel definitions and their specialisation. A kernel is one WGSL file plus a typed description
+// of its bindings and uniform params; the host writes params by name from the same description,
+// and the prelude generated here declares the matching WGSL struct, so the two cannot drift.
+//
+// WGSL conventions every kernel follows:
+//   @group(0) @binding(0) var<uniform> params: Params;   (generated; only if `params` is non-empty)
+//   @group(0) @binding(1 + i)  -> bindings[i]
+// Specialisation: `defines` become `const NAME: u32 = ...;` (integers), `const NAME = true/false;`
+// (booleans), and `{{NAME}}` text substitution (any value); `#if NAME` / `#else` / `#endif` lines
+// select text by a boolean define. `F16` true adds `enable f16;`, `SUBGROUPS` true `enable subgroups;`.
+
+export type ParamType = 'u32' | 'i32' | 'f32';
+export type DefineValue = string | number | boolean;
+
+export interface KernelDef {
+  /** Short name used in labels: `ssm_scan`. */
+  readonly name: string;
+  /** WGSL source (without the generated prelude). */
+  readonly source: string;
+  /** Storage bindings in binding order (binding 1 + index). */
+  readonly bindings: readonly string[];
+  /** Uniform fields in declaration order; each is 4 bytes. */
+  readonly params?: readonly (readonly [string, ParamType])[];
+  /** Workgroup size the source declares, for the host's grid computation (may depend on defines). */
+  readonly workgroupSize?: (defines: Record<string, DefineValue>) => [number, number, number];
+}
+
+export function variantLabel(name: string, defines: Record<string, DefineValue>): string {
+  const parts = Object.keys(defines).sort().map((k) => {
+    const v = defines[k];
+    return typeof v === 'boolean' ? (v ? k.toLowerCase() : '') : `${k.toLowerCase()}${v}`;
+  }).filter(Boolean);
+  return [name, ...parts].join('.');
+}
+
+/** Returns the full WGSL text and how many lines the prelude added (for error line mapping). */
+export function specialise(def: KernelDef, defines: Record<string, DefineValue>): { code: string; preludeLines: number } {
+  const prelude: string[] = [];
+  if (defines.F16 === true) prelude.push('enable f16;');
+  if (defines.SUBGROUPS === true) prelude.push('enable subgroups;');
+  for (const [k, v] of Object.entries(defines)) {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`kernel ${def.name}: define name ${k} must be UPPER_SNAKE`);
+    if (typeof v === 'boolean') prelude.push(`const ${k} = ${v};`);
+    else if (typeof v === 'number') {
+      if (!Number.isInteger(v) || v < 0) throw new Error(`kernel ${def.name}: numeric define ${k}=${v} must be a non-negative integer`);
+      prelude.push(`const ${k}: u32 = ${v}u;`);
+    }
+  }
+  const params = def.params ?? [];
+  if (params.length > 0) {
+    prelude.push(`struct Params { ${params.map(([n, t]) => `${n}: ${t}`).join(', ')} }`);
+    prelude.push('@group(0) @binding(0) var<uniform> params: Params;');
+  }
+  // #if/#else/#endif, nestable; lines removed are kept as blanks so line numbers stay stable.
+  const out: string[] = [];
+  const stack: { active: boolean; taken: boolean }[] = [];
+  const active = () => stack.every((s) => s.active);
+  for (const line of def.source.split('\n')) {
+    const m = /^\s*#(if|else|endif)\b\s*(!?)\s*([A-Z0-9_]*)/.exec(line);
+    if (m) {
+      if (m[1] === 'if') {
+        const v = defines[m[3]];
+        if (v === undefined) throw new Error(`kernel ${def.name}: #if ${m[3]} has no define`);
+        const cond = m[2] === '!' ? !v : Boolean(v);
+        stack.push({ active: cond, taken: cond });
+      } else if (m[1] === 'else') {
+        const top = stack[stack.length - 1];
+        if (!top) throw new Error(`kernel ${def.name}: #else without #if`);
+        top.active = !top.taken;
+      } else {
+        if (!stack.pop()) throw new Error(`kernel ${def.name}: #endif without #if`);
+      }
+      out.push('');
+      continue;
+    }
+    out.push(active() ? line : '');
+  }
+  if (stack.length) throw new Error(`kernel ${def.name}: unterminated #if`);
+  let body = out.join('\n');
+  body = body.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_, k: string) => {
+    const v = defines[k];
+    if (v === undefined) throw new Error(`kernel ${def.name}: {{${k}}} has no define`);
+    return String(v);
+  });
+  return { code: `${prelude.join('\n')}\n${body}`, preludeLines: prelude.length + 1 };
+}
+
+/** Packs params by name into a little-endian uniform block. Missing or unknown names throw. */
+export function packParams(def: KernelDef, values: Record<string, number>): ArrayBuffer {
+  const params = def.params ?? [];
+  const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
+  const buf = new ArrayBuffer(size);
+  const view = new DataView(buf);
+  params.forEach(([n, t], i) => {
+    const v = values[n];
+    if (v === undefined) throw new Error(`kernel ${def.name}: param ${n} not set`);
+    if (t === 'f32') view.setFloat32(i * 4, v, true);
+    else if (t === 'u32') {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`kernel ${def.name}: param ${n}=${v} is not a u32`);
+      view.setUint32(i * 4, v, true);
+    } else view.setInt32(i * 4, v, true);
+  });
+  for (const k of Object.keys(values)) {
+    if (!params.some(([n]) => n === k)) throw new Error(`kernel ${def.name}: unknown param ${k}`);
+  }
+  return buf;
+}

@@ -1,0 +1,84 @@
+// GPU runtime: allocator accounting exact to the byte, scratch reuse, leak reports,
+// typed shader compile errors, a kernel launch through the batching path.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu, randomArray } from '../helpers/gpu.ts';
+import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import { ShaderCompileError } from '../../src/errors.ts';
+import { add } from '../../src/kernels/add.ts';
+
+test('allocator: live and peak bytes are exact', async () => {
+  const ctx = await testGpu();
+  const a = ctx.alloc;
+  const base = a.memoryStats().liveBytes;
+  a.resetPeak();
+  const b1 = a.create('t:one', 1000, STORAGE_RW);
+  const b2 = a.create('t:two', 4096, STORAGE_RW);
+  const b3 = a.create('other:three', 13, STORAGE_RW); // rounds to 16
+  let s = a.memoryStats();
+  assert.is(s.liveBytes - base, 1000 + 4096 + 16);
+  assert.is(s.byLabel.t, 5096);
+  assert.is(s.byLabel.other, 16);
+  a.destroy(b2);
+  s = a.memoryStats();
+  assert.is(s.liveBytes - base, 1016);
+  assert.is(s.peakBytes - base, 5112);
+  a.resetPeak();
+  assert.is(a.memoryStats().peakBytes, a.memoryStats().liveBytes);
+  a.destroy(b1); a.destroy(b3);
+  a.destroy(b3); // twice is harmless
+  assert.is(a.memoryStats().liveBytes, base);
+});
+
+test('allocator: scratch buffers are reused, pooled bytes stay counted', async () => {
+  const ctx = await testGpu();
+  const a = ctx.alloc;
+  const base = a.memoryStats().liveBytes;
+  const s1 = a.scratch('scratch:x', 10_000, STORAGE_RW);
+  const size = a.sizeOf(s1);
+  assert.ok(size >= 10_000 && size <= 10_000 * 1.125 + 256);
+  a.release(s1);
+  assert.is(a.memoryStats().byLabel.pool, size);
+  const s2 = a.scratch('scratch:y', 9_900, STORAGE_RW);
+  assert.is(s2, s1, 'same size class reuses the buffer');
+  assert.is(a.memoryStats().liveBytes - base, size);
+  assert.throws(() => { a.release(s2); a.release(s2); }, /double release/);
+  a.trimPool();
+  assert.is(a.memoryStats().liveBytes, base);
+});
+
+test('allocator: outstanding() lists unreleased buffers as leaks', async () => {
+  const ctx = await testGpu();
+  const b = ctx.alloc.create('leaky:buffer', 64, STORAGE_RW);
+  assert.ok(ctx.alloc.outstanding().some((l) => l.label === 'leaky:buffer' && l.size === 64));
+  ctx.alloc.destroy(b);
+  assert.not.ok(ctx.alloc.outstanding().some((l) => l.label === 'leaky:buffer'));
+});
+
+test('kernel launch: add over odd sizes matches the CPU', async () => {
+  const ctx = await testGpu();
+  for (const n of [1, 255, 257, 1000, 70_001]) {
+    const x = randomArray(n, n), y = randomArray(n, n + 1);
+    const bx = ctx.upload('t:x', x), by = ctx.upload('t:y', y);
+    const bo = ctx.alloc.create('t:o', n * 4, STORAGE_RW);
+    await add(ctx, bx, by, bo, n);
+    const got = await ctx.readF32(bo, 0, n);
+    for (let i = 0; i < n; i++) assert.is(got[i], Math.fround(x[i] + y[i]), `n=${n} i=${i}`);
+    for (const b of [bx, by, bo]) ctx.alloc.destroy(b);
+  }
+});
+
+test('shader compile errors are typed and name the WGSL line', async () => {
+  const ctx = await testGpu();
+  const def = { name: 'broken', source: '@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = undefinedThing;\n}\n', bindings: [] };
+  try {
+    await ctx.kernel(def);
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.instance(e, ShaderCompileError);
+    assert.is((e as ShaderCompileError).line, 3);
+    assert.match((e as Error).message, /undefinedThing/);
+  }
+});
+
+test.run();

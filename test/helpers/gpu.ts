@@ -1,0 +1,58 @@
+// One GpuContext per test process (acquiring devices is slow on software adapters).
+// MSL_EXPECT_ADAPTER=swiftshader makes the suite fail loudly if the adapter is not the one the
+// runner meant to test.
+import { GpuContext } from '../../src/gpu/context.ts';
+import { setGpuProvider } from '../../src/gpu/provider.ts';
+import { nodeGpu } from '../../src/gpu/node-gpu.ts';
+
+let ctx: Promise<GpuContext> | undefined;
+
+export function testGpu(): Promise<GpuContext> {
+  if (!ctx) {
+    setGpuProvider(nodeGpu);
+    ctx = GpuContext.create().then((c) => {
+      const want = process.env.MSL_EXPECT_ADAPTER;
+      if (want && c.adapter.name !== want) throw new Error(`expected adapter ${want}, got ${c.adapter.name}`);
+      return c;
+    });
+  }
+  return ctx;
+}
+
+/** Deterministic PRNG (mulberry32) for random test inputs. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randn(r: () => number): number {
+  const u = Math.max(r(), 1e-12), v = r();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+export function randomArray(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = randn(r) * scale;
+  return out;
+}
+
+/** max |a-b| / (atol + rtol*|b|) style check; returns the worst absolute and relative errors. */
+export function maxErrors(a: ArrayLike<number>, b: ArrayLike<number>): { abs: number; rel: number; at: number } {
+  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
+  let abs = 0, rel = 0, at = -1;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= abs)) { abs = d; at = i; }
+  }
+  rel = abs / Math.max(scale, 1e-30);
+  return { abs, rel, at };
+}
