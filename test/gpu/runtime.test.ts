@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
 import { STORAGE_RW } from '../../src/gpu/flags.ts';
 import { ShaderCompileError } from '../../src/errors.ts';
-import { add } from '../../src/kernels/add.ts';
+import { add, addInPlace } from '../../src/kernels/add.ts';
 
 test('allocator: live and peak bytes are exact', async () => {
   const ctx = await testGpu();
@@ -65,6 +65,18 @@ test('kernel launch: add over odd sizes matches the CPU', async () => {
     const got = await ctx.readF32(bo, 0, n);
     for (let i = 0; i < n; i++) assert.is(got[i], Math.fround(x[i] + y[i]), `n=${n} i=${i}`);
     for (const b of [bx, by, bo]) ctx.alloc.destroy(b);
+  }
+});
+
+test('kernel launch: addInPlace over odd sizes matches the CPU', async () => {
+  const ctx = await testGpu();
+  for (const n of [1, 333, 65_537]) {
+    const x = randomArray(n, 7 * n), d = randomArray(n, 7 * n + 1);
+    const bx = ctx.upload('t:x', x), bd = ctx.upload('t:d', d);
+    await addInPlace(ctx, bx, bd, n);
+    const got = await ctx.readF32(bx, 0, n);
+    for (let i = 0; i < n; i++) assert.is(got[i], Math.fround(x[i] + d[i]), `n=${n} i=${i}`);
+    ctx.alloc.destroy(bx); ctx.alloc.destroy(bd);
   }
 });
 
