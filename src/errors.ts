@@ -63,3 +63,18 @@ export class OutOfMemoryError extends MambaScanError {
 
 /** A generation was cancelled through its AbortSignal. */
 export class AbortError extends MambaScanError {}
+
+/**
+ * A Hugging Face Hub request failed: a required file is missing (404), access was refused
+ * (401/403: private or gated model without a token), or a transfer broke off or came back the
+ * wrong size. `status` is the HTTP status when there was one.
+ */
+export class HubError extends MambaScanError {
+  readonly url: string;
+  readonly status?: number;
+  constructor(url: string, status: number | undefined, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.url = url;
+    this.status = status;
+  }
+}
