@@ -1,0 +1,224 @@
+// The public API: loadModel → MambaModel with forward, generate, sessions, memoryStats, dispose.
+import { GpuContext, type DeviceOptions } from './gpu/context.ts';
+import type { MemoryStats } from './gpu/allocator.ts';
+import type { ModelConfig } from './models/config.ts';
+import type { ModelRunner } from './models/runner.ts';
+import { WeightSet } from './models/weights.ts';
+import { Zamba2Runner } from './models/zamba2.ts';
+import { Mamba2Runner } from './models/mamba2.ts';
+import { Engine, type ScanChoice } from './runtime/engine.ts';
+import { Session, type GenerateOptions, type GenerateStats } from './runtime/session.ts';
+import { InputError, MambaScanError } from './errors.ts';
+import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
+import { openModelSource, type ModelSource } from './io/open-source.ts';
+import { Tokenizer } from './tokenizer/index.ts';
+import { planMemory, choosePrefillChunk } from './runtime/planner.ts';
+
+export type { ModelSource } from './io/open-source.ts';
+export type { GenerateOptions, GenerateStats } from './runtime/session.ts';
+
+export interface LoadModelOptions {
+  /** Most tokens per forward block; bounds scratch memory (default 256, or what maxMemoryBytes allows). */
+  prefillChunk?: number;
+  /** GPU storage for 16-bit-capable weights: 'auto' keeps the checkpoint's dtype. */
+  dtype?: 'auto' | 'f32' | 'f16' | 'bf16';
+  /** An existing context (shared, not destroyed by dispose) or options for a new one. */
+  device?: GpuContext | DeviceOptions;
+  /** Refuse to load (OutOfMemoryError) unless weights + state + KV + scratch fit in this many bytes. */
+  maxMemoryBytes?: number;
+  /** Tokens the memory plan reserves for one sequence (default 2048); used with maxMemoryBytes. */
+  maxTokens?: number;
+  /** Largest sequence length accepted (default: the config's max_position_embeddings for Zamba2, unbounded for Mamba2). */
+  maxContext?: number;
+  scan?: ScanChoice;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+  /** Skip loading tokenizer.json even if the checkpoint has one. */
+  noTokenizer?: boolean;
+}
+
+export interface ForwardOutput {
+  dims: [number, number, number];
+  /** logits [B, T, V] row-major. */
+  data: Float32Array;
+}
+
+function makeRunner(ctx: GpuContext, config: ModelConfig, ckpt: LoadedCheckpoint): ModelRunner {
+  const w = new WeightSet(ckpt.tensors);
+  return config.arch === 'zamba2' ? new Zamba2Runner(ctx, config, w) : new Mamba2Runner(ctx, config, w);
+}
+
+export class MambaModel {
+  private disposed = false;
+  private readonly sessions = new Set<Session>();
+
+  /** @internal use loadModel */
+  constructor(
+    readonly ctx: GpuContext,
+    private readonly ownsContext: boolean,
+    private readonly checkpoint: LoadedCheckpoint,
+    readonly engine: Engine,
+    readonly tokenizer: Tokenizer | undefined,
+    /** Bytes in use on the device before this model was loaded. */
+    readonly baselineBytes: number,
+  ) {}
+
+  get config(): ModelConfig { return this.engine.runner.config; }
+  get weightBytes(): number { return this.checkpoint.weightBytes; }
+
+  /** logits for every position of each row (rows run one after another with their own state). */
+  async forward(inputIds: readonly (readonly number[])[] | readonly number[], opts: { signal?: AbortSignal } = {}): Promise<ForwardOutput> {
+    this.check();
+    const rows = normaliseBatch(inputIds);
+    const T = rows[0].length;
+    const V = this.config.vocabSize;
+    for (const r of rows) this.engine.checkIds(r);
+    const data = new Float32Array(rows.length * T * V);
+    for (let b = 0; b < rows.length; b++) {
+      const cache = this.engine.createCache();
+      try {
+        await this.engine.run(cache, rows[b], 'all', (t, logits) => data.set(logits, (b * T + t) * V), opts.signal);
+      } finally {
+        cache.dispose();
+      }
+    }
+    return { dims: [rows.length, T, V], data };
+  }
+
+  /**
+   * Prompt ids followed by the new ids, as transformers' generate returns. A batch (number[][])
+   * of equal-length prompts returns one sequence per row.
+   */
+  async generate(promptIds: readonly number[], opts?: GenerateOptions): Promise<number[]>;
+  async generate(promptIds: readonly (readonly number[])[], opts?: GenerateOptions): Promise<number[][]>;
+  async generate(promptIds: readonly number[] | readonly (readonly number[])[], opts: GenerateOptions = {}): Promise<number[] | number[][]> {
+    this.check();
+    const batched = Array.isArray(promptIds[0]);
+    const rows = normaliseBatch(promptIds);
+    const out: number[][] = [];
+    for (const row of rows) {
+      const session = this.createSession();
+      try {
+        const o = { ...opts };
+        if (o.stopStrings?.length && !o.decode && this.tokenizer) o.decode = (ids) => this.tokenizer!.decode(ids as number[], { skipSpecialTokens: true });
+        const fresh = await session.generate(row, o);
+        out.push([...row, ...fresh]);
+      } finally {
+        this.sessions.delete(session);
+        session.dispose();
+      }
+    }
+    return batched ? out : out[0];
+  }
+
+  /** Streams new tokens for one prompt; the generator's return value carries timing stats. */
+  async *generateStream(promptIds: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<number, GenerateStats> {
+    this.check();
+    const session = this.createSession();
+    try {
+      const o = { ...opts };
+      if (o.stopStrings?.length && !o.decode && this.tokenizer) o.decode = (ids) => this.tokenizer!.decode(ids as number[], { skipSpecialTokens: true });
+      return yield* session.stream(promptIds, o);
+    } finally {
+      this.sessions.delete(session);
+      session.dispose();
+    }
+  }
+
+  /** A sequence whose state persists across calls (chat). Dispose it when done. */
+  createSession(): Session {
+    this.check();
+    const session = new Session(this.engine, this.engine.createCache());
+    this.sessions.add(session);
+    const dispose = session.dispose.bind(session);
+    session.dispose = () => { this.sessions.delete(session); dispose(); };
+    return session;
+  }
+
+  memoryStats(): MemoryStats & { weightBytes: number; baselineBytes: number } {
+    return { ...this.ctx.memoryStats(), weightBytes: this.checkpoint.weightBytes, baselineBytes: this.baselineBytes };
+  }
+
+  resetPeak(): void { this.ctx.alloc.resetPeak(); }
+
+  /** Frees every GPU buffer this model holds (liveBytes returns to the pre-load value). */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of [...this.sessions]) s.dispose();
+    this.checkpoint.dispose();
+    this.tokenizer?.dispose();
+    await this.ctx.sync().catch(() => undefined);
+    this.ctx.alloc.trimPool();
+    if (this.ownsContext) await this.ctx.destroy();
+  }
+
+  private check(): void {
+    if (this.disposed) throw new MambaScanError('this model was disposed');
+    this.ctx.check();
+  }
+}
+
+function normaliseBatch(ids: readonly number[] | readonly (readonly number[])[]): number[][] {
+  if (!Array.isArray(ids) || ids.length === 0) throw new InputError('input ids must be a non-empty array');
+  const rows = (Array.isArray(ids[0]) ? ids : [ids]) as number[][];
+  const T = rows[0].length;
+  if (T === 0) throw new InputError('input rows must not be empty');
+  for (const r of rows) {
+    if (!Array.isArray(r)) throw new InputError('input ids must be number[] or number[][]');
+    if (r.length !== T) throw new InputError(`batch rows must have equal length (${T} vs ${r.length}); pad them or run them separately`);
+  }
+  return rows;
+}
+
+/** Loads a checkpoint (directory, URL, Hub id, File list or in-memory files) onto the GPU. */
+export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}): Promise<MambaModel> {
+  const ownsContext = !(opts.device instanceof GpuContext);
+  const ctx = opts.device instanceof GpuContext ? opts.device : await GpuContext.create(opts.device);
+  const baselineBytes = ctx.memoryStats().liveBytes;
+  let ckpt: LoadedCheckpoint | undefined;
+  let tokenizer: Tokenizer | undefined;
+  try {
+    const src = await openModelSource(source, { onProgress: opts.onProgress, signal: opts.signal });
+    ckpt = await loadCheckpoint(ctx, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
+      beforeAllocate: (config, weightBytes) => {
+        if (opts.maxMemoryBytes === undefined) return;
+        const plan = planMemory(config, { maxTokens: opts.maxTokens ?? 2048, batch: 1, weightBytes, prefillChunk: opts.prefillChunk });
+        // Throws OutOfMemoryError with needed vs available when even the smallest block cannot fit.
+        choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
+        void plan;
+      } });
+    const config = ckpt.config;
+    let prefillChunk = opts.prefillChunk ?? 256;
+    if (opts.maxMemoryBytes !== undefined) {
+      prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
+    }
+    const runner = makeRunner(ctx, config, ckpt);
+    const maxContext = opts.maxContext ?? (config.arch === 'zamba2' && config.useMemRope ? config.maxPositionEmbeddings : Number.MAX_SAFE_INTEGER);
+    const engine = new Engine(ctx, runner, {
+      prefillChunk, logitsRows: 64, scan: opts.scan ?? 'auto', chunkedScanMinTokens: defaultChunkedThreshold(ctx), maxContext,
+    });
+    if (!opts.noTokenizer) {
+      const tokJson = await src.readTextIfExists('tokenizer.json');
+      if (tokJson !== undefined) {
+        const tokConfig = await src.readTextIfExists('tokenizer_config.json');
+        tokenizer = await Tokenizer.fromJSON(tokJson, tokConfig);
+      }
+    }
+    return new MambaModel(ctx, ownsContext, ckpt, engine, tokenizer, baselineBytes);
+  } catch (e) {
+    ckpt?.dispose();
+    tokenizer?.dispose();
+    if (ownsContext) await ctx.destroy();
+    throw e;
+  }
+}
+
+/**
+ * Prefill blocks this long or longer use the chunked scan. Measured by bench/speed: see README.
+ * The recurrent scan is sequential in T but needs no scratch; the chunked one parallelises within
+ * a chunk and wins once blocks are long enough to fill the device.
+ */
+function defaultChunkedThreshold(ctx: GpuContext): number {
+  return ctx.adapter.isSoftware ? 64 : 64;
+}

@@ -1,0 +1,84 @@
+// The Mamba2 mixer (SPEC.md §Mamba2 mixer), shared by Zamba2 and Mamba2. Works on a block of
+// T tokens starting from the layer's conv and SSM state, and leaves both states advanced, so
+// prefill blocks, continuation and decode (T = 1) are the same call.
+//
+//   zxbcdt [T, inProjDim] = u · in_projᵀ          columns: z [di] | xBC [convDim] | dt [NH]
+//   xbc    [T, convDim]   = silu(conv1d(xBC))      (convState carries the last K-1 raw columns)
+//   y      [T, di]        = scan(x, dt, B, C)       (ssmState [NH, P, N] f32 carried)
+//   yn     [T, di]        = groupRmsNorm(y · silu(z)) · norm.weight
+//   residual [T, H]      += yn · out_projᵀ
+import type { GpuContext } from '../gpu/context.ts';
+import type { GpuTensor } from '../gpu/tensor.ts';
+import type { MixerConfig } from './config.ts';
+import type { MambaLayerState } from '../runtime/cache.ts';
+import type { Workspace } from '../runtime/workspace.ts';
+import type { WeightSet } from './weights.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { conv1d } from '../kernels/conv1d.ts';
+import { ssmScan } from '../kernels/scan.ts';
+import { gatedRmsNorm } from '../kernels/norm.ts';
+import { strided } from '../kernels/strided.ts';
+
+export type ScanAlgorithm = 'recurrent' | 'chunked';
+
+export interface MixerWeights {
+  readonly inProj: GpuTensor;      // [inProjDim, H]
+  readonly convWeight: GPUBuffer;  // [convDim, K] f32
+  readonly convBias: GPUBuffer;    // [convDim] f32
+  readonly dtBias: GPUBuffer;      // [NH]
+  readonly aLog: GPUBuffer;        // [NH]
+  readonly D: GPUBuffer;           // [NH]
+  readonly normWeight: GPUBuffer;  // [di]
+  readonly outProj: GpuTensor;     // [H, di]
+}
+
+/** `prefix` ends with the mixer module name: `model.layers.3.mamba`, `backbone.layers.0.mixer`. */
+export function mixerWeights(w: WeightSet, prefix: string): MixerWeights {
+  return {
+    inProj: w.matrix(`${prefix}.in_proj.weight`),
+    convWeight: w.vector(`${prefix}.conv1d.weight`),
+    convBias: w.vector(`${prefix}.conv1d.bias`),
+    dtBias: w.vector(`${prefix}.dt_bias`),
+    aLog: w.vector(`${prefix}.A_log`),
+    D: w.vector(`${prefix}.D`),
+    normWeight: w.vector(`${prefix}.norm.weight`),
+    outProj: w.matrix(`${prefix}.out_proj.weight`),
+  };
+}
+
+/** Scratch bytes the mixer takes from the workspace for a block of T tokens (scan scratch aside). */
+export function mixerScratchBytes(cfg: MixerConfig, T: number): number {
+  return 4 * T * (cfg.inProjDim + cfg.convDim + 2 * cfg.dInner);
+}
+
+/** residual [T, H] += Mixer(u [T, H]). */
+export async function mixerForward(
+  ctx: GpuContext, cfg: MixerConfig, w: MixerWeights, state: MambaLayerState,
+  u: GPUBuffer, residual: GPUBuffer, T: number, ws: Workspace, scan: ScanAlgorithm,
+): Promise<void> {
+  const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
+  const zxbcdt = ws.get('mixer.zxbcdt', 4 * T * inProjDim);
+  const xbc = ws.get('mixer.xbc', 4 * T * convDim);
+  const y = ws.get('mixer.y', 4 * T * di);
+  const yn = ws.get('mixer.yn', 4 * T * di);
+
+  await matmul(ctx, { x: u, M: T, w: w.inProj, y: zxbcdt });
+  await conv1d(ctx, {
+    T, channels: convDim, kernelSize: cfg.convKernel, input: strided(zxbcdt, di, inProjDim),
+    weight: w.convWeight, bias: w.convBias, convState: state.convState, out: xbc,
+  });
+  await ssmScan(ctx, {
+    T, nHeads, headDim, dState, nGroups,
+    x: strided(xbc, 0, convDim),
+    B: strided(xbc, di, convDim),
+    C: strided(xbc, di + nGroups * dState, convDim),
+    dt: strided(zxbcdt, di + convDim, inProjDim),
+    dtBias: w.dtBias, aLog: w.aLog, D: w.D, state: state.ssmState, y,
+    dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan,
+  });
+  await gatedRmsNorm(ctx, {
+    y, z: strided(zxbcdt, 0, inProjDim), weight: w.normWeight, out: yn,
+    T, D: di, groupSize: di / nGroups, eps: cfg.mixerNormEps,
+  });
+  await matmul(ctx, { x: yn, M: T, w: w.outProj, y: residual, accumulate: true });
+}

@@ -1,0 +1,23 @@
+// Name-based access to a loaded checkpoint's GPU tensors, with errors that name what is missing.
+import { CheckpointError } from '../errors.ts';
+import { singleBuffer, type GpuTensor } from '../gpu/tensor.ts';
+
+export class WeightSet {
+  constructor(private readonly tensors: ReadonlyMap<string, GpuTensor>) {}
+
+  has(name: string): boolean { return this.tensors.has(name); }
+
+  /** A matrix or embedding (any dtype, possibly split into parts). */
+  matrix(name: string): GpuTensor {
+    const t = this.tensors.get(name);
+    if (!t) throw new CheckpointError('model', `tensor ${name} is not loaded`, name);
+    return t;
+  }
+
+  /** A small f32 vector (norm weights, biases, A_log, D, dt_bias, conv taps) as one buffer. */
+  vector(name: string): GPUBuffer {
+    const t = this.matrix(name);
+    if (t.dtype !== 'f32') throw new CheckpointError('model', `vector ${name} must be f32 on the GPU, is ${t.dtype}`, name);
+    return singleBuffer(t);
+  }
+}

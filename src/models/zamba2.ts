@@ -1,0 +1,229 @@
+// Zamba2 (SPEC.md §Zamba2): mamba layers plus hybrid layers that call a shared transformer block
+// (attention + MLP with per-call-site LoRA adapters) on concat(x, embeddings) before their mixer.
+//
+// Per block of T tokens (H hidden, A = nHeads·hd attention width, F intermediate):
+//   x [T,H] = E[ids]; orig [T,H] = x
+//   mamba layer l:  x += Mixer_l(RMSNorm_l(x))
+//   hybrid layer l (call site j, shared block b = j mod numMemBlocks):
+//     s  [T,2H] = RMSNorm_in_b(concat(x, orig))
+//     q  [T,A]  = s·Wqᵀ (+ LoRA);  k, v [T,kvW] written straight into site j's KV cache rows
+//     RoPE(q, k) at absolute positions; att [T,A] = causal attention over the cache
+//     a  [T,H]  = RMSNorm_preff_b(att·Woᵀ)
+//     h  [T,F]  = gelu(g)·u where [g|u] = a·gate_upᵀ + (a·A_mlpᵀ)·B_mlpᵀ
+//     t  [T,H]  = (h·downᵀ)·linear_lᵀ
+//     x += Mixer_l(RMSNorm_l(x + t))
+//   hn [T,H] = RMSNorm_final(x)
+import type { GpuContext } from '../gpu/context.ts';
+import type { GpuTensor } from '../gpu/tensor.ts';
+import { LayerKind, type Zamba2Config } from './config.ts';
+import type { WeightSet } from './weights.ts';
+import type { BlockOptions, ModelRunner } from './runner.ts';
+import { mixerForward, mixerScratchBytes, mixerWeights, type MixerWeights } from './mixer.ts';
+import type { CacheDims, HybridCache } from '../runtime/cache.ts';
+import type { Workspace } from '../runtime/workspace.ts';
+import { convStateBytes } from '../kernels/conv1d.ts';
+import { embedding, matmul } from '../kernels/matmul.ts';
+import { rmsNorm } from '../kernels/norm.ts';
+import { add } from '../kernels/add.ts';
+import { geluGate } from '../kernels/elementwise.ts';
+import { rope } from '../kernels/rope.ts';
+import { attention } from '../kernels/attention.ts';
+
+/** LoRA pair: y += (x·downᵀ)·upᵀ; down [r, in], up [out, r]. */
+interface Lora { readonly down: GpuTensor; readonly up: GpuTensor }
+
+interface SharedBlock {
+  readonly inputNorm: GPUBuffer;   // [2H]
+  readonly preFfNorm: GPUBuffer;   // [H]
+  readonly q: GpuTensor;           // [A, 2H]
+  readonly k: GpuTensor;           // [kvW, 2H]
+  readonly v: GpuTensor;           // [kvW, 2H]
+  readonly o: GpuTensor;           // [H, A]
+  readonly gateUp: GpuTensor;      // [2F, H]
+  readonly down: GpuTensor;        // [H, F]
+}
+
+interface HybridSite {
+  readonly block: SharedBlock;
+  readonly linear: GpuTensor;      // [H, H]
+  readonly qLora?: Lora;
+  readonly kLora?: Lora;
+  readonly vLora?: Lora;
+  readonly mlpLora: Lora;
+}
+
+type Layer =
+  | { kind: LayerKind.Mamba; norm: GPUBuffer; mixer: MixerWeights; stateIndex: number }
+  | { kind: LayerKind.Hybrid; norm: GPUBuffer; mixer: MixerWeights; stateIndex: number; site: HybridSite; siteIndex: number };
+
+export class Zamba2Runner implements ModelRunner {
+  private readonly layers: Layer[] = [];
+  private readonly embed: GpuTensor;
+  private readonly finalNorm: GPUBuffer;
+  readonly headWeight: GpuTensor;
+  private readonly kvWidth: number;
+  private readonly attnWidth: number;
+
+  constructor(private readonly ctx: GpuContext, readonly config: Zamba2Config, w: WeightSet) {
+    const c = config;
+    this.embed = w.matrix('model.embed_tokens.weight');
+    this.finalNorm = w.vector('model.final_layernorm.weight');
+    this.headWeight = !c.tieWordEmbeddings && w.has('lm_head.weight') ? w.matrix('lm_head.weight') : this.embed;
+    this.kvWidth = c.numKeyValueHeads * c.attentionHeadDim;
+    this.attnWidth = c.numAttentionHeads * c.attentionHeadDim;
+
+    const blocks: SharedBlock[] = [];
+    for (let b = 0; b < c.numMemBlocks; b++) {
+      const p = `model.layers.${c.hybridLayerIds[b]}.shared_transformer`;
+      blocks.push({
+        inputNorm: w.vector(`${p}.input_layernorm.weight`),
+        preFfNorm: w.vector(`${p}.pre_ff_layernorm.weight`),
+        q: w.matrix(`${p}.self_attn.q_proj.weight`),
+        k: w.matrix(`${p}.self_attn.k_proj.weight`),
+        v: w.matrix(`${p}.self_attn.v_proj.weight`),
+        o: w.matrix(`${p}.self_attn.o_proj.weight`),
+        gateUp: w.matrix(`${p}.feed_forward.gate_up_proj.weight`),
+        down: w.matrix(`${p}.feed_forward.down_proj.weight`),
+      });
+    }
+    let stateIndex = 0;
+    let siteIndex = 0;
+    c.layerKinds.forEach((kind, l) => {
+      if (kind === LayerKind.Mamba) {
+        this.layers.push({
+          kind, stateIndex: stateIndex++,
+          norm: w.vector(`model.layers.${l}.input_layernorm.weight`),
+          mixer: mixerWeights(w, `model.layers.${l}.mamba`),
+        });
+        return;
+      }
+      const j = siteIndex;
+      const b = j % c.numMemBlocks;
+      const p = `model.layers.${c.hybridLayerIds[b]}.shared_transformer`;
+      const lora = (list: string): Lora => ({ down: w.matrix(`${p}.${list}.${j}.0.weight`), up: w.matrix(`${p}.${list}.${j}.1.weight`) });
+      const site: HybridSite = {
+        block: blocks[b],
+        linear: w.matrix(`model.layers.${l}.linear.weight`),
+        qLora: c.useSharedAttentionAdapter ? lora('self_attn.linear_q_adapter_list') : undefined,
+        kLora: c.useSharedAttentionAdapter ? lora('self_attn.linear_k_adapter_list') : undefined,
+        vLora: c.useSharedAttentionAdapter ? lora('self_attn.linear_v_adapter_list') : undefined,
+        mlpLora: lora('feed_forward.gate_up_proj_adapter_list'),
+      };
+      this.layers.push({
+        kind, stateIndex: stateIndex++, site, siteIndex: siteIndex++,
+        norm: w.vector(`model.layers.${l}.mamba_decoder.input_layernorm.weight`),
+        mixer: mixerWeights(w, `model.layers.${l}.mamba_decoder.mamba`),
+      });
+    });
+  }
+
+  cacheDims(): CacheDims {
+    const c = this.config;
+    return {
+      numMambaLayers: c.numLayers,
+      convStateBytes: convStateBytes(c.convDim, c.convKernel),
+      ssmStateBytes: 4 * c.nHeads * c.headDim * c.dState,
+      numKvSites: c.hybridLayerIds.length,
+      kvWidth: this.kvWidth,
+      kvBlock: 256,
+    };
+  }
+
+  scratchBytes(T: number): number {
+    const c = this.config;
+    const H = c.hiddenSize;
+    const rank = Math.max(c.adapterRank, 1);
+    const hybrid = c.hybridLayerIds.length > 0
+      ? 4 * T * (2 * H + this.attnWidth * 2 + H + 2 * c.intermediateSize + c.intermediateSize + H + rank + H)
+      : 0;
+    return 4 * T * (1 + 4 * H) + hybrid + mixerScratchBytes(c, T);
+  }
+
+  async block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer> {
+    const { ctx, config: c } = this;
+    const H = c.hiddenSize;
+    const x = ws.get('x', 4 * T * H);
+    const orig = ws.get('orig', 4 * T * H);
+    const normed = ws.get('normed', 4 * T * H);
+    await embedding(ctx, { ids, T, table: this.embed, out: x });
+    ctx.copy(x, 0, orig, 0, 4 * T * H);
+    for (const layer of this.layers) {
+      const state = cache.mamba[layer.stateIndex];
+      if (layer.kind === LayerKind.Mamba) {
+        await rmsNorm(ctx, { x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+      } else {
+        const t = await this.sharedBlock(layer.site, cache, layer.siteIndex, x, orig, T, ws);
+        const xt = ws.get('hybrid.xt', 4 * T * H);
+        await add(ctx, x, t, xt, T * H);
+        await rmsNorm(ctx, { x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+      }
+      await mixerForward(ctx, c, layer.mixer, state, normed, x, T, ws, opts.scan);
+    }
+    const hn = ws.get('hn', 4 * T * H);
+    await rmsNorm(ctx, { x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
+    return hn;
+  }
+
+  /** t [T, H] = the shared transformer block's output for call site `siteIndex` (no residual). */
+  private async sharedBlock(site: HybridSite, cache: HybridCache, siteIndex: number,
+    x: GPUBuffer, orig: GPUBuffer, T: number, ws: Workspace): Promise<GPUBuffer> {
+    const { ctx, config: c } = this;
+    const H = c.hiddenSize;
+    const F = c.intermediateSize;
+    const A = this.attnWidth;
+    const kvW = this.kvWidth;
+    const hd = c.attentionHeadDim;
+    const pos0 = cache.position;
+    const kv = cache.kv[siteIndex];
+    const blk = site.block;
+
+    const s = ws.get('hybrid.s', 4 * T * 2 * H);
+    await rmsNorm(ctx, { x, x2: orig, weight: blk.inputNorm, out: s, T, H, eps: c.rmsNormEps });
+
+    const q = ws.get('hybrid.q', 4 * T * A);
+    const loraTmp = ws.get('hybrid.lora', 4 * T * Math.max(c.adapterRank, 1));
+    await matmul(ctx, { x: s, M: T, w: blk.q, y: q });
+    if (site.qLora) await this.lora(site.qLora, s, q, 0, A, T, loraTmp);
+    // k and v go straight into this site's cache rows pos0 .. pos0+T-1.
+    const kvOffset = pos0 * kvW;
+    await matmul(ctx, { x: s, M: T, w: blk.k, y: kv.k, yOffset: kvOffset, yRowStride: kvW });
+    if (site.kLora) await this.lora(site.kLora, s, kv.k, kvOffset, kvW, T, loraTmp);
+    await matmul(ctx, { x: s, M: T, w: blk.v, y: kv.v, yOffset: kvOffset, yRowStride: kvW });
+    if (site.vLora) await this.lora(site.vLora, s, kv.v, kvOffset, kvW, T, loraTmp);
+    if (c.useMemRope) {
+      await rope(ctx, { x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, theta: c.ropeTheta });
+      await rope(ctx, { x: kv.k, offset: kvOffset, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, theta: c.ropeTheta });
+    }
+    const att = ws.get('hybrid.att', 4 * T * A);
+    await attention(ctx, {
+      q, qRowStride: A, kCache: kv.k, vCache: kv.v, out: att, T, pos0,
+      nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
+    });
+    const a0 = ws.get('hybrid.a0', 4 * T * H);
+    await matmul(ctx, { x: att, M: T, w: blk.o, y: a0 });
+    const a = ws.get('hybrid.a', 4 * T * H);
+    await rmsNorm(ctx, { x: a0, weight: blk.preFfNorm, out: a, T, H, eps: c.rmsNormEps });
+
+    const gu = ws.get('hybrid.gu', 4 * T * 2 * F);
+    await matmul(ctx, { x: a, M: T, w: blk.gateUp, y: gu });
+    await this.lora(site.mlpLora, a, gu, 0, 2 * F, T, loraTmp);
+    const h = ws.get('hybrid.h', 4 * T * F);
+    await geluGate(ctx, { gu, out: h, T, F });
+    const mlp = ws.get('hybrid.mlp', 4 * T * H);
+    await matmul(ctx, { x: h, M: T, w: blk.down, y: mlp });
+    const t = ws.get('hybrid.t', 4 * T * H);
+    await matmul(ctx, { x: mlp, M: T, w: site.linear, y: t });
+    return t;
+  }
+
+  /** y[rows at yOffset, stride] += (x·downᵀ)·upᵀ, unscaled (SPEC: adapters add before RoPE). */
+  private async lora(l: Lora, x: GPUBuffer, y: GPUBuffer, yOffset: number, yRowStride: number, T: number, tmp: GPUBuffer): Promise<void> {
+    await matmul(this.ctx, { x, M: T, w: l.down, y: tmp });
+    await matmul(this.ctx, { x: tmp, M: T, w: l.up, y, yOffset, yRowStride, accumulate: true });
+  }
+
+  async head(hn: GPUBuffer, rowStart: number, rows: number, logits: GPUBuffer): Promise<void> {
+    const H = this.config.hiddenSize;
+    await matmul(this.ctx, { x: hn, xOffset: rowStart * H, M: rows, w: this.headWeight, y: logits });
+  }
+}

@@ -1,0 +1,129 @@
+// Runs token sequences through a ModelRunner in bounded blocks. A prompt of any length is cut
+// into blocks of at most `prefillChunk` tokens that carry every state across, so scratch memory
+// depends on the block size only; the KV caches are reserved once per call, up front.
+import type { GpuContext } from '../gpu/context.ts';
+import type { ModelRunner } from '../models/runner.ts';
+import type { ScanAlgorithm } from '../models/mixer.ts';
+import { HybridCache } from './cache.ts';
+import { Workspace } from './workspace.ts';
+import { argmax } from '../kernels/matmul.ts';
+import { AbortError, InputError } from '../errors.ts';
+
+export type ScanChoice = ScanAlgorithm | 'auto';
+
+export interface EngineOptions {
+  /** Most tokens per forward block (bounds scratch memory). */
+  prefillChunk: number;
+  /** Most logits rows computed and read back at once. */
+  logitsRows: number;
+  scan: ScanChoice;
+  /** Blocks of at least this many tokens use the chunked scan when scan is 'auto'. */
+  chunkedScanMinTokens: number;
+  /** Largest absolute position a sequence may reach. */
+  maxContext: number;
+}
+
+export type LogitsSink = (row: number, logits: Float32Array) => void;
+
+export class Engine {
+  readonly opts: EngineOptions;
+
+  constructor(readonly ctx: GpuContext, readonly runner: ModelRunner, opts: EngineOptions) {
+    if (!Number.isInteger(opts.prefillChunk) || opts.prefillChunk < 1) throw new InputError(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
+    this.opts = { ...opts };
+  }
+
+  get vocabSize(): number { return this.runner.config.vocabSize; }
+
+  createCache(): HybridCache { return new HybridCache(this.ctx, this.runner.cacheDims()); }
+
+  scanFor(T: number): ScanAlgorithm {
+    if (this.opts.scan !== 'auto') return this.opts.scan;
+    return T >= this.opts.chunkedScanMinTokens ? 'chunked' : 'recurrent';
+  }
+
+  /** Throws InputError unless every id is an integer token id of this model. */
+  checkIds(ids: readonly number[]): void {
+    const V = this.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new InputError(`token id ${id} at index ${i} is outside the vocabulary [0, ${V})`);
+    }
+  }
+
+  /** Throws InputError if `cache` cannot take `extra` more tokens. */
+  checkLength(cache: HybridCache, extra: number): void {
+    const end = cache.position + extra;
+    if (end > this.opts.maxContext) {
+      throw new InputError(`sequence of ${end} tokens exceeds the context limit of ${this.opts.maxContext} (maxContext option)`);
+    }
+  }
+
+  /**
+   * Feeds `ids` at cache.position and advances it. `want` says which logits rows are produced:
+   * every row (passed to `sink` in order), only the last (returned), or none.
+   */
+  async run(cache: HybridCache, ids: readonly number[], want: 'all' | 'last' | 'none', sink?: LogitsSink,
+    signal?: AbortSignal): Promise<Float32Array | undefined> {
+    if (ids.length === 0) throw new InputError('cannot run an empty token sequence');
+    this.checkIds(ids);
+    this.checkLength(cache, ids.length);
+    cache.reserve(cache.position + ids.length);
+    const ws = new Workspace(this.ctx);
+    const V = this.vocabSize;
+    let last: Float32Array | undefined;
+    try {
+      for (let start = 0; start < ids.length; start += this.opts.prefillChunk) {
+        if (signal?.aborted) throw new AbortError('cancelled');
+        const T = Math.min(this.opts.prefillChunk, ids.length - start);
+        const idsBuf = ws.get('ids', 4 * T);
+        this.ctx.write(idsBuf, 0, Uint32Array.from(ids.slice(start, start + T)));
+        const hn = await this.runner.block(idsBuf, T, cache, ws, { scan: this.scanFor(T) });
+        cache.position += T;
+        const isLastBlock = start + T === ids.length;
+        if (want === 'all') {
+          for (let r = 0; r < T; r += this.opts.logitsRows) {
+            const rows = Math.min(this.opts.logitsRows, T - r);
+            const logits = ws.get('logits', 4 * rows * V);
+            await this.runner.head(hn, r, rows, logits);
+            const data = await this.ctx.readF32(logits, 0, rows * V);
+            for (let i = 0; i < rows; i++) sink?.(start + r + i, data.subarray(i * V, (i + 1) * V));
+            if (isLastBlock && r + rows === T) last = data.slice((rows - 1) * V, rows * V);
+          }
+        } else if (want === 'last' && isLastBlock) {
+          const logits = ws.get('logits', 4 * V);
+          await this.runner.head(hn, T - 1, 1, logits);
+          last = await this.ctx.readF32(logits, 0, V);
+        } else {
+          // Bound the work in flight: without a readback nothing else waits for the GPU.
+          this.ctx.flush();
+        }
+      }
+      return last;
+    } finally {
+      ws.release();
+    }
+  }
+
+  /** Feeds `ids` and returns argmax of the last logits row, computed on the GPU (greedy path). */
+  async runArgmax(cache: HybridCache, ids: readonly number[], signal?: AbortSignal): Promise<number> {
+    if (ids.length > 1) await this.run(cache, ids.slice(0, -1), 'none', undefined, signal);
+    this.checkIds(ids);
+    this.checkLength(cache, 1);
+    cache.reserve(cache.position + 1);
+    const ws = new Workspace(this.ctx);
+    try {
+      const idsBuf = ws.get('ids', 4);
+      this.ctx.write(idsBuf, 0, Uint32Array.of(ids[ids.length - 1]));
+      const hn = await this.runner.block(idsBuf, 1, cache, ws, { scan: this.scanFor(1) });
+      cache.position += 1;
+      const logits = ws.get('logits', 4 * this.vocabSize);
+      await this.runner.head(hn, 0, 1, logits);
+      const out = ws.get('argmax', 4);
+      await argmax(this.ctx, { logits, M: 1, V: this.vocabSize, out });
+      return (await this.ctx.readU32(out, 0, 1))[0];
+    } finally {
+      ws.release();
+    }
+  }
+}
