@@ -5,7 +5,7 @@ import type { GpuTensor } from '../gpu/tensor.ts';
 import type { Mamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
-import { mixerForward, mixerScratchBytes, mixerWeights, type MixerWeights } from './mixer.ts';
+import { mixerForward, mixerScratch, mixerWeights, type MixerWeights } from './mixer.ts';
 import type { CacheDims, HybridCache } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
 import { convStateBytes } from '../kernels/conv1d.ts';
@@ -38,22 +38,21 @@ export class Mamba2Runner implements ModelRunner {
     };
   }
 
-  scratchBytes(T: number): number {
-    return 4 * T * (1 + 3 * this.config.hiddenSize) + mixerScratchBytes(this.config, T);
-  }
+  scratch(T: number): Record<string, number> { return mamba2Scratch(this.config, T); }
 
   async block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer> {
     const { ctx, config: c } = this;
     const H = c.hiddenSize;
-    const x = ws.get('x', 4 * T * H);
-    const normed = ws.get('normed', 4 * T * H);
+    const sz = mamba2Scratch(c, T);
+    const x = ws.get('x', sz.x);
+    const normed = ws.get('normed', sz.normed);
     await embedding(ctx, { ids, T, table: this.embed, out: x });
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l];
       await rmsNorm(ctx, { x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       await mixerForward(ctx, c, layer.mixer, cache.mamba[l], normed, x, T, ws, opts.scan);
     }
-    const hn = ws.get('hn', 4 * T * H);
+    const hn = ws.get('hn', sz.hn);
     await rmsNorm(ctx, { x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
@@ -62,4 +61,10 @@ export class Mamba2Runner implements ModelRunner {
     const H = this.config.hiddenSize;
     await matmul(this.ctx, { x: hn, xOffset: rowStart * H, M: rows, w: this.headWeight, y: logits });
   }
+}
+
+/** Workspace buffers (name → bytes) a Mamba2 block of T tokens uses (planner and block agree). */
+export function mamba2Scratch(c: Mamba2Config, T: number): Record<string, number> {
+  const H = c.hiddenSize;
+  return { x: 4 * T * H, normed: 4 * T * H, hn: 4 * T * H, ...mixerScratch(c, T) };
 }

@@ -46,9 +46,14 @@ export function mixerWeights(w: WeightSet, prefix: string): MixerWeights {
   };
 }
 
-/** Scratch bytes the mixer takes from the workspace for a block of T tokens (scan scratch aside). */
-export function mixerScratchBytes(cfg: MixerConfig, T: number): number {
-  return 4 * T * (cfg.inProjDim + cfg.convDim + 2 * cfg.dInner);
+/** Workspace buffers (name → bytes) the mixer uses for a block of T tokens. */
+export function mixerScratch(cfg: MixerConfig, T: number): Record<string, number> {
+  return {
+    'mixer.zxbcdt': 4 * T * cfg.inProjDim,
+    'mixer.xbc': 4 * T * cfg.convDim,
+    'mixer.y': 4 * T * cfg.dInner,
+    'mixer.yn': 4 * T * cfg.dInner,
+  };
 }
 
 /** residual [T, H] += Mixer(u [T, H]). */
@@ -57,10 +62,11 @@ export async function mixerForward(
   u: GPUBuffer, residual: GPUBuffer, T: number, ws: Workspace, scan: ScanAlgorithm,
 ): Promise<void> {
   const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
-  const zxbcdt = ws.get('mixer.zxbcdt', 4 * T * inProjDim);
-  const xbc = ws.get('mixer.xbc', 4 * T * convDim);
-  const y = ws.get('mixer.y', 4 * T * di);
-  const yn = ws.get('mixer.yn', 4 * T * di);
+  const sz = mixerScratch(cfg, T);
+  const zxbcdt = ws.get('mixer.zxbcdt', sz['mixer.zxbcdt']);
+  const xbc = ws.get('mixer.xbc', sz['mixer.xbc']);
+  const y = ws.get('mixer.y', sz['mixer.y']);
+  const yn = ws.get('mixer.yn', sz['mixer.yn']);
 
   await matmul(ctx, { x: u, M: T, w: w.inProj, y: zxbcdt });
   await conv1d(ctx, {

@@ -21,8 +21,8 @@ export interface ModelRunner {
   block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer>;
   /** logits [rows, V] = hn[rowStart .. rowStart+rows) · headᵀ. */
   head(hn: GPUBuffer, rowStart: number, rows: number, logits: GPUBuffer): Promise<void>;
-  /** Workspace bytes for a block of T tokens (for the memory planner). */
-  scratchBytes(T: number): number;
+  /** Workspace buffers (name → bytes) for a block of T tokens (the memory planner sums these). */
+  scratch(T: number): Record<string, number>;
   /** Weight tensors the head reads (for bandwidth figures). */
   readonly headWeight: import('../gpu/tensor.ts').GpuTensor;
 }

@@ -18,7 +18,7 @@ import type { GpuTensor } from '../gpu/tensor.ts';
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
-import { mixerForward, mixerScratchBytes, mixerWeights, type MixerWeights } from './mixer.ts';
+import { mixerForward, mixerScratch, mixerWeights, type MixerWeights } from './mixer.ts';
 import type { CacheDims, HybridCache } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
 import { convStateBytes } from '../kernels/conv1d.ts';
@@ -129,22 +129,15 @@ export class Zamba2Runner implements ModelRunner {
     };
   }
 
-  scratchBytes(T: number): number {
-    const c = this.config;
-    const H = c.hiddenSize;
-    const rank = Math.max(c.adapterRank, 1);
-    const hybrid = c.hybridLayerIds.length > 0
-      ? 4 * T * (2 * H + this.attnWidth * 2 + H + 2 * c.intermediateSize + c.intermediateSize + H + rank + H)
-      : 0;
-    return 4 * T * (1 + 4 * H) + hybrid + mixerScratchBytes(c, T);
-  }
+  scratch(T: number): Record<string, number> { return zamba2Scratch(this.config, T); }
 
   async block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer> {
     const { ctx, config: c } = this;
     const H = c.hiddenSize;
-    const x = ws.get('x', 4 * T * H);
-    const orig = ws.get('orig', 4 * T * H);
-    const normed = ws.get('normed', 4 * T * H);
+    const sz = zamba2Scratch(c, T);
+    const x = ws.get('x', sz.x);
+    const orig = ws.get('orig', sz.orig);
+    const normed = ws.get('normed', sz.normed);
     await embedding(ctx, { ids, T, table: this.embed, out: x });
     ctx.copy(x, 0, orig, 0, 4 * T * H);
     for (const layer of this.layers) {
@@ -153,13 +146,13 @@ export class Zamba2Runner implements ModelRunner {
         await rmsNorm(ctx, { x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       } else {
         const t = await this.sharedBlock(layer.site, cache, layer.siteIndex, x, orig, T, ws);
-        const xt = ws.get('hybrid.xt', 4 * T * H);
+        const xt = ws.get('hybrid.xt', sz['hybrid.xt']);
         await add(ctx, x, t, xt, T * H);
         await rmsNorm(ctx, { x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       }
       await mixerForward(ctx, c, layer.mixer, state, normed, x, T, ws, opts.scan);
     }
-    const hn = ws.get('hn', 4 * T * H);
+    const hn = ws.get('hn', sz.hn);
     await rmsNorm(ctx, { x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
@@ -177,11 +170,12 @@ export class Zamba2Runner implements ModelRunner {
     const kv = cache.kv[siteIndex];
     const blk = site.block;
 
-    const s = ws.get('hybrid.s', 4 * T * 2 * H);
+    const sz = zamba2Scratch(c, T);
+    const s = ws.get('hybrid.s', sz['hybrid.s']);
     await rmsNorm(ctx, { x, x2: orig, weight: blk.inputNorm, out: s, T, H, eps: c.rmsNormEps });
 
-    const q = ws.get('hybrid.q', 4 * T * A);
-    const loraTmp = ws.get('hybrid.lora', 4 * T * Math.max(c.adapterRank, 1));
+    const q = ws.get('hybrid.q', sz['hybrid.q']);
+    const loraTmp = ws.get('hybrid.lora', sz['hybrid.lora']);
     await matmul(ctx, { x: s, M: T, w: blk.q, y: q });
     if (site.qLora) await this.lora(site.qLora, s, q, 0, A, T, loraTmp);
     // k and v go straight into this site's cache rows pos0 .. pos0+T-1.
@@ -194,24 +188,24 @@ export class Zamba2Runner implements ModelRunner {
       await rope(ctx, { x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, theta: c.ropeTheta });
       await rope(ctx, { x: kv.k, offset: kvOffset, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, theta: c.ropeTheta });
     }
-    const att = ws.get('hybrid.att', 4 * T * A);
+    const att = ws.get('hybrid.att', sz['hybrid.att']);
     await attention(ctx, {
       q, qRowStride: A, kCache: kv.k, vCache: kv.v, out: att, T, pos0,
       nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
     });
-    const a0 = ws.get('hybrid.a0', 4 * T * H);
+    const a0 = ws.get('hybrid.a0', sz['hybrid.a0']);
     await matmul(ctx, { x: att, M: T, w: blk.o, y: a0 });
-    const a = ws.get('hybrid.a', 4 * T * H);
+    const a = ws.get('hybrid.a', sz['hybrid.a']);
     await rmsNorm(ctx, { x: a0, weight: blk.preFfNorm, out: a, T, H, eps: c.rmsNormEps });
 
-    const gu = ws.get('hybrid.gu', 4 * T * 2 * F);
+    const gu = ws.get('hybrid.gu', sz['hybrid.gu']);
     await matmul(ctx, { x: a, M: T, w: blk.gateUp, y: gu });
     await this.lora(site.mlpLora, a, gu, 0, 2 * F, T, loraTmp);
-    const h = ws.get('hybrid.h', 4 * T * F);
+    const h = ws.get('hybrid.h', sz['hybrid.h']);
     await geluGate(ctx, { gu, out: h, T, F });
-    const mlp = ws.get('hybrid.mlp', 4 * T * H);
+    const mlp = ws.get('hybrid.mlp', sz['hybrid.mlp']);
     await matmul(ctx, { x: h, M: T, w: blk.down, y: mlp });
-    const t = ws.get('hybrid.t', 4 * T * H);
+    const t = ws.get('hybrid.t', sz['hybrid.t']);
     await matmul(ctx, { x: mlp, M: T, w: site.linear, y: t });
     return t;
   }
@@ -226,4 +220,21 @@ export class Zamba2Runner implements ModelRunner {
     const H = this.config.hiddenSize;
     await matmul(this.ctx, { x: hn, xOffset: rowStart * H, M: rows, w: this.headWeight, y: logits });
   }
+}
+
+/** Workspace buffers (name → bytes) a Zamba2 block of T tokens uses (planner and block agree). */
+export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number> {
+  const H = c.hiddenSize;
+  const A = c.numAttentionHeads * c.attentionHeadDim;
+  const F = c.intermediateSize;
+  const out: Record<string, number> = { x: 4 * T * H, orig: 4 * T * H, normed: 4 * T * H, hn: 4 * T * H, ...mixerScratch(c, T) };
+  if (c.hybridLayerIds.length > 0) {
+    Object.assign(out, {
+      'hybrid.xt': 4 * T * H, 'hybrid.s': 4 * T * 2 * H, 'hybrid.q': 4 * T * A,
+      'hybrid.lora': 4 * T * Math.max(c.adapterRank, 1), 'hybrid.att': 4 * T * A,
+      'hybrid.a0': 4 * T * H, 'hybrid.a': 4 * T * H, 'hybrid.gu': 4 * T * 2 * F, 'hybrid.h': 4 * T * F,
+      'hybrid.mlp': 4 * T * H, 'hybrid.t': 4 * T * H,
+    });
+  }
+  return out;
 }

@@ -27,11 +27,25 @@ export type LogitsSink = (row: number, logits: Float32Array) => void;
 
 export class Engine {
   readonly opts: EngineOptions;
+  /** Activation buffers, kept across calls (bounded by the block size). */
+  readonly ws: Workspace;
+  /** Serialises forwards: they share the workspace and record into one command stream. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly ctx: GpuContext, readonly runner: ModelRunner, opts: EngineOptions) {
     if (!Number.isInteger(opts.prefillChunk) || opts.prefillChunk < 1) throw new InputError(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
     this.opts = { ...opts };
+    this.ws = new Workspace(ctx);
   }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Frees the workspace (it is re-created on the next call). */
+  trim(): void { this.ws.release(); }
 
   get vocabSize(): number { return this.runner.config.vocabSize; }
 
@@ -63,16 +77,21 @@ export class Engine {
    * Feeds `ids` at cache.position and advances it. `want` says which logits rows are produced:
    * every row (passed to `sink` in order), only the last (returned), or none.
    */
-  async run(cache: HybridCache, ids: readonly number[], want: 'all' | 'last' | 'none', sink?: LogitsSink,
+  run(cache: HybridCache, ids: readonly number[], want: 'all' | 'last' | 'none', sink?: LogitsSink,
+    signal?: AbortSignal): Promise<Float32Array | undefined> {
+    return this.exclusive(() => this.runLocked(cache, ids, want, sink, signal));
+  }
+
+  private async runLocked(cache: HybridCache, ids: readonly number[], want: 'all' | 'last' | 'none', sink?: LogitsSink,
     signal?: AbortSignal): Promise<Float32Array | undefined> {
     if (ids.length === 0) throw new InputError('cannot run an empty token sequence');
     this.checkIds(ids);
     this.checkLength(cache, ids.length);
     cache.reserve(cache.position + ids.length);
-    const ws = new Workspace(this.ctx);
+    const ws = this.ws;
     const V = this.vocabSize;
     let last: Float32Array | undefined;
-    try {
+    {
       for (let start = 0; start < ids.length; start += this.opts.prefillChunk) {
         if (signal?.aborted) throw new AbortError('cancelled');
         const T = Math.min(this.opts.prefillChunk, ids.length - start);
@@ -100,21 +119,23 @@ export class Engine {
         }
       }
       return last;
-    } finally {
-      ws.release();
     }
   }
 
   /** Feeds `ids` and returns argmax of the last logits row, computed on the GPU (greedy path). */
   async runArgmax(cache: HybridCache, ids: readonly number[], signal?: AbortSignal): Promise<number> {
-    if (ids.length > 1) await this.run(cache, ids.slice(0, -1), 'none', undefined, signal);
     this.checkIds(ids);
-    this.checkLength(cache, 1);
+    this.checkLength(cache, ids.length);
+    if (ids.length > 1) await this.run(cache, ids.slice(0, -1), 'none', undefined, signal);
+    return this.exclusive(() => this.argmaxLocked(cache, ids[ids.length - 1]));
+  }
+
+  private async argmaxLocked(cache: HybridCache, id: number): Promise<number> {
     cache.reserve(cache.position + 1);
-    const ws = new Workspace(this.ctx);
-    try {
+    const ws = this.ws;
+    {
       const idsBuf = ws.get('ids', 4);
-      this.ctx.write(idsBuf, 0, Uint32Array.of(ids[ids.length - 1]));
+      this.ctx.write(idsBuf, 0, Uint32Array.of(id));
       const hn = await this.runner.block(idsBuf, 1, cache, ws, { scan: this.scanFor(1) });
       cache.position += 1;
       const logits = ws.get('logits', 4 * this.vocabSize);
@@ -122,8 +143,6 @@ export class Engine {
       const out = ws.get('argmax', 4);
       await argmax(this.ctx, { logits, M: 1, V: this.vocabSize, out });
       return (await this.ctx.readU32(out, 0, 1))[0];
-    } finally {
-      ws.release();
     }
   }
 }

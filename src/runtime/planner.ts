@@ -1,0 +1,102 @@
+// Predicts peak device memory for a model before anything is allocated, and picks the largest
+// prefill block that fits a budget. The figures are the same sums the runtime allocates:
+// weights (per tensor, 4-byte padded), per-layer recurrent state, KV caches rounded up to the
+// cache block, and the engine's workspace at the block size (exact names and sizes from the
+// model files), plus kernel scratch and the readback staging buffer.
+import type { ModelConfig } from '../models/config.ts';
+import { zamba2Scratch } from '../models/zamba2.ts';
+import { mamba2Scratch } from '../models/mamba2.ts';
+import { expectedTensors } from '../models/layout.ts';
+import { convStateBytes } from '../kernels/conv1d.ts';
+import { scanScratchBytes } from '../kernels/scan.ts';
+import { OutOfMemoryError } from '../errors.ts';
+
+export const KV_BLOCK = 256;
+export const LOGITS_ROWS = 64;
+
+export interface PlanOptions {
+  /** Tokens one sequence may reach (prompt + generated). */
+  maxTokens?: number;
+  /** Sequences alive at once (each has its own state and KV cache). */
+  batch?: number;
+  /** Storage of matrices and embeddings: 'f32' or 16-bit (vectors are always f32). */
+  dtype?: 'f32' | 'f16' | 'bf16';
+  prefillChunk?: number;
+  /** Known weight bytes (e.g. from the checkpoint headers); computed from the config otherwise. */
+  weightBytes?: number;
+  /** Plan for forward() returning every logits row (64-row readback blocks) rather than generation. */
+  allLogits?: boolean;
+}
+
+export interface MemoryPlan {
+  weights: number;
+  state: number;
+  kvCache: number;
+  /** Workspace + kernel scratch + staging for one block of prefillChunk tokens. */
+  scratch: number;
+  total: number;
+  prefillChunk: number;
+  /** KV bytes per token for all sites (0 for Mamba2). */
+  kvBytesPerToken: number;
+}
+
+const pad4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+
+function scratchBucket(size: number): number {
+  if (size <= 256) return 256;
+  const p = 2 ** Math.ceil(Math.log2(size));
+  const step = Math.max(256, p / 8);
+  return Math.ceil(size / step) * step;
+}
+
+export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16'): number {
+  const bytes = dtype === 'f32' ? 4 : 2;
+  let total = 0;
+  for (const t of expectedTensors(config)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    total += pad4(t.role === 'vector' ? 4 * n : bytes * n);
+  }
+  return total;
+}
+
+export function scratchFor(config: ModelConfig, T: number, allLogits = false): number {
+  const ws = config.arch === 'zamba2' ? zamba2Scratch(config, T) : mamba2Scratch(config, T);
+  const rows = allLogits ? Math.min(LOGITS_ROWS, T) : 1;
+  ws.ids = 4 * T;
+  ws.logits = 4 * rows * config.vocabSize;
+  ws.argmax = 4;
+  let total = 0;
+  for (const v of Object.values(ws)) total += pad4(v);
+  total += scanScratchBytes({ T, nHeads: config.nHeads, headDim: config.headDim, dState: config.dState, nGroups: config.nGroups, algorithm: T > 1 ? 'chunked' : 'recurrent' });
+  total += scratchBucket(4 * rows * config.vocabSize); // readback staging
+  return total;
+}
+
+export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryPlan {
+  const maxTokens = opts.maxTokens ?? 2048;
+  const batch = opts.batch ?? 1;
+  const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, maxTokens));
+  const weights = opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16');
+  const perLayer = pad4(convStateBytes(config.convDim, config.convKernel)) + pad4(4 * config.nHeads * config.headDim * config.dState);
+  const state = batch * config.numLayers * perLayer;
+  let kvBytesPerToken = 0;
+  if (config.arch === 'zamba2') kvBytesPerToken = config.hybridLayerIds.length * 2 * config.numKeyValueHeads * config.attentionHeadDim * 4;
+  const kvCache = batch * Math.ceil(maxTokens / KV_BLOCK) * KV_BLOCK * kvBytesPerToken;
+  const scratch = scratchFor(config, prefillChunk, opts.allLogits);
+  return { weights, state, kvCache, scratch, total: weights + state + kvCache + scratch, prefillChunk, kvBytesPerToken };
+}
+
+/**
+ * The prefill block size to use under `maxMemoryBytes`: the requested one (or 256) if it fits,
+ * else the largest power of two that does. Throws OutOfMemoryError (needed vs available) when
+ * even one-token blocks do not fit.
+ */
+export function choosePrefillChunk(config: ModelConfig, opts: PlanOptions & { maxMemoryBytes: number }): number {
+  const want = opts.prefillChunk ?? 256;
+  const fits = (chunk: number) => planMemory(config, { ...opts, prefillChunk: chunk }).total <= opts.maxMemoryBytes;
+  if (fits(want)) return want;
+  for (let chunk = 2 ** Math.floor(Math.log2(want)); chunk >= 1; chunk /= 2) if (fits(chunk)) return chunk;
+  const needed = planMemory(config, { ...opts, prefillChunk: 1 }).total;
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  throw new OutOfMemoryError(`the model needs at least ${mib(needed)} (weights, state, KV cache for ${opts.maxTokens ?? 2048} tokens, scratch) but maxMemoryBytes allows ${mib(opts.maxMemoryBytes)}; lower maxTokens or use a smaller model`, needed, opts.maxMemoryBytes);
+}
