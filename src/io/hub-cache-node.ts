@@ -126,7 +126,11 @@ export async function downloadHubModel(modelId: string, opts: DownloadHubModelOp
   return dir;
 }
 
-/** The marker when present and every file it lists is on disk with the recorded size. */
+/**
+ * The marker when present and every file it lists is on disk with the recorded size. Files
+ * whose size differs from the marker's are deleted, so that the download that follows does not
+ * take them for complete.
+ */
 async function readCompleteMarker(dir: string): Promise<Marker | undefined> {
   let marker: Marker;
   try {
@@ -134,12 +138,16 @@ async function readCompleteMarker(dir: string): Promise<Marker | undefined> {
   } catch {
     return undefined; // no marker (or a torn one): download, which rewrites it
   }
-  if (!marker || typeof marker.files !== 'object') return undefined;
+  if (!marker || typeof marker.files !== 'object' || marker.files === null) return undefined;
+  let intact = true;
   for (const [file, size] of Object.entries(marker.files)) {
-    const st = await fs.stat(path.join(dir, file)).catch(() => undefined);
-    if (!st || st.size !== size) return undefined;
+    const full = path.join(dir, file);
+    const st = await fs.stat(full).catch(() => undefined);
+    if (st?.size === size) continue;
+    intact = false;
+    if (st) await fs.rm(full, { force: true });
   }
-  return marker;
+  return intact ? marker : undefined;
 }
 
 /** A failure worth another attempt (the connection, a cut body, a busy server). */
@@ -313,7 +321,7 @@ class Downloader {
             chunk = await reader.read();
           } catch (e) {
             this.checkAbort();
-            throw new Retryable(`connection lost after ${loaded} of ${total ?? '?'} bytes (${describe(e)})`, status, { cause: e });
+            throw new Retryable(`connection lost after ${loaded} of ${total ?? '?'} bytes (${describe(e)})`, undefined, { cause: e });
           }
           if (chunk.done) break;
           await fh.write(chunk.value);
@@ -334,7 +342,7 @@ class Downloader {
         await fs.rm(partial, { force: true });
         throw new Retryable(`received ${loaded} bytes, more than the announced ${total}`, status, undefined, true);
       }
-      throw new Retryable(`body ended after ${loaded} of ${total} bytes`, status);
+      throw new Retryable(`body ended after ${loaded} of ${total} bytes`);
     }
     return loaded;
   }
