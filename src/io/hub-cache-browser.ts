@@ -14,6 +14,9 @@ import { AbortError, HubError } from '../errors.ts';
 
 export const HUB_CACHE_NAME = 'mamba-scan-lite';
 
+/** The part of CacheStorage used here (so tests and workers can pass their own). */
+export type HubCacheStorage = Pick<CacheStorage, 'open' | 'delete'>;
+
 export interface HubCachedFetchOptions {
   /** Request headers (Authorization, Range). */
   headers?: Record<string, string>;
@@ -23,7 +26,7 @@ export interface HubCachedFetchOptions {
   /** Default globalThis.fetch. */
   fetch?: typeof globalThis.fetch;
   /** Default globalThis.caches; without one (insecure context, Node) this is a plain fetch. */
-  caches?: CacheStorage;
+  caches?: HubCacheStorage;
   /** Default 'mamba-scan-lite'. */
   cacheName?: string;
   /**
@@ -40,7 +43,7 @@ export interface HubCachedFetchOptions {
  * failure throws HubError, an abort throws AbortError.
  */
 export async function hubCachedFetch(url: string, opts: HubCachedFetchOptions = {}): Promise<Response> {
-  const storage = opts.caches ?? (globalThis as { caches?: CacheStorage }).caches;
+  const storage = opts.caches ?? (globalThis as { caches?: HubCacheStorage }).caches;
   const headers = opts.headers ?? {};
   const range = headerValue(headers, 'range');
   if (!storage) return network(url, opts, headers);
@@ -71,14 +74,14 @@ export async function hubCachedFetch(url: string, opts: HubCachedFetchOptions = 
 
 /** Whether `url` is cached as a whole file. */
 export async function isHubCached(url: string, opts: Pick<HubCachedFetchOptions, 'caches' | 'cacheName'> = {}): Promise<boolean> {
-  const storage = opts.caches ?? (globalThis as { caches?: CacheStorage }).caches;
+  const storage = opts.caches ?? (globalThis as { caches?: HubCacheStorage }).caches;
   if (!storage) return false;
   return (await (await storage.open(opts.cacheName ?? HUB_CACHE_NAME)).match(url)) !== undefined;
 }
 
 /** Removes cached files: those whose URL starts with `prefix`, or all of them. */
 export async function clearHubCache(prefix?: string, opts: Pick<HubCachedFetchOptions, 'caches' | 'cacheName'> = {}): Promise<number> {
-  const storage = opts.caches ?? (globalThis as { caches?: CacheStorage }).caches;
+  const storage = opts.caches ?? (globalThis as { caches?: HubCacheStorage }).caches;
   if (!storage) return 0;
   const name = opts.cacheName ?? HUB_CACHE_NAME;
   if (prefix === undefined) {
