@@ -35,6 +35,12 @@ export interface HubCachedFetchOptions {
    * again. Without it such failures are thrown.
    */
   onCacheError?: (error: unknown, url: string) => void;
+  /**
+   * A Range request for a file not cached yet downloads the whole file into the cache first and
+   * answers from it (instead of going to the network uncached). For loaders that read a file
+   * only through ranges but read all of it, as the safetensors loader does.
+   */
+  fillOnRangeMiss?: boolean;
 }
 
 /**
@@ -54,7 +60,12 @@ export async function hubCachedFetch(url: string, opts: HubCachedFetchOptions = 
     checkAbort(opts.signal, url);
     return range === undefined ? hit : sliceResponse(hit, range, url);
   }
-  if (range !== undefined) return network(url, opts, headers);
+  if (range !== undefined) {
+    if (!opts.fillOnRangeMiss) return network(url, opts, headers);
+    const whole = await hubCachedFetch(url, { ...opts, headers: withoutHeader(headers, 'range'), fillOnRangeMiss: false });
+    if (whole.status !== 200) return whole;
+    return sliceResponse(whole, range, url);
+  }
 
   const res = await network(url, opts, headers);
   if (res.status !== 200) return res;
@@ -70,6 +81,71 @@ export async function hubCachedFetch(url: string, opts: HubCachedFetchOptions = 
   const stored = await cache.match(url);
   if (!stored) throw new HubError(url, undefined, `the browser cache dropped ${url} right after storing it (storage evicted?)`);
   return stored;
+}
+
+export interface CachingFetchOptions extends Omit<HubCachedFetchOptions, 'headers' | 'signal' | 'onProgress' | 'fillOnRangeMiss'> {
+  /** Headers added to every request (e.g. authHeaders(token)). */
+  headers?: Record<string, string>;
+  /** Download progress of each file that goes into the cache. */
+  onProgress?: (loaded: number, total: number | undefined, url: string) => void;
+}
+
+/**
+ * A fetch-compatible function that serves GET and HEAD from the cache, for a loader that takes a
+ * `fetch` option (the URL checkpoint source): HEAD of a cached file answers with its size, a
+ * GET (whole or Range) of a file not cached yet downloads it into the cache once, also when
+ * several ranges of it are asked for at the same time. Other methods go to the network.
+ */
+export function createCachingFetch(opts: CachingFetchOptions = {}): typeof globalThis.fetch {
+  const inflight = new Map<string, Promise<void>>();
+  const fetchFn = opts.fetch ?? globalThis.fetch;
+  const caching = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const headers = { ...opts.headers, ...headersRecord(init?.headers ?? (input instanceof Request ? input.headers : undefined)) };
+    const signal = init?.signal ?? undefined;
+    const base = { ...opts, headers, signal, onProgress: undefined };
+    const storage = opts.caches ?? (globalThis as { caches?: HubCacheStorage }).caches;
+    // No Cache API (insecure context): nothing to fill, so no whole-file downloads for ranges.
+    if (!storage) return fetchFn(url, { ...init, headers });
+    if (method === 'HEAD') {
+      const hit = await (await storage.open(opts.cacheName ?? HUB_CACHE_NAME)).match(url);
+      if (!hit) return network(url, { ...base, fetch: (u, i) => fetchFn(u, { ...i, method: 'HEAD' }) }, headers);
+      const len = hit.headers.get('content-length') ?? String((await hit.blob()).size);
+      return new Response(null, { status: 200, headers: { 'Content-Length': len, 'Content-Type': hit.headers.get('content-type') ?? 'application/octet-stream' } });
+    }
+    if (method !== 'GET') return fetchFn(input, init);
+    // One download per file: concurrent requests wait for it, then read from the cache.
+    // The entry is set before the first await, so requests that arrive together share it.
+    let pending = inflight.get(url);
+    if (!pending) {
+      pending = (async () => {
+        if (await isHubCached(url, opts)) return;
+        const res = await hubCachedFetch(url, {
+          ...base,
+          headers: withoutHeader(headers, 'range'),
+          onProgress: opts.onProgress && ((l, t) => opts.onProgress!(l, t, url)),
+        });
+        await res.body?.cancel();
+      })();
+      inflight.set(url, pending);
+      pending.then(() => inflight.delete(url), () => inflight.delete(url));
+    }
+    await pending.catch(() => undefined); // a failed fill is retried (and reported) below
+    return hubCachedFetch(url, { ...base, fillOnRangeMiss: true });
+  };
+  return caching as typeof globalThis.fetch;
+}
+
+function headersRecord(h: HeadersInit | undefined): Record<string, string> {
+  if (!h) return {};
+  if (h instanceof Headers) return Object.fromEntries(h.entries());
+  if (Array.isArray(h)) return Object.fromEntries(h);
+  return { ...(h as Record<string, string>) };
+}
+
+function withoutHeader(headers: Record<string, string>, name: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== name));
 }
 
 /** Whether `url` is cached as a whole file. */

@@ -4,7 +4,7 @@
 // a hit makes no request, Range requests are cut from the cached file, errors are typed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearHubCache, hubCachedFetch, isHubCached } from '../../src/io/hub-cache-browser.ts';
+import { clearHubCache, createCachingFetch, hubCachedFetch, isHubCached } from '../../src/io/hub-cache-browser.ts';
 import { hubFileUrl } from '../../src/io/hub.ts';
 import { AbortError, HubError } from '../../src/errors.ts';
 
@@ -53,12 +53,12 @@ const CONFIG = new TextEncoder().encode('{"model_type":"mamba2"}');
 
 /** A fake network serving two files; counts requests; answers Range with 206. */
 function network(files: Record<string, Uint8Array>) {
-  const calls: { url: string; range?: string }[] = [];
+  const calls: { url: string; range?: string; method?: string }[] = [];
   const fetchFn = (async (u: RequestInfo | URL, init?: RequestInit) => {
     const url = String(u);
     const headers = new Headers(init?.headers);
     const range = headers.get('range') ?? undefined;
-    calls.push({ url, range });
+    calls.push(init?.method && init.method !== 'GET' ? { url, range, method: init.method } : { url, range });
     if (init?.signal?.aborted) throw new DOMException('aborted', 'AbortError');
     const body = files[url];
     if (!body) return new Response('Entry not found', { status: 404 });
@@ -67,6 +67,7 @@ function network(files: Record<string, Uint8Array>) {
       const s = Number(m[1]);
       return new Response(body.slice(s), { status: 206, headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, 'content-length': String(body.length - s) } });
     }
+    if (init?.method === 'HEAD') return new Response(null, { status: 200, headers: { 'content-length': String(body.length) } });
     return new Response(body.slice(), { status: 200, headers: { 'content-length': String(body.length), 'content-type': 'application/octet-stream' } });
   }) as typeof fetch;
   return { calls, fetchFn };
@@ -184,6 +185,46 @@ test('clearHubCache by URL prefix and whole', async () => {
   assert.is(await isHubCached(`${HOST}other/m/resolve/main/config.json`, { caches }), true);
   assert.is(await clearHubCache(undefined, { caches }), 1);
   assert.is(caches.get(), undefined);
+});
+
+test('createCachingFetch: concurrent ranges of an uncached file download it once; HEAD from the cache', async () => {
+  const caches = new MemoryCaches();
+  const { calls, fetchFn } = network(FILES);
+  const progress: string[] = [];
+  const f = createCachingFetch({ caches, fetch: fetchFn, headers: { Authorization: 'Bearer t' }, onProgress: (l, t, u) => l === t && progress.push(u) });
+  // HEAD before anything is cached goes to the network.
+  const h0 = await f(wUrl, { method: 'HEAD' });
+  assert.is(h0.headers.get('content-length'), String(WEIGHTS.length));
+  assert.equal(calls, [{ url: wUrl, range: undefined, method: 'HEAD' }]);
+  calls.length = 0;
+  const ranges: [number, number][] = [[0, 7], [8, 4095], [40000, WEIGHTS.length - 1]];
+  const parts = await Promise.all(ranges.map(([a, b]) => f(wUrl, { headers: new Headers({ Range: `bytes=${a}-${b}` }) })));
+  for (let i = 0; i < ranges.length; i++) {
+    const [a, b] = ranges[i]!;
+    assert.is(parts[i]!.status, 206);
+    assert.ok(same(await bytes(parts[i]!), WEIGHTS.subarray(a, b + 1)), `range ${a}-${b}`);
+  }
+  assert.equal(calls, [{ url: wUrl, range: undefined }], 'one whole-file download, no ranges on the network');
+  assert.equal(progress, [wUrl]);
+  const h1 = await f(wUrl, { method: 'HEAD' });
+  assert.is(h1.status, 200);
+  assert.is(h1.headers.get('content-length'), String(WEIGHTS.length));
+  assert.ok(same(await bytes(await f(cUrl)), CONFIG));
+  assert.is(calls.length, 2, 'HEAD of a cached file makes no request');
+  // A missing file stays a 404 (HEAD and GET), not cached.
+  const missing = hubFileUrl('tiny/model', 'tokenizer.json', { remoteHost: HOST });
+  assert.is((await f(missing, { method: 'HEAD' })).status, 404);
+  assert.is((await f(missing, { headers: { Range: 'bytes=0-3' } })).status, 404);
+  assert.is(await isHubCached(missing, { caches }), false);
+});
+
+test('createCachingFetch without a Cache API: requests pass through unchanged (ranges stay ranges)', async () => {
+  const { calls, fetchFn } = network(FILES);
+  const f = createCachingFetch({ fetch: fetchFn });
+  const r = await f(wUrl, { headers: { Range: 'bytes=10-' } });
+  assert.is(r.status, 206);
+  assert.ok(same(await bytes(r), WEIGHTS.subarray(10)));
+  assert.equal(calls, [{ url: wUrl, range: 'bytes=10-' }]);
 });
 
 test.run();
