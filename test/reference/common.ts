@@ -67,10 +67,10 @@ export function silu(v: number): number { return v / (1 + Math.exp(-v)); }
 /** SPEC.md §Mixer step 4: x > 20 ? x : log1p(exp(x)). */
 export function softplus(v: number): number { return v > 20 ? v : Math.log1p(Math.exp(v)); }
 
-/** erf to ~1e-15: Maclaurin series for |x| < 3, continued fraction for erfc beyond. */
+/** erf to ~1e-16: Maclaurin series for |x| < 2 (cancellation grows past that), continued fraction for erfc beyond. */
 export function erf(x: number): number {
   const a = Math.abs(x);
-  if (a < 3) {
+  if (a < 2) {
     let term = a, sum = a;
     const x2 = a * a;
     for (let n = 1; n < 200; n++) {
@@ -83,9 +83,9 @@ export function erf(x: number): number {
     return x < 0 ? -r : r;
   }
   // erfc(a) = exp(-a^2)/sqrt(pi) * 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + 2/(a + ...))))), evaluated
-  // bottom-up; 80 levels are far more than enough for a >= 3.
+  // bottom-up; 200 levels converge to double precision for a >= 2.
   let f = a;
-  for (let k = 80; k >= 1; k--) f = a + (k / 2) / f;
+  for (let k = 200; k >= 1; k--) f = a + (k / 2) / f;
   const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
   return x < 0 ? erfc - 1 : 1 - erfc;
 }
