@@ -1,0 +1,35 @@
+// `npm start`: a real generation with no arguments and no network, on the checkpoint shipped in
+// assets/default-model. Builds dist/cli.js first when it is missing. Extra arguments after
+// `npm start --` are passed to `generate` and override the defaults (e.g. `-- --prompt "Hi"`).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+process.chdir(root);
+
+const MODEL = 'assets/default-model';
+const PROMPT = 'The quick brown fox';
+
+if (!existsSync(`${MODEL}/config.json`)) {
+  console.error(`error: ${MODEL}/config.json is missing; this script needs the checkpoint that ships in the repository`);
+  process.exit(1);
+}
+if (!existsSync('dist/cli.js')) {
+  console.error('dist/cli.js is missing: building it first (npm run build)...');
+  const b = spawnSync(process.execPath, ['scripts/build.mjs', '--no-types'], { stdio: 'inherit' });
+  if (b.status !== 0) {
+    console.error('error: the build failed; run "npm install" and then "npm run build" to see why');
+    process.exit(b.status ?? 1);
+  }
+}
+
+// Said plainly, where a person will see it: stdout on a terminal, stderr when stdout is parsed.
+const notice =
+  'NOTE: the default model in assets/default-model has RANDOM weights (a tiny test Zamba2 with the\n' +
+  'Mistral tokenizer). It runs the full pipeline, but the text it generates is meaningless.\n' +
+  'For real text: npx mamba-scan-lite generate --model Zyphra/Zamba2-1.2B-instruct --prompt "..."\n';
+(process.stdout.isTTY ? process.stdout : process.stderr).write(notice);
+
+const args = ['dist/cli.js', 'generate', '--model', MODEL, '--prompt', PROMPT, '--max-new-tokens', '32', ...process.argv.slice(2)];
+const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+process.exit(r.status ?? 1);
