@@ -12,7 +12,11 @@
 // 206 with a Content-Range starting at <have>, and a server that ignores ranges (200) restarts
 // the file from zero. When every file is in place a marker '.msl-complete.json' (file -> size)
 // is written; a later call that finds the marker and the sizes intact returns at once, with no
-// network at all (pass `force` to fetch again, e.g. after the 'main' branch moved).
+// network at all (pass `force` to fetch again, e.g. after the 'main' branch moved). Files of an
+// unfinished download found under their final name are kept, not fetched again.
+//
+// Only one download runs per model folder: concurrent calls in this process, and other processes
+// through a lock file, wait for it and then find the cache complete (see withDownloadLock).
 
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -91,47 +95,52 @@ export async function downloadHubModel(modelId: string, opts: DownloadHubModelOp
   const d = new Downloader(modelId, revision, dir, opts);
   d.checkAbort();
 
-  if (!opts.force) {
-    const cached = await readCompleteMarker(dir);
-    if (cached) {
-      for (const [file, size] of Object.entries(cached.files)) opts.onProgress?.(size, size, file);
-      return dir;
-    }
-  }
+  if (!opts.force && (await cacheHit(dir, opts))) return dir;
   await fs.mkdir(dir, { recursive: true });
-  await fs.rm(path.join(dir, COMPLETE_MARKER), { force: true });
+  return withDownloadLock(dir, opts.signal, async (waited) => {
+    // A download of the same folder (this process or another) may have finished meanwhile.
+    if ((!opts.force || waited) && (await cacheHit(dir, opts, true))) return dir;
+    await fs.rm(path.join(dir, COMPLETE_MARKER), { force: true });
 
-  const sizes: Record<string, number> = {};
-  const get = async (file: string, required: boolean): Promise<boolean> => {
-    const size = await d.file(file, required);
-    if (size === undefined) return false;
-    sizes[file] = size;
-    return true;
-  };
+    const sizes: Record<string, number> = {};
+    const get = async (file: string, required: boolean): Promise<boolean> => {
+      const size = await d.file(file, required);
+      if (size === undefined) return false;
+      sizes[file] = size;
+      return true;
+    };
 
-  await get('config.json', true);
-  if (await get('model.safetensors.index.json', false)) {
-    const indexPath = path.join(dir, 'model.safetensors.index.json');
-    const index = JSON.parse(await fs.readFile(indexPath, 'utf8')) as unknown;
-    for (const shard of shardFilesFromIndex(index, d.url('model.safetensors.index.json'))) await get(shard, true);
-  } else {
-    await get('model.safetensors', true);
-  }
-  for (const f of opts.optionalFiles ?? DEFAULT_OPTIONAL) await get(f, false);
+    await get('config.json', true);
+    if (await get('model.safetensors.index.json', false)) {
+      const indexPath = path.join(dir, 'model.safetensors.index.json');
+      const index = JSON.parse(await fs.readFile(indexPath, 'utf8')) as unknown;
+      for (const shard of shardFilesFromIndex(index, d.url('model.safetensors.index.json'))) await get(shard, true);
+    } else {
+      await get('model.safetensors', true);
+    }
+    for (const f of opts.optionalFiles ?? DEFAULT_OPTIONAL) await get(f, false);
 
-  const marker: Marker = { repo: ref.repo, revision, files: sizes };
-  const tmp = path.join(dir, `${COMPLETE_MARKER}.partial`);
-  await fs.writeFile(tmp, JSON.stringify(marker, null, 1));
-  await fs.rename(tmp, path.join(dir, COMPLETE_MARKER));
-  return dir;
+    const marker: Marker = { repo: ref.repo, revision, files: sizes };
+    const tmp = path.join(dir, `${COMPLETE_MARKER}.partial`);
+    await fs.writeFile(tmp, JSON.stringify(marker, null, 1));
+    await fs.rename(tmp, path.join(dir, COMPLETE_MARKER));
+    return dir;
+  });
+}
+
+async function cacheHit(dir: string, opts: DownloadHubModelOptions, repair = false): Promise<boolean> {
+  const cached = await readCompleteMarker(dir, repair);
+  if (!cached) return false;
+  for (const [file, size] of Object.entries(cached.files)) opts.onProgress?.(size, size, file);
+  return true;
 }
 
 /**
- * The marker when present and every file it lists is on disk with the recorded size. Files
- * whose size differs from the marker's are deleted, so that the download that follows does not
- * take them for complete.
+ * The marker when present and every file it lists is on disk with the recorded size. With
+ * `repair` (only while holding the download lock) files whose size differs from the marker's
+ * are deleted, so that the download that follows does not take them for complete.
  */
-async function readCompleteMarker(dir: string): Promise<Marker | undefined> {
+async function readCompleteMarker(dir: string, repair: boolean): Promise<Marker | undefined> {
   let marker: Marker;
   try {
     marker = JSON.parse(await fs.readFile(path.join(dir, COMPLETE_MARKER), 'utf8')) as Marker;
@@ -145,9 +154,117 @@ async function readCompleteMarker(dir: string): Promise<Marker | undefined> {
     const st = await fs.stat(full).catch(() => undefined);
     if (st?.size === size) continue;
     intact = false;
-    if (st) await fs.rm(full, { force: true });
+    if (st && repair) await fs.rm(full, { force: true });
   }
   return intact ? marker : undefined;
+}
+
+// ---- one download per model folder ----
+//
+// Two downloads into one folder would append to the same '.partial' files. Within a process the
+// second call waits for the first (a map of running downloads); across processes (two CLI runs)
+// a lock file '<dir>/.msl-download.lock' created with O_EXCL holds {pid, host}, and its mtime is
+// refreshed while the download runs. A waiter takes over a lock whose process is gone (same
+// host) or that has not been refreshed for LOCK_STALE_MS (a crash on another host sharing the
+// cache). Best effort: two waiters judging the same lock stale at the same instant can both
+// proceed; the size checks then catch a mixed file on the next call.
+
+export const DOWNLOAD_LOCK = '.msl-download.lock';
+const LOCK_STALE_MS = 30_000;
+const LOCK_HEARTBEAT_MS = 5_000;
+const LOCK_POLL_MS = 200;
+const running = new Map<string, Promise<void>>();
+
+async function withDownloadLock<T>(dir: string, signal: AbortSignal | undefined, fn: (waited: boolean) => Promise<T>): Promise<T> {
+  let waited = false;
+  for (let other = running.get(dir); other; other = running.get(dir)) {
+    waited = true;
+    await abortable(other.catch(() => undefined), signal);
+  }
+  let release!: () => void;
+  running.set(dir, new Promise<void>((r) => (release = r)));
+  try {
+    const lockPath = path.join(dir, DOWNLOAD_LOCK);
+    if (await acquireFileLock(lockPath, signal)) waited = true;
+    const beat = setInterval(() => {
+      const now = new Date();
+      fs.utimes(lockPath, now, now).catch(() => undefined);
+    }, LOCK_HEARTBEAT_MS);
+    beat.unref();
+    try {
+      return await fn(waited);
+    } finally {
+      clearInterval(beat);
+      await fs.rm(lockPath, { force: true });
+    }
+  } finally {
+    running.delete(dir);
+    release();
+  }
+}
+
+/** Creates the lock file, waiting while another live process holds it; true when it waited. */
+async function acquireFileLock(lockPath: string, signal: AbortSignal | undefined): Promise<boolean> {
+  let waited = false;
+  for (;;) {
+    try {
+      const fh = await fs.open(lockPath, 'wx');
+      try {
+        await fh.writeFile(JSON.stringify({ pid: process.pid, host: os.hostname() }));
+      } finally {
+        await fh.close();
+      }
+      return waited;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (await lockIsStale(lockPath)) {
+      await fs.rm(lockPath, { force: true });
+      continue;
+    }
+    waited = true;
+    await sleep(LOCK_POLL_MS, signal);
+  }
+}
+
+async function lockIsStale(lockPath: string): Promise<boolean> {
+  const st = await fs.stat(lockPath).catch(() => undefined);
+  if (!st) return false; // just released: the next open may succeed
+  if (Date.now() - st.mtimeMs > LOCK_STALE_MS) return true;
+  let owner: { pid?: unknown; host?: unknown };
+  try {
+    owner = JSON.parse(await fs.readFile(lockPath, 'utf8')) as typeof owner;
+  } catch {
+    return false; // being written right now
+  }
+  if (owner.host !== os.hostname() || typeof owner.pid !== 'number') return false;
+  // Our own pid: no download of this folder is running here (the map says so), so a leftover.
+  if (owner.pid === process.pid) return true;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(new AbortError('download aborted'));
+    const onAbort = () => reject(new AbortError('download aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** A failure worth another attempt (the connection, a cut body, a busy server). */

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encodeSafetensors } from '../../src/io/safetensors-writer.ts';
-import { COMPLETE_MARKER, downloadHubModel, type DownloadHubModelOptions } from '../../src/io/hub-cache-node.ts';
+import { spawn } from 'node:child_process';
+import { COMPLETE_MARKER, DOWNLOAD_LOCK, downloadHubModel, type DownloadHubModelOptions } from '../../src/io/hub-cache-node.ts';
 import { AbortError, HubError } from '../../src/errors.ts';
 
 // ---- fixture checkpoints ----
@@ -416,6 +417,57 @@ test('abort: before the start (no request) and mid-body (AbortError, .partial ke
   const dir = await downloadHubModel('tiny/single', o);
   await assertFiles(dir, REPOS['tiny/single/main']!);
   assert.match(requestsFor('tiny/single/main/model.safetensors').at(-1)!.range ?? '', /^bytes=\d+-$/);
+});
+
+test('two downloads of one model in this process: each file fetched once', async () => {
+  const o = opts();
+  const [a, b] = await Promise.all([downloadHubModel('tiny/sharded', o), downloadHubModel('tiny/sharded', o)]);
+  assert.is(a, b);
+  await assertFiles(a, REPOS['tiny/sharded/main']!);
+  const ok = server.log.filter((r) => r.status === 200).map((r) => r.file);
+  assert.is(ok.length, 4);
+  assert.is(new Set(ok).size, 4);
+  await assertMissing(path.join(a, DOWNLOAD_LOCK));
+});
+
+test('a lock held by another live process is waited for; dead or unrefreshed locks are taken over', async () => {
+  const o = opts();
+  const dir = path.join(o.cacheDir, 'tiny--single', 'main');
+  await fs.mkdir(dir, { recursive: true });
+  const lock = path.join(dir, DOWNLOAD_LOCK);
+  const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+  try {
+    await fs.writeFile(lock, JSON.stringify({ pid: live.pid, host: os.hostname() }));
+    let done = false;
+    const p = downloadHubModel('tiny/single', o).then((d) => ((done = true), d));
+    await new Promise((r) => setTimeout(r, 600));
+    assert.is(done, false);
+    assert.is(server.log.length, 0, 'no request while another process holds the lock');
+    await fs.rm(lock); // the other process finished without completing the model
+    await assertFiles(await p, REPOS['tiny/single/main']!);
+  } finally {
+    live.kill();
+  }
+  // A dead process's lock (same host).
+  const dead = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  await new Promise((r) => dead.on('exit', r));
+  const o2 = opts();
+  const dir2 = path.join(o2.cacheDir, 'tiny--single', 'main');
+  await fs.mkdir(dir2, { recursive: true });
+  await fs.writeFile(path.join(dir2, DOWNLOAD_LOCK), JSON.stringify({ pid: dead.pid, host: os.hostname() }));
+  const t0 = Date.now();
+  await assertFiles(await downloadHubModel('tiny/single', o2), REPOS['tiny/single/main']!);
+  // Taken over at once, not after the 30 s staleness timeout.
+  assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+  // Another host's lock that has not been refreshed for a minute.
+  const o3 = opts();
+  const dir3 = path.join(o3.cacheDir, 'tiny--single', 'main');
+  await fs.mkdir(dir3, { recursive: true });
+  await fs.writeFile(path.join(dir3, DOWNLOAD_LOCK), JSON.stringify({ pid: 1, host: 'elsewhere' }));
+  const old = new Date(Date.now() - 60_000);
+  await fs.utimes(path.join(dir3, DOWNLOAD_LOCK), old, old);
+  await assertFiles(await downloadHubModel('tiny/single', o3), REPOS['tiny/single/main']!);
+  await assertMissing(path.join(dir3, DOWNLOAD_LOCK));
 });
 
 test.run();
