@@ -53,14 +53,28 @@ export interface DownloadHubModelOptions extends HubUrlOptions {
   /** Ignore the completion marker and files already in place; fetch everything again. */
   force?: boolean;
   /**
+   * Use the cache only and fail with HubError when the model is not complete there.
+   * Default: true when MSL_OFFLINE or HF_HUB_OFFLINE is '1'.
+   */
+  offline?: boolean;
+  /**
    * Files fetched when present (a 404 is fine). Default tokenizer.json, tokenizer_config.json,
-   * generation_config.json, special_tokens_map.json.
+   * generation_config.json, special_tokens_map.json, chat_template.jinja, chat_template.json.
    */
   optionalFiles?: string[];
 }
 
 export const COMPLETE_MARKER = '.msl-complete.json';
-const DEFAULT_OPTIONAL = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json'];
+// Newer transformers versions save the chat template in its own file rather than in
+// tokenizer_config.json, so both places are fetched.
+const DEFAULT_OPTIONAL = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'generation_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+];
 
 interface Marker {
   repo: string;
@@ -96,6 +110,14 @@ export async function downloadHubModel(modelId: string, opts: DownloadHubModelOp
   d.checkAbort();
 
   if (!opts.force && (await cacheHit(dir, opts))) return dir;
+  if (opts.offline ?? (envVar('MSL_OFFLINE') === '1' || envVar('HF_HUB_OFFLINE') === '1')) {
+    throw new HubError(
+      d.url('config.json'),
+      undefined,
+      `${modelId}@${revision} is not (completely) in the cache ${dir} and offline mode is on ` +
+        `(MSL_OFFLINE / HF_HUB_OFFLINE): run once with network access to download it`,
+    );
+  }
   await fs.mkdir(dir, { recursive: true });
   return withDownloadLock(dir, opts.signal, async (waited) => {
     // A download of the same folder (this process or another) may have finished meanwhile.

@@ -12,6 +12,7 @@
 //   MSL_REMOTE_HOST  replaces the default remote host
 //   MSL_CACHE_DIR    the Node download cache (see hub-cache-node.ts)
 //   HF_TOKEN         sent as `Authorization: Bearer <token>` for private and gated models
+//   MSL_OFFLINE=1 or HF_HUB_OFFLINE=1   Node downloads use the cache only
 
 import { CheckpointError, InputError } from '../errors.ts';
 

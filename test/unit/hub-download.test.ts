@@ -179,11 +179,11 @@ test('full download: required and optional files, layout, marker; 404s of option
   assert.is(dir, path.join(o.cacheDir, 'tiny--single', 'main'));
   await assertFiles(dir, REPOS['tiny/single/main']!);
   // Not served: the index (so the single-file path is taken) and two optional files.
-  for (const f of ['model.safetensors.index.json', 'generation_config.json', 'special_tokens_map.json']) {
+  for (const f of ['model.safetensors.index.json', 'generation_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'chat_template.json']) {
     assert.is(requestsFor(`tiny/single/main/${f}`)[0]?.status, 404, f);
     await assertMissing(path.join(dir, f));
   }
-  assert.is(server.log.length, 7);
+  assert.is(server.log.length, 9);
   assert.ok(server.log.every((r) => r.range === undefined));
   // The last progress report of each file is complete, with the server's size as total.
   assert.equal(progress.get('model.safetensors'), [SINGLE.byteLength, SINGLE.byteLength]);
@@ -210,7 +210,7 @@ test('cache hit: the second call makes zero requests; a damaged file is fetched 
   // force: everything again.
   server.log = [];
   await downloadHubModel('tiny/single', { ...o, force: true });
-  assert.is(server.log.length, 7);
+  assert.is(server.log.length, 9);
 });
 
 test('sharded checkpoint: index, then each shard once; no model.safetensors request', async () => {
@@ -468,6 +468,24 @@ test('a lock held by another live process is waited for; dead or unrefreshed loc
   await fs.utimes(path.join(dir3, DOWNLOAD_LOCK), old, old);
   await assertFiles(await downloadHubModel('tiny/single', o3), REPOS['tiny/single/main']!);
   await assertMissing(path.join(dir3, DOWNLOAD_LOCK));
+});
+
+test('offline: a complete cache is used; anything else is a HubError without a request', async () => {
+  const o = opts();
+  const err = await downloadHubModel('tiny/single', { ...o, offline: true }).catch((e: unknown) => e);
+  assert.instance(err, HubError);
+  assert.match((err as Error).message, /offline/);
+  assert.is(server.log.length, 0);
+  const saved = process.env.HF_HUB_OFFLINE;
+  process.env.HF_HUB_OFFLINE = '1';
+  try {
+    assert.instance(await downloadHubModel('tiny/single', o).catch((e: unknown) => e), HubError);
+    const dir = await downloadHubModel('tiny/single', { ...o, offline: false });
+    assert.is(await downloadHubModel('tiny/single', o), dir);
+  } finally {
+    if (saved === undefined) delete process.env.HF_HUB_OFFLINE;
+    else process.env.HF_HUB_OFFLINE = saved;
+  }
 });
 
 test.run();
