@@ -135,19 +135,27 @@ export function authHeaders(token?: string): Record<string, string> {
 }
 
 /**
- * The URL of `file` (relative, '/'-separated, e.g. 'model-00001-of-00002.safetensors') in a Hub
- * model. The revision is percent-encoded as one path segment (as transformers.js does), so
- * `refs/pr/1` becomes `refs%2Fpr%2F1`, which the Hub accepts.
+ * The URL of the model's folder, ending in '/': the base for a URL checkpoint source, which
+ * appends file names to it. The revision is percent-encoded as one path segment (as
+ * transformers.js does), so `refs/pr/1` becomes `refs%2Fpr%2F1`, which the Hub accepts.
  */
-export function hubFileUrl(modelId: string, file: string, opts: HubUrlOptions = {}): string {
+export function hubModelBaseUrl(modelId: string, opts: HubUrlOptions = {}): string {
   const ref = requireHubModelId(modelId);
   const revision = resolveRevision(ref, opts.revision);
-  checkRelativeFile(file);
   const template = opts.pathTemplate ?? DEFAULT_PATH_TEMPLATE;
-  const path = template.replaceAll('{model}', ref.repo).replaceAll('{revision}', encodeURIComponent(revision));
-  const sep = path === '' || path.endsWith('/') ? '' : '/';
-  const encodedFile = file.split('/').map(encodeURIComponent).join('/');
-  return remoteHost(opts.remoteHost) + path.replace(/^\/+/, '') + sep + encodedFile;
+  const path = template.replaceAll('{model}', ref.repo).replaceAll('{revision}', encodeURIComponent(revision)).replace(/^\/+/, '');
+  const base = remoteHost(opts.remoteHost) + path;
+  return base.endsWith('/') ? base : `${base}/`;
+}
+
+/**
+ * The URL of `file` (relative, '/'-separated, e.g. 'model-00001-of-00002.safetensors') in a Hub
+ * model: hubModelBaseUrl plus the file name, each path segment percent-encoded.
+ */
+export function hubFileUrl(modelId: string, file: string, opts: HubUrlOptions = {}): string {
+  const base = hubModelBaseUrl(modelId, opts);
+  checkRelativeFile(file);
+  return base + file.split('/').map(encodeURIComponent).join('/');
 }
 
 /**

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   authHeaders,
   hubFileUrl,
+  hubModelBaseUrl,
   isHubModelId,
   parseHubModelId,
   shardFilesFromIndex,
@@ -100,6 +101,16 @@ for (const [id, file, opts, want] of URLS) {
     withEnv({ MSL_REMOTE_HOST: undefined }, () => assert.is(hubFileUrl(id, file, opts), want));
   });
 }
+
+test('hubModelBaseUrl: the folder URL ends in one slash, whatever the template', () => {
+  withEnv({ MSL_REMOTE_HOST: undefined }, () => {
+    assert.is(hubModelBaseUrl('a/b'), 'https://huggingface.co/a/b/resolve/main/');
+    assert.is(hubModelBaseUrl('a/b@refs/pr/1'), 'https://huggingface.co/a/b/resolve/refs%2Fpr%2F1/');
+    assert.is(hubModelBaseUrl('a/b', { remoteHost: 'http://m', pathTemplate: '{model}/{revision}' }), 'http://m/a/b/main/');
+    // Joined with URL the way a URL source does, the base gives the same URL as hubFileUrl.
+    assert.is(new URL('model.safetensors', hubModelBaseUrl('a/b@refs/pr/1')).href, hubFileUrl('a/b@refs/pr/1', 'model.safetensors'));
+  });
+});
 
 test('hubFileUrl: MSL_REMOTE_HOST replaces the default host, an explicit option beats it', () => {
   withEnv({ MSL_REMOTE_HOST: 'http://localhost:9/' }, () => {
