@@ -10,9 +10,9 @@ import { Engine, type ScanChoice } from './runtime/engine.ts';
 import { Session, type GenerateOptions, type GenerateStats } from './runtime/session.ts';
 import { InputError, MambaScanError } from './errors.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
-import { openModelSource, type ModelSource } from './io/open-source.ts';
+import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
-import { planMemory, choosePrefillChunk } from './runtime/planner.ts';
+import { choosePrefillChunk } from './runtime/planner.ts';
 
 export type { ModelSource } from './io/open-source.ts';
 export type { GenerateOptions, GenerateStats } from './runtime/session.ts';
@@ -31,7 +31,7 @@ export interface LoadModelOptions {
   /** Largest sequence length accepted (default: the config's max_position_embeddings for Zamba2, unbounded for Mamba2). */
   maxContext?: number;
   scan?: ScanChoice;
-  onProgress?: (p: LoadProgress) => void;
+  onProgress?: (p: LoadProgress | DownloadProgress) => void;
   signal?: AbortSignal;
   /** Skip loading tokenizer.json even if the checkpoint has one. */
   noTokenizer?: boolean;
@@ -179,14 +179,12 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
   let ckpt: LoadedCheckpoint | undefined;
   let tokenizer: Tokenizer | undefined;
   try {
-    const src = await openModelSource(source, { onProgress: opts.onProgress, signal: opts.signal });
+    const src = await openModelSource(source, { onDownloadProgress: opts.onProgress, signal: opts.signal });
     ckpt = await loadCheckpoint(ctx, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
+      // Refuse before the first weight is uploaded: OutOfMemoryError says needed vs available.
       beforeAllocate: (config, weightBytes) => {
         if (opts.maxMemoryBytes === undefined) return;
-        const plan = planMemory(config, { maxTokens: opts.maxTokens ?? 2048, batch: 1, weightBytes, prefillChunk: opts.prefillChunk });
-        // Throws OutOfMemoryError with needed vs available when even the smallest block cannot fit.
         choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
-        void plan;
       } });
     const config = ckpt.config;
     let prefillChunk = opts.prefillChunk ?? 256;

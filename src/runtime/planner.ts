@@ -67,7 +67,8 @@ export function scratchFor(config: ModelConfig, T: number, allLogits = false): n
   ws.argmax = 4;
   let total = 0;
   for (const v of Object.values(ws)) total += pad4(v);
-  total += scanScratchBytes({ T, nHeads: config.nHeads, headDim: config.headDim, dState: config.dState, nGroups: config.nGroups, algorithm: T > 1 ? 'chunked' : 'recurrent' });
+  // Kernel scratch comes from the allocator's pool (bucketed sizes).
+  total += scratchBucket(scanScratchBytes({ T, nHeads: config.nHeads, algorithm: T > 1 ? 'chunked' : 'recurrent' }));
   total += scratchBucket(4 * rows * config.vocabSize); // readback staging
   return total;
 }
