@@ -21,7 +21,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AbortError, HubError } from '../errors.ts';
+import { AbortError, CheckpointError, HubError } from '../errors.ts';
 import {
   authHeaders,
   envVar,
@@ -135,8 +135,16 @@ export async function downloadHubModel(modelId: string, opts: DownloadHubModelOp
     await get('config.json', true);
     if (await get('model.safetensors.index.json', false)) {
       const indexPath = path.join(dir, 'model.safetensors.index.json');
-      const index = JSON.parse(await fs.readFile(indexPath, 'utf8')) as unknown;
-      for (const shard of shardFilesFromIndex(index, d.url('model.safetensors.index.json'))) await get(shard, true);
+      let shards: string[];
+      try {
+        shards = shardFilesFromIndex(JSON.parse(await fs.readFile(indexPath, 'utf8')) as unknown, d.url('model.safetensors.index.json'));
+      } catch (e) {
+        // Drop it so that the next call fetches it again instead of failing on the cached copy.
+        await fs.rm(indexPath, { force: true });
+        if (e instanceof SyntaxError) throw new CheckpointError(d.url('model.safetensors.index.json'), `not valid JSON: ${e.message}`);
+        throw e;
+      }
+      for (const shard of shards) await get(shard, true);
     } else {
       await get('model.safetensors', true);
     }

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { encodeSafetensors } from '../../src/io/safetensors-writer.ts';
 import { spawn } from 'node:child_process';
 import { COMPLETE_MARKER, DOWNLOAD_LOCK, downloadHubModel, type DownloadHubModelOptions } from '../../src/io/hub-cache-node.ts';
-import { AbortError, HubError } from '../../src/errors.ts';
+import { AbortError, CheckpointError, HubError } from '../../src/errors.ts';
 
 // ---- fixture checkpoints ----
 
@@ -55,6 +55,8 @@ const REPOS: Record<string, Record<string, Uint8Array>> = {
   'tiny/single/main': { 'config.json': CONFIG, 'model.safetensors': SINGLE, 'tokenizer.json': TOKENIZER, 'tokenizer_config.json': TOKENIZER_CONFIG },
   'tiny/single/v2': { 'config.json': enc({ model_type: 'mamba2', revision: 2 }), 'model.safetensors': SHARD2 },
   'tiny/sharded/main': { 'config.json': CONFIG, 'model.safetensors.index.json': INDEX, 'model-00001-of-00002.safetensors': SHARD1, 'model-00002-of-00002.safetensors': SHARD2 },
+  'tiny/badindex/main': { 'config.json': CONFIG, 'model.safetensors.index.json': new TextEncoder().encode('{"weight_map": {"a": "../../escape.safetensors"}}') },
+  'tiny/badjson/main': { 'config.json': CONFIG, 'model.safetensors.index.json': new TextEncoder().encode('{"weight_map": ') },
   'private/gated/main': { 'config.json': CONFIG, 'model.safetensors': SHARD1 },
 };
 
@@ -485,6 +487,17 @@ test('offline: a complete cache is used; anything else is a HubError without a r
   } finally {
     if (saved === undefined) delete process.env.HF_HUB_OFFLINE;
     else process.env.HF_HUB_OFFLINE = saved;
+  }
+});
+
+test('a bad index (escaping shard name, broken JSON) is a CheckpointError and is not kept', async () => {
+  for (const id of ['tiny/badindex', 'tiny/badjson']) {
+    const o = opts();
+    const err = await downloadHubModel(id, o).catch((e: unknown) => e);
+    assert.instance(err, CheckpointError, id);
+    assert.match((err as Error).message, /model\.safetensors\.index\.json/);
+    await assertMissing(path.join(o.cacheDir, id.replace('/', '--'), 'main', 'model.safetensors.index.json'));
+    await assertMissing(path.join(o.cacheDir, 'escape.safetensors'));
   }
 });
 
