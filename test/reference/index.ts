@@ -31,13 +31,13 @@ export function refForward(model: RefModelInput, ids: readonly number[], state?:
 }
 
 /**
- * Greedy decoding: prompt ids followed by `n` new ids (transformers' generate layout). Stops early
- * after emitting one of `eosIds` (only when given; the default decodes exactly n tokens).
+ * Greedy decoding: the `n` new ids only (not the prompt). Stops early after emitting one of
+ * `eosIds` (only when given; the default decodes exactly n tokens).
  */
 export function refGreedy(model: RefModelInput, promptIds: readonly number[], n: number,
   opts: { eosIds?: readonly number[] } = {}): number[] {
   const V = Number(model.config.vocab_size);
-  const out = [...promptIds];
+  const out: number[] = [];
   if (n <= 0) return out;
   let { logits, state } = refForward(model, promptIds);
   for (let i = 0; i < n; i++) {
