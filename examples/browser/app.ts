@@ -59,14 +59,11 @@ function showError(e: unknown): void {
   setState('error');
 }
 
-/** Byte counts from a load progress event (downloads, then uploads to the GPU). */
-function progressOf(p: unknown): { loaded: number; total?: number; label: string } | undefined {
-  if (p === null || typeof p !== 'object') return undefined;
-  const r = p as Record<string, unknown>;
-  const num = (...keys: string[]) => keys.map((k) => r[k]).find((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  const loaded = num('loadedBytes', 'bytesLoaded', 'loaded', 'bytes');
-  if (loaded === undefined) return undefined;
-  return { loaded, total: num('totalBytes', 'bytesTotal', 'total'), label: typeof r.phase === 'string' ? r.phase : 'loading' };
+/** Label and byte counts of a load progress event: Hub downloads (per file), then weight uploads. */
+function progressOf(p: { phase: string; loadedBytes: number; totalBytes?: number; file?: string }): { loaded: number; total?: number; label: string } | undefined {
+  if (p.phase === 'done') return undefined;
+  const label = p.phase === 'download' ? `downloading ${p.file?.split('/').pop() ?? ''}` : p.phase === 'weights' ? 'uploading weights' : p.phase;
+  return { loaded: p.loadedBytes, total: p.totalBytes, label };
 }
 
 /** What the model field means: a Hub id stays as it is; anything else is a URL relative to the page. */

@@ -5,22 +5,20 @@ import type { CommonArgs } from './args.ts';
 import { ProgressBar } from './format.ts';
 import { type CliIo, showsDecorations } from './io.ts';
 
-/**
- * Byte counts from one progress event. The loader reports downloads and uploads; the bar shows
- * bytes done out of the total for the phase it is in, labelled with the phase (and file).
- */
-export function progressFields(p: unknown): { loaded: number; total: number | undefined; label: string } | undefined {
-  if (p === null || typeof p !== 'object') return undefined;
-  const r = p as Record<string, unknown>;
-  const num = (...keys: string[]) => {
-    for (const k of keys) if (typeof r[k] === 'number' && Number.isFinite(r[k])) return r[k] as number;
-    return undefined;
-  };
-  const loaded = num('loadedBytes', 'bytesLoaded', 'loaded', 'bytes');
-  if (loaded === undefined) return undefined;
-  const total = num('totalBytes', 'bytesTotal', 'total');
-  const phase = typeof r.phase === 'string' ? r.phase : typeof r.stage === 'string' ? r.stage : 'loading';
-  return { loaded, total, label: phase };
+/** What the bar needs from a progress event: Hub downloads (per file), then weight uploads. */
+export interface ProgressEvent {
+  phase: string;
+  loadedBytes: number;
+  totalBytes?: number;
+  file?: string;
+}
+
+/** Bar label and byte counts for an event, or undefined for events without bytes to show. */
+export function progressFields(p: ProgressEvent): { loaded: number; total: number | undefined; label: string } | undefined {
+  if (p.phase === 'done' || !Number.isFinite(p.loadedBytes)) return undefined;
+  const base = p.file?.split('/').pop();
+  const label = p.phase === 'download' ? `download ${base ?? ''}`.trim() : p.phase === 'weights' ? 'weights → GPU' : p.phase;
+  return { loaded: p.loadedBytes, total: p.totalBytes, label };
 }
 
 export async function loadForCli(args: CommonArgs, io: CliIo, extra: Partial<LoadModelOptions> = {}): Promise<MambaModel> {
@@ -33,7 +31,7 @@ export async function loadForCli(args: CommonArgs, io: CliIo, extra: Partial<Loa
       ...extra,
       onProgress: bar
         ? (p) => {
-            const f = progressFields(p);
+            const f = progressFields(p as ProgressEvent);
             if (!f) return;
             // A new phase redraws at once so its label never lags behind.
             bar.update(f.loaded, f.total, f.label, f.label !== lastLabel);

@@ -1,0 +1,158 @@
+// The built CLI (dist/cli.js) as a user runs it: exit codes and one-line errors for mistakes, and
+// `info`, `generate` and `chat` on the shipped default model (assets/default-model) with their
+// machine-readable output checked against the checkpoint files themselves.
+// Needs `npm run build`. Runs the model on the default WebGPU adapter (a few seconds per command).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('../../', import.meta.url).pathname;
+const CLI = join(root, 'dist/cli.js');
+const MODEL = join(root, 'assets/default-model');
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function cli(args: string[], input?: string): Run {
+  assert.ok(existsSync(CLI), 'dist/cli.js is missing: run "npm run build" first');
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: root, input, encoding: 'utf8', timeout: 120_000,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', FORCE_COLOR: '0' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const lines = (s: string) => s.split('\n').filter((l) => l !== '');
+
+function oneLineError(r: Run, code: number, re: RegExp): void {
+  assert.is(r.code, code, `exit code (stderr: ${r.stderr})`);
+  const err = lines(r.stderr);
+  assert.is(err.length, 1, `exactly one stderr line, got:\n${r.stderr}`);
+  assert.match(err[0], /^error: /);
+  assert.match(err[0], re);
+  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+/** Tensor names → shapes from the safetensors header, read independently of the library. */
+function safetensorsShapes(file: string): Record<string, number[]> {
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { shape: number[] }>;
+  delete header.__metadata__;
+  return Object.fromEntries(Object.entries(header).map(([k, v]) => [k, v.shape]));
+}
+
+test('usage errors: exit 2, one line, nothing on stdout', () => {
+  oneLineError(cli(['generate', '--prompt', 'hi']), 2, /--model is required/);
+  oneLineError(cli(['bake', '--model', 'x']), 2, /unknown command "bake"/);
+  oneLineError(cli(['generate', '--model', MODEL, '--prompt', 'x', '--top-p', '2']), 2, /--top-p must be ≤ 1/);
+  oneLineError(cli(['info', '--model', MODEL, '--colour']), 2, /colour/);
+  assert.is(cli(['generate', '--prompt', 'hi']).stdout, '');
+});
+
+test('help and version exit 0', () => {
+  const h = cli(['--help']);
+  assert.is(h.code, 0);
+  assert.match(h.stdout, /generate --model/);
+  const g = cli(['generate', '--help']);
+  assert.is(g.code, 0);
+  assert.match(g.stdout, /--repetition-penalty/);
+  const v = cli(['--version']);
+  assert.is(v.stdout.trim(), JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
+});
+
+test('bad model path: exit 1, one line, no stack; --verbose shows it; --json adds an error object', () => {
+  const missing = join(root, 'no/such/model-dir');
+  oneLineError(cli(['info', '--model', missing, '--text']), 1, /no\/such\/model-dir|not found|no such|missing/i);
+  const v = cli(['info', '--model', missing, '--verbose']);
+  assert.is(v.code, 1);
+  assert.match(v.stderr, /^error: /);
+  assert.match(v.stderr, /\n\s+at /, '--verbose prints the stack');
+  const j = cli(['info', '--model', missing, '--json']);
+  assert.is(j.code, 1);
+  const obj = JSON.parse(j.stdout) as { error: { type: string; message: string } };
+  assert.ok(obj.error.message.length > 0);
+  assert.match(obj.error.type, /Error$/);
+});
+
+test('info --json on the default model matches its files', () => {
+  const r = cli(['info', '--model', MODEL, '--json', '--max-tokens', '1000']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stderr, '', 'machine mode prints nothing decorative');
+  const info = JSON.parse(r.stdout);
+  const cfg = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+  const shapes = safetensorsShapes(join(MODEL, 'model.safetensors'));
+  const params = Object.values(shapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+  assert.is(info.arch, 'zamba2');
+  assert.is(info.parameters, params, 'parameter count = sum of the checkpoint tensor sizes');
+  assert.is(info.dtype, 'bf16');
+  const hybrid = cfg.layers_block_type.filter((k: string) => k === 'hybrid').length;
+  assert.is(info.layers, `${cfg.num_hidden_layers} layers: ${cfg.num_hidden_layers - hybrid} mamba, ${hybrid} hybrid (1 shared block)`);
+  assert.equal(info.hybridLayerIds, cfg.hybrid_layer_ids);
+  assert.match(info.adapters, new RegExp(`rank ${cfg.adapter_rank}`));
+  // KV: K and V, f32, per hybrid layer: 2 * kvHeads * headDim * 4 bytes per token.
+  const kvPerToken = hybrid * 2 * cfg.num_key_value_heads * cfg.attention_head_dim * 4;
+  assert.is(info.memory.kvBytesPerToken, kvPerToken);
+  assert.is(info.memory.kvPer1024Tokens, kvPerToken * 1024);
+  // State: conv window (K-1 inputs of convDim channels) + SSM state [NH, P, N], f32, per layer.
+  const convDim = cfg.mamba_expand * cfg.hidden_size + 2 * cfg.mamba_ngroups * cfg.mamba_d_state;
+  const perLayer = 4 * (cfg.mamba_d_conv - 1) * convDim + 4 * cfg.n_mamba_heads * cfg.mamba_headdim * cfg.mamba_d_state;
+  assert.is(info.memory.state, cfg.num_hidden_layers * perLayer);
+  assert.ok(info.memory.weights > 0 && info.memory.scratch > 0);
+  assert.is(info.memory.total, info.memory.weights + info.memory.state + info.memory.kvCache + info.memory.scratch);
+  assert.is(typeof info.device.adapter, 'string');
+});
+
+test('info text mode is readable', () => {
+  const r = cli(['info', '--model', MODEL, '--text']);
+  assert.is(r.code, 0, r.stderr);
+  for (const k of ['parameters', 'layers', 'adapters', 'KV cache', 'per 1024 tokens', 'scratch']) assert.match(r.stdout, k);
+});
+
+test('generate --json: one object; --ids gives the same tokens; --text streams plain text', () => {
+  const n = 12;
+  const a = cli(['generate', '--model', MODEL, '--prompt', 'Once upon a time', '-n', String(n), '--json']);
+  assert.is(a.code, 0, a.stderr);
+  assert.is(lines(a.stdout).length, 1, 'one JSON line');
+  const out = JSON.parse(a.stdout);
+  assert.is(out.promptIds[0], 1, 'BOS first');
+  assert.ok(out.ids.length >= 1 && out.ids.length <= n);
+  assert.is(out.stats.newTokens, out.ids.length);
+  assert.is(out.stats.promptTokens, out.promptIds.length);
+  assert.ok(out.stats.peakDeviceBytes >= out.stats.weightBytes, 'peak includes the weights');
+  assert.ok(out.stats.timeToFirstTokenS > 0);
+  assert.is(out.stats.stoppedBy, out.ids.length === n ? 'length' : 'eos');
+  // Same prompt as ids, greedy both times: the same continuation.
+  const b = cli(['generate', '--model', MODEL, '--ids', out.promptIds.join(','), '-n', String(n), '--json']);
+  assert.is(b.code, 0, b.stderr);
+  assert.equal(JSON.parse(b.stdout).ids, out.ids);
+  const c = cli(['generate', '--model', MODEL, '--prompt', 'Once upon a time', '-n', String(n), '--text']);
+  assert.is(c.code, 0, c.stderr);
+  assert.is(c.stdout, `${out.text}\n`, 'streamed text = the JSON text');
+  assert.is(c.stderr, '', 'no progress or stats when stderr is not a terminal');
+});
+
+test('chat: state carries over, the second turn feeds only its own tokens', async () => {
+  const r = cli(['chat', '--model', MODEL, '-n', '6', '--json'], 'hello there\nand again\n');
+  assert.is(r.code, 0, r.stderr);
+  const turns = lines(r.stdout).map((l) => JSON.parse(l));
+  assert.is(turns.length, 2);
+  assert.is(turns[1].user, 'and again');
+  // Expected feeds from the checkpoint's own template: turn 1 is the whole rendered prompt;
+  // turn 2 is only the text after the first reply (close of that turn, the new user turn and
+  // the generation prompt), not the conversation again.
+  const { Tokenizer } = await import('../../src/tokenizer/index.ts');
+  const tok = await Tokenizer.fromJSON(readFileSync(join(MODEL, 'tokenizer.json'), 'utf8'), readFileSync(join(MODEL, 'tokenizer_config.json'), 'utf8'));
+  const m1 = [{ role: 'user', content: 'hello there' }];
+  assert.equal(turns[0].promptIds, tok.encode(tok.applyChatTemplate(m1, { addGenerationPrompt: true }), { addSpecialTokens: false }));
+  const withReply = [...m1, { role: 'assistant', content: turns[0].reply }];
+  const before = tok.applyChatTemplate(withReply, { addGenerationPrompt: false });
+  const full = tok.applyChatTemplate([...withReply, { role: 'user', content: 'and again' }], { addGenerationPrompt: true });
+  assert.ok(full.startsWith(before));
+  assert.equal(turns[1].promptIds, tok.encode(full.slice(before.length), { addSpecialTokens: false }));
+  // The session also feeds the reply's last token, chosen but not yet consumed.
+  assert.is(turns[1].stats.promptTokens, turns[1].promptIds.length + 1);
+});
+
+test.run();
