@@ -259,7 +259,7 @@ test('config.json text: spellings, bare Infinity and {"__float__": "Infinity"}, 
   assert.equal(lt.config.rope_parameters, { rope_type: 'default', rope_theta: 10000 });
   assert.is(tr.config.torch_dtype, 'bfloat16');
   const m = makeFixture({ arch: 'mamba2', variant: 'untied-g2', dtype: 'f32', seed: 1 });
-  assert.equal(m.config.time_step_limit, [0.004, 0.08]);
+  assert.equal(m.config.time_step_limit, [0.008, 0.08]);
 });
 
 test('writeFixture writes exactly the files', async () => {

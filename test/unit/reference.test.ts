@@ -131,6 +131,17 @@ test('zamba2: the three config spellings describe the same model', () => {
   }
 });
 
+test('mamba2: both ends of time_step_limit are applied (removing either changes the logits)', () => {
+  const fx = makeFixture({ arch: 'mamba2', variant: 'untied-g2', dtype: 'f32', seed: 31 });
+  assert.equal(fx.config.time_step_limit, [0.008, 0.08]);
+  const ids = randomIds(16, vocab(fx), 108);
+  const base = refForward(fx, ids).logits;
+  for (const lim of [[0, 0.08], [0.008, Infinity]]) {
+    const alt = refForward({ config: { ...fx.config, time_step_limit: lim }, weights: fx.weights }, ids).logits;
+    assert.ok(maxAbsDiff(base, alt) > 1e-6, `limit ${lim}`);
+  }
+});
+
 test('with every mixer output zeroed, logits = RMSNorm_final(embedding) . head^T', () => {
   for (const o of VARIANTS) {
     const fx = makeFixture({ ...o, dtype: 'f32' });
