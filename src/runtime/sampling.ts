@@ -1,5 +1,7 @@
 // Next-token choice from one logits row: repetition penalty, temperature, top-k, top-p, and a
-// seeded generator so the same seed gives the same text. Follows transformers' logits
+// seeded generator so the same seed gives the same text. The runtime samples in Wasm
+// (assembly/host/sample.ts); sampleToken here is the readable statement of the same rule, with
+// the same f32 roundings, and the oracle its tests compare against. Follows transformers' logits
 // processors: penalty divides positive logits and multiplies negative ones of seen tokens; top-k
 // then top-p (smallest set whose probability reaches p, always at least one token).
 import { InputError } from '../errors.ts';
@@ -60,7 +62,7 @@ function argmaxOf(x: ArrayLike<number>): number {
 /** Picks the next token. `seen` holds the ids the repetition penalty applies to. */
 export function sampleToken(logitsIn: Float32Array, o: SamplingOptions, seen: ReadonlySet<number>, rng: SeededRandom): number {
   const logits = Float32Array.from(logitsIn);
-  const penalty = o.repetitionPenalty ?? 1;
+  const penalty = Math.fround(o.repetitionPenalty ?? 1);
   if (penalty !== 1) {
     for (const id of seen) {
       if (id < 0 || id >= logits.length) continue;
@@ -76,7 +78,8 @@ export function sampleToken(logitsIn: Float32Array, o: SamplingOptions, seen: Re
   const k = o.topK ?? 0;
   if (k > 0 && k < order.length) order = order.slice(0, k);
   const maxLogit = logits[order[0]];
-  const probs = order.map((i) => Math.exp((logits[i] - maxLogit) / temperature));
+  const t32 = Math.fround(temperature);
+  const probs = order.map((i) => Math.fround(Math.exp(Math.fround(logits[i] - maxLogit) / t32)));
   let total = probs.reduce((a, b) => a + b, 0);
   const p = o.topP ?? 1;
   if (p < 1) {
@@ -92,4 +95,10 @@ export function sampleToken(logitsIn: Float32Array, o: SamplingOptions, seen: Re
     if (u < 0) return order[i];
   }
   return order[order.length - 1];
+}
+
+/** Resolved knobs for the Wasm sampler. */
+export function resolveSampling(o: SamplingOptions): { temperature: number; topK: number; topP: number; repetitionPenalty: number; doSample: boolean } {
+  const doSample = o.doSample ?? (o.temperature !== undefined && o.temperature > 0);
+  return { temperature: o.temperature ?? 1, topK: o.topK ?? 0, topP: o.topP ?? 1, repetitionPenalty: o.repetitionPenalty ?? 1, doSample };
 }

@@ -3,7 +3,8 @@
 import type { Engine } from './engine.ts';
 import type { HybridCache } from './cache.ts';
 import { AbortError, InputError, MambaScanError } from '../errors.ts';
-import { SeededRandom, isGreedy, sampleToken, validateSampling, type SamplingOptions } from './sampling.ts';
+import { SeededRandom, isGreedy, resolveSampling, validateSampling, type SamplingOptions } from './sampling.ts';
+import { hostWasm } from '../wasm/host.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens at most (default 32). */
@@ -63,6 +64,7 @@ export class Session {
     this.busy = true;
     const eos = new Set(opts.eosTokenIds ?? this.engine.runner.config.eosTokenIds);
     const greedy = isGreedy(opts);
+    const knobs = resolveSampling(opts);
     const rng = new SeededRandom(opts.seed ?? Date.now());
     const seen = new Set<number>(feed);
     const out: number[] = [];
@@ -81,7 +83,7 @@ export class Session {
           next = await this.engine.runArgmax(this.cache, input, opts.signal);
         } else {
           const logits = await this.engine.run(this.cache, input, 'last', undefined, opts.signal);
-          next = sampleToken(logits!, opts, seen, rng);
+          next = (await hostWasm()).sample(logits!, [...seen], knobs, knobs.doSample ? rng.next() : 0);
         }
         if (out.length === 0) { tFirst = performance.now(); stats.prefillSeconds = (tFirst - t0) / 1000; stats.timeToFirstToken = stats.prefillSeconds; }
         out.push(next);

@@ -13,6 +13,16 @@ interface HostExports {
   f16ToF32(src: number, dst: number, n: number): void;
   f32ToBf16(src: number, dst: number, n: number): void;
   f32ToF16(src: number, dst: number, n: number): void;
+  sampleLogits(logits: number, V: number, seen: number, nSeen: number, temperature: number, topK: number,
+    topP: number, penalty: number, doSample: boolean, u: number, work: number): number;
+}
+
+export interface WasmSampleOptions {
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  doSample: boolean;
 }
 
 export type Float16Kind = 'f16' | 'bf16';
@@ -93,6 +103,28 @@ export class HostWasm {
       throw new RangeError(`host wasm: conversion of ${inBytes} -> ${outBytes} bytes exceeds scratch ${s.inBytes} -> ${s.outBytes}`);
     }
   }
+
+  /**
+   * Chooses the next token from `logits` [V] (assembly/host/sample.ts): penalty over `seen`,
+   * temperature, top-k, top-p, then the draw `u` in [0, 1). Buffers are reused across calls.
+   */
+  sample(logits: Float32Array, seen: ArrayLike<number>, o: WasmSampleOptions, u: number): number {
+    const V = logits.length;
+    const need = 4 * (2 * V + seen.length) + 64;
+    if (!this.sampleBuf || this.sampleBuf.bytes < need) {
+      if (this.sampleBuf) this.x.free(this.sampleBuf.ptr);
+      this.sampleBuf = { ptr: this.x.alloc(need), bytes: need };
+    }
+    const base = this.sampleBuf.ptr;
+    const logitsPtr = base, workPtr = base + 4 * V, seenPtr = base + 8 * V;
+    new Float32Array(this.x.memory.buffer, logitsPtr, V).set(logits);
+    const seenView = new Int32Array(this.x.memory.buffer, seenPtr, seen.length);
+    for (let i = 0; i < seen.length; i++) seenView[i] = seen[i];
+    return this.x.sampleLogits(logitsPtr, V, seenPtr, seen.length, o.temperature, o.topK, o.topP,
+      o.repetitionPenalty, o.doSample, u, workPtr);
+  }
+
+  private sampleBuf: { ptr: number; bytes: number } | undefined;
 
   // Convenience forms for small arrays (tests, one-off conversions): copy in, convert, copy out.
 
