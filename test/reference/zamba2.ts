@@ -198,11 +198,13 @@ function sharedBlockForward(w: RefWeights, c: Zamba2RefConfig, j: number, x: Flo
       }
       let den = 0;
       for (let p = 0; p <= last; p++) { sc[p] = Math.exp(sc[p] - mx); den += sc[p]; }
-      for (let i = 0; i < hd; i++) {
-        let acc = 0;
-        for (let p = 0; p <= last; p++) acc += sc[p] * st.values[j][p][kvh * hd + i];
-        attn[h * hd + i] = acc / den;
+      // Same ascending-p sum per output channel, walked row by row for memory locality.
+      const acc = new Float64Array(hd);
+      for (let p = 0; p <= last; p++) {
+        const vv = st.values[j][p], wgt = sc[p], o = kvh * hd;
+        for (let i = 0; i < hd; i++) acc[i] += wgt * vv[o + i];
       }
+      for (let i = 0; i < hd; i++) attn[h * hd + i] = acc[i] / den;
     }
     const ao = new Float64Array(H);
     matvec(blk.o, H, qDim, attn, 0, ao, 0);
