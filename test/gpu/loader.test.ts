@@ -413,6 +413,37 @@ test('failures: nothing allocated before validation; partial loads are freed; ty
   }), CheckpointError, /needs \d+/);
 });
 
+/** Re-encodes `file` with one header field changed (offsets, shapes, dtypes, entries). */
+function mutateHeader(file: Uint8Array, headerEnd: number, r: () => number): Uint8Array {
+  const h = JSON.parse(new TextDecoder().decode(file.subarray(8, headerEnd))) as Record<string, Record<string, unknown>>;
+  const names = Object.keys(h).filter((k) => k !== '__metadata__');
+  const pick = () => names[Math.floor(r() * names.length)];
+  const e = h[pick()];
+  const offs = e.data_offsets as number[];
+  const shape = e.shape as number[];
+  const small = () => (r() < 0.5 ? -1 : 1) * (1 + Math.floor(r() * 16));
+  switch (Math.floor(r() * 9)) {
+    case 0: offs[0] += small(); break;
+    case 1: offs[1] += small(); break;
+    case 2: offs[Math.floor(r() * 2)] = [2 ** 53, -1, 1e30, 0.5][Math.floor(r() * 4)]; break;
+    case 3: if (shape.length) shape[Math.floor(r() * shape.length)] += small(); break;
+    case 4: r() < 0.5 ? shape.push(1 + Math.floor(r() * 3)) : shape.pop(); break;
+    case 5: e.dtype = ['F32', 'F16', 'BF16', 'F64', 'I8', 'U8', 'XX', 5, null][Math.floor(r() * 9)]; break;
+    case 6: delete h[pick()]; break;
+    case 7: { const o = h[pick()]; const t = o.data_offsets; o.data_offsets = e.data_offsets; e.data_offsets = t; break; }
+    default: h[`dup.${Math.floor(r() * 100)}`] = { ...e, data_offsets: [offs[0] + Math.floor(r() * 4) * 2, offs[1] + Math.floor(r() * 4) * 2] };
+  }
+  let text = JSON.stringify(h);
+  while (text.length % 8) text += ' ';
+  const hb = new TextEncoder().encode(text);
+  const data = file.subarray(headerEnd);
+  const out = new Uint8Array(8 + hb.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
+  out.set(hb, 8);
+  out.set(data, 8 + hb.length);
+  return out;
+}
+
 /** A safetensors file with any dtype string (the library's writer only writes F32/F16/BF16). */
 function encodeAnyDtype(tensors: { name: string; dtype: string; shape: number[]; data: Uint8Array }[]): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -452,7 +483,11 @@ test('fuzz: 2400 mutated checkpoints end in a typed error or a correct load, nev
     let target: Uint8Array = f;
     const kind = r();
     let label: string;
-    if (kind < 0.55) {
+    if (kind < 0.2) {
+      // Structured: edit one header field and re-encode with a correct length.
+      label = 'struct';
+      target = mutateHeader(file, headerEnd, r);
+    } else if (kind < 0.55) {
       // Flip/replace 1-4 bytes of the length field or header JSON.
       label = 'header';
       for (let k = 1 + Math.floor(r() * 4); k > 0; k--) {
@@ -479,7 +514,7 @@ test('fuzz: 2400 mutated checkpoints end in a typed error or a correct load, nev
         new Promise<never>((_, rej) => setTimeout(() => rej(new Error('HANG')), 10_000)),
       ]);
       // A successful load must hold exactly the bytes the (possibly mutated) file says.
-      if (label === 'data' && it % 8 === 0) {
+      if (label !== 'config' && it % 2 === 0) {
         const src = parseTensors(target);
         const emb = src.find((t) => t.name === 'backbone.embeddings.weight')!;
         const got = await readTensor(ctx, ck.tensors.get('backbone.embeddings.weight')!);
