@@ -44,6 +44,7 @@ export class Mamba2Runner implements ModelRunner {
     const { ctx, config: c } = this;
     const H = c.hiddenSize;
     const sz = mamba2Scratch(c, T);
+    for (const [name, bytes] of Object.entries(sz)) ws.get(name, bytes);
     const x = ws.get('x', sz.x);
     const normed = ws.get('normed', sz.normed);
     await embedding(ctx, { ids, T, table: this.embed, out: x });
@@ -52,7 +53,7 @@ export class Mamba2Runner implements ModelRunner {
       await rmsNorm(ctx, { x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       await mixerForward(ctx, c, layer.mixer, cache.mamba[l], normed, x, T, ws, opts.scan);
     }
-    const hn = ws.get('hn', sz.hn);
+    const hn = normed; // the last mixer has consumed `normed`
     await rmsNorm(ctx, { x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
@@ -66,5 +67,5 @@ export class Mamba2Runner implements ModelRunner {
 /** Workspace buffers (name → bytes) a Mamba2 block of T tokens uses (planner and block agree). */
 export function mamba2Scratch(c: Mamba2Config, T: number): Record<string, number> {
   const H = c.hiddenSize;
-  return { x: 4 * T * H, normed: 4 * T * H, hn: 4 * T * H, ...mixerScratch(c, T) };
+  return { x: 4 * T * H, normed: 4 * T * H, ...mixerScratch(c, T) };
 }

@@ -46,15 +46,25 @@ export function mixerWeights(w: WeightSet, prefix: string): MixerWeights {
   };
 }
 
-/** Workspace buffers (name → bytes) the mixer uses for a block of T tokens. */
+/**
+ * Workspace buffers (name → bytes) the mixer uses for a block of T tokens. The names are shared
+ * slots (`slot.a` … `slot.d`) that the Zamba2 shared block also uses for its own intermediates:
+ * the two are never live at once, and sharing keeps scratch under 64 MiB at 1.2B width for
+ * 256-token blocks.
+ */
 export function mixerScratch(cfg: MixerConfig, T: number): Record<string, number> {
   return {
-    'mixer.zxbcdt': 4 * T * cfg.inProjDim,
-    'mixer.xbc': 4 * T * cfg.convDim,
-    'mixer.y': 4 * T * cfg.dInner,
-    'mixer.yn': 4 * T * cfg.dInner,
+    [SLOT_ZXBCDT]: 4 * T * cfg.inProjDim,
+    [SLOT_XBC]: 4 * T * cfg.convDim,
+    [SLOT_Y]: 4 * T * cfg.dInner,
+    [SLOT_YN]: 4 * T * cfg.dInner,
   };
 }
+
+export const SLOT_ZXBCDT = 'slot.a';
+export const SLOT_XBC = 'slot.b';
+export const SLOT_Y = 'slot.c';
+export const SLOT_YN = 'slot.d';
 
 /** residual [T, H] += Mixer(u [T, H]). */
 export async function mixerForward(
@@ -63,10 +73,10 @@ export async function mixerForward(
 ): Promise<void> {
   const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
   const sz = mixerScratch(cfg, T);
-  const zxbcdt = ws.get('mixer.zxbcdt', sz['mixer.zxbcdt']);
-  const xbc = ws.get('mixer.xbc', sz['mixer.xbc']);
-  const y = ws.get('mixer.y', sz['mixer.y']);
-  const yn = ws.get('mixer.yn', sz['mixer.yn']);
+  const zxbcdt = ws.get(SLOT_ZXBCDT, sz[SLOT_ZXBCDT]);
+  const xbc = ws.get(SLOT_XBC, sz[SLOT_XBC]);
+  const y = ws.get(SLOT_Y, sz[SLOT_Y]);
+  const yn = ws.get(SLOT_YN, sz[SLOT_YN]);
 
   await matmul(ctx, { x: u, M: T, w: w.inProj, y: zxbcdt });
   await conv1d(ctx, {

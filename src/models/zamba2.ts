@@ -18,7 +18,7 @@ import type { GpuTensor } from '../gpu/tensor.ts';
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
-import { mixerForward, mixerScratch, mixerWeights, type MixerWeights } from './mixer.ts';
+import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_Y, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
 import type { CacheDims, HybridCache } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
 import { convStateBytes } from '../kernels/conv1d.ts';
@@ -135,6 +135,8 @@ export class Zamba2Runner implements ModelRunner {
     const { ctx, config: c } = this;
     const H = c.hiddenSize;
     const sz = zamba2Scratch(c, T);
+    // Size every slot before recording anything, so no buffer is regrown mid-block.
+    for (const [name, bytes] of Object.entries(sz)) ws.get(name, bytes);
     const x = ws.get('x', sz.x);
     const orig = ws.get('orig', sz.orig);
     const normed = ws.get('normed', sz.normed);
@@ -146,13 +148,13 @@ export class Zamba2Runner implements ModelRunner {
         await rmsNorm(ctx, { x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       } else {
         const t = await this.sharedBlock(layer.site, cache, layer.siteIndex, x, orig, T, ws);
-        const xt = ws.get('hybrid.xt', sz['hybrid.xt']);
+        const xt = ws.get('hybrid.a0', sz['hybrid.a0']); // a0 and the MLP output are dead by now
         await add(ctx, x, t, xt, T * H);
         await rmsNorm(ctx, { x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       }
       await mixerForward(ctx, c, layer.mixer, state, normed, x, T, ws, opts.scan);
     }
-    const hn = ws.get('hn', sz.hn);
+    const hn = normed; // the last mixer has consumed `normed`
     await rmsNorm(ctx, { x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
@@ -174,7 +176,7 @@ export class Zamba2Runner implements ModelRunner {
     const s = ws.get('hybrid.s', sz['hybrid.s']);
     await rmsNorm(ctx, { x, x2: orig, weight: blk.inputNorm, out: s, T, H, eps: c.rmsNormEps });
 
-    const q = ws.get('hybrid.q', sz['hybrid.q']);
+    const q = ws.get(SLOT_Q, sz[SLOT_Q]);
     const loraTmp = ws.get('hybrid.lora', sz['hybrid.lora']);
     await matmul(ctx, { x: s, M: T, w: blk.q, y: q });
     if (site.qLora) await this.lora(site.qLora, s, q, 0, A, T, loraTmp);
@@ -188,7 +190,7 @@ export class Zamba2Runner implements ModelRunner {
       await rope(ctx, { x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, theta: c.ropeTheta });
       await rope(ctx, { x: kv.k, offset: kvOffset, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, theta: c.ropeTheta });
     }
-    const att = ws.get('hybrid.att', sz['hybrid.att']);
+    const att = ws.get(SLOT_ATT, sz[SLOT_ATT]);
     await attention(ctx, {
       q, qRowStride: A, kCache: kv.k, vCache: kv.v, out: att, T, pos0,
       nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
@@ -198,14 +200,14 @@ export class Zamba2Runner implements ModelRunner {
     const a = ws.get('hybrid.a', sz['hybrid.a']);
     await rmsNorm(ctx, { x: a0, weight: blk.preFfNorm, out: a, T, H, eps: c.rmsNormEps });
 
-    const gu = ws.get('hybrid.gu', sz['hybrid.gu']);
+    const gu = ws.get(SLOT_GU, sz[SLOT_GU]);
     await matmul(ctx, { x: a, M: T, w: blk.gateUp, y: gu });
     await this.lora(site.mlpLora, a, gu, 0, 2 * F, T, loraTmp);
-    const h = ws.get('hybrid.h', sz['hybrid.h']);
+    const h = ws.get(SLOT_H, sz[SLOT_H]);
     await geluGate(ctx, { gu, out: h, T, F });
-    const mlp = ws.get('hybrid.mlp', sz['hybrid.mlp']);
+    const mlp = a0; // a0 is dead once a = RMSNorm(a0) exists
     await matmul(ctx, { x: h, M: T, w: blk.down, y: mlp });
-    const t = ws.get('hybrid.t', sz['hybrid.t']);
+    const t = a; // a is dead once [g|u] exists
     await matmul(ctx, { x: mlp, M: T, w: site.linear, y: t });
     return t;
   }
@@ -222,19 +224,32 @@ export class Zamba2Runner implements ModelRunner {
   }
 }
 
-/** Workspace buffers (name → bytes) a Zamba2 block of T tokens uses (planner and block agree). */
+/**
+ * Workspace buffers (name → bytes) a Zamba2 block of T tokens uses (planner and block agree).
+ * Slot reuse inside the shared block: q, att, [g|u], h live in the mixer's slots (never live at
+ * the same time as the mixer's own data); the MLP output goes into a0's buffer, t into a's, and
+ * x + t into a0's again, each after the previous occupant is dead.
+ */
 export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number> {
   const H = c.hiddenSize;
   const A = c.numAttentionHeads * c.attentionHeadDim;
   const F = c.intermediateSize;
-  const out: Record<string, number> = { x: 4 * T * H, orig: 4 * T * H, normed: 4 * T * H, hn: 4 * T * H, ...mixerScratch(c, T) };
+  const out: Record<string, number> = { x: 4 * T * H, orig: 4 * T * H, normed: 4 * T * H, ...mixerScratch(c, T) };
   if (c.hybridLayerIds.length > 0) {
+    const grow = (name: string, bytes: number) => { out[name] = Math.max(out[name] ?? 0, bytes); };
+    grow(SLOT_Q, 4 * T * A);
+    grow(SLOT_ATT, 4 * T * A);
+    grow(SLOT_GU, 4 * T * 2 * F);
+    grow(SLOT_H, 4 * T * F);
     Object.assign(out, {
-      'hybrid.xt': 4 * T * H, 'hybrid.s': 4 * T * 2 * H, 'hybrid.q': 4 * T * A,
-      'hybrid.lora': 4 * T * Math.max(c.adapterRank, 1), 'hybrid.att': 4 * T * A,
-      'hybrid.a0': 4 * T * H, 'hybrid.a': 4 * T * H, 'hybrid.gu': 4 * T * 2 * F, 'hybrid.h': 4 * T * F,
-      'hybrid.mlp': 4 * T * H, 'hybrid.t': 4 * T * H,
+      'hybrid.s': 4 * T * 2 * H, 'hybrid.lora': 4 * T * Math.max(c.adapterRank, 1),
+      'hybrid.a0': 4 * T * H, 'hybrid.a': 4 * T * H,
     });
   }
   return out;
 }
+
+const SLOT_Q = SLOT_Y;
+const SLOT_ATT = SLOT_YN;
+const SLOT_GU = SLOT_ZXBCDT;
+const SLOT_H = SLOT_XBC;
