@@ -130,11 +130,13 @@ if (!existsSync(CHROMIUM)) {
     try {
       const page = await browser.newPage();
       // Whether this Chromium exposes WebGPU without flags varies by build: hide it for certain.
-      await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+      // A string, not a function: tsx's compiled functions may reference helpers the page lacks.
+      await page.addInitScript({ content: "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });" });
       await page.goto(`${origin}/examples/browser/index.html?autorun=1`);
       await page.waitForFunction(() => document.body.dataset.state !== undefined, undefined, { timeout: 30_000 });
       assert.is(await page.evaluate(() => document.body.dataset.state), 'error');
-      assert.match((await page.textContent('#no-webgpu')) ?? '', /WebGPU is not available/);
+      const shown = (await page.textContent('#no-webgpu')) ?? '';
+      assert.match(shown, /WebGPU is not available/, `shown: "${shown}", error: ${await page.evaluate(() => window.__mslError)}`);
       assert.is(await page.isVisible('#no-webgpu'), true);
       assert.is(await page.isDisabled('#load'), true);
     } finally {
