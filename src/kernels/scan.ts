@@ -1,0 +1,183 @@
+// Launchers for the selective scan (SPEC.md §Mamba2 mixer steps 4-5, §Scan algorithms):
+//  - 'recurrent' (shaders/ssm_scan.wgsl): token by token, state in registers, O(state) memory;
+//    one kernel for prefill and decode.
+//  - 'chunked' (shaders/ssd_*.wgsl): the SSD chunked form streamed over chunks of Q tokens with one
+//    carried f32 state; scratch O(NH·Q² + NH·Q) whatever T is.
+// Both read the initial state from `state` [NH, P, N] and leave the final state there, so calls
+// continue each other (prefill in pieces, then decode).
+import type { CompiledKernel, GpuContext } from '../gpu/context.ts';
+import type { DefineValue, KernelDef } from '../gpu/kernel.ts';
+import { STORAGE_RW } from '../gpu/flags.ts';
+import { InputError, UnsupportedError } from '../errors.ts';
+import type { StridedInput } from './strided.ts';
+import headParamsSource from '../../shaders/ssm_scan_head_params.wgsl';
+import scanSource from '../../shaders/ssm_scan.wgsl';
+
+export type ScanAlgorithm = 'recurrent' | 'chunked';
+
+export interface SsmScanArgs {
+  T: number;
+  nHeads: number;
+  headDim: number;
+  dState: number;
+  nGroups: number;
+  /** x(t,h,p) = x.buffer[x.offset + t*x.rowStride + h*P + p] */
+  x: StridedInput;
+  /** dt(t,h) = dt.buffer[dt.offset + t*dt.rowStride + h], raw (before dt_bias and softplus) */
+  dt: StridedInput;
+  /** B(t,g,n) = B.buffer[B.offset + t*B.rowStride + g*N + n] */
+  B: StridedInput;
+  C: StridedInput;
+  /** f32 [NH] each */
+  dtBias: GPUBuffer;
+  aLog: GPUBuffer;
+  D: GPUBuffer;
+  /** f32 [NH, P, N]: initial state in, final state out. */
+  state: GPUBuffer;
+  /** f32 [T, NH*P] (with the D skip). */
+  y: GPUBuffer;
+  dtMin: number;
+  /** Upper dt clamp; Infinity for none. */
+  dtMax: number;
+  algorithm?: ScanAlgorithm;
+  /** Chunk length Q for 'chunked' (default 64; 1..256). */
+  chunkSize?: number;
+}
+
+/** Largest d_state the register-resident recurrent kernel is built for. */
+export const MAX_D_STATE = 256;
+export const DEFAULT_CHUNK = 64;
+export const MAX_CHUNK = 256;
+/** f32 max: stands in for an unbounded dtMax (min(x, 3.4e38) == x for every finite dt). */
+const F32_MAX = 3.4028234663852886e38;
+
+const HEAD_PARAMS: KernelDef = {
+  name: 'ssm_scan_head_params',
+  source: headParamsSource,
+  bindings: ['dtBias', 'aLog', 'dSkip', 'hp'],
+  params: [['NH', 'u32']],
+  workgroupSize: () => [64, 1, 1],
+};
+
+const SCAN_PARAMS = [
+  ['T', 'u32'], ['NH', 'u32'], ['P', 'u32'], ['headsPerGroup', 'u32'], ['pBlocks', 'u32'],
+  ['xOff', 'u32'], ['xStride', 'u32'], ['dtOff', 'u32'], ['dtStride', 'u32'],
+  ['bOff', 'u32'], ['bStride', 'u32'], ['cOff', 'u32'], ['cStride', 'u32'],
+  ['dtMin', 'f32'], ['dtMax', 'f32'],
+] as const;
+
+const SCAN: KernelDef = {
+  name: 'ssm_scan',
+  source: scanSource,
+  bindings: ['xs', 'dts', 'bs', 'cs', 'hp', 'state', 'y'],
+  params: SCAN_PARAMS,
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
+};
+
+/** Recurrent kernel geometry; see the tuning knobs in shaders/ssm_scan.wgsl. */
+export function recurrentVariant(N: number, subgroups: boolean): Record<string, DefineValue> {
+  // With subgroups the LN lanes of a row must fit in the smallest legal subgroup (4).
+  // Without, 8 lanes halve the registers per thread at N >= 64; the reduction is in workgroup memory.
+  const LN = subgroups ? 4 : N >= 64 ? 8 : 4;
+  const WG = 64;
+  // TB (fallback only): tokens per workgroup-memory reduction block. 4 keeps the array at 1 KiB;
+  // larger arrays cost SwiftShader seconds of compile time per variant for little gain.
+  return { N, LN, NPT: Math.ceil(N / LN), PB: WG / LN, WG, TB: subgroups ? 1 : 4, SUBGROUPS: subgroups };
+}
+
+interface Shape { T: number; NH: number; P: number; N: number; G: number }
+
+function checkArgs(a: SsmScanArgs): Shape {
+  const { T, nHeads: NH, headDim: P, dState: N, nGroups: G } = a;
+  for (const [k, v] of Object.entries({ T, nHeads: NH, headDim: P, dState: N, nGroups: G })) {
+    if (!Number.isInteger(v) || v < 1) throw new InputError(`ssmScan: ${k} must be an integer >= 1, got ${v}`);
+  }
+  if (NH % G !== 0) throw new InputError(`ssmScan: nHeads ${NH} is not a multiple of nGroups ${G}`);
+  if (N > MAX_D_STATE) throw new UnsupportedError(`ssmScan: d_state ${N} > ${MAX_D_STATE} is not supported`);
+  if (!(a.dtMin >= 0) || !(a.dtMax >= a.dtMin)) throw new InputError(`ssmScan: bad dt clamp [${a.dtMin}, ${a.dtMax}]`);
+  const view = (name: string, v: StridedInput, width: number) => {
+    if (!Number.isInteger(v.offset) || v.offset < 0 || !Number.isInteger(v.rowStride) || v.rowStride < 0) {
+      throw new InputError(`ssmScan: ${name} view has a bad offset/stride (${v.offset}, ${v.rowStride})`);
+    }
+    if (T > 1 && v.rowStride < width) throw new InputError(`ssmScan: ${name} row stride ${v.rowStride} < row width ${width}`);
+    const need = 4 * (v.offset + (T - 1) * v.rowStride + width);
+    if (v.buffer.size < need) throw new InputError(`ssmScan: ${name} buffer has ${v.buffer.size} bytes, the view needs ${need}`);
+    if (need / 4 > 0xffffffff) throw new InputError(`ssmScan: ${name} view exceeds the u32 index range`);
+  };
+  view('x', a.x, NH * P);
+  view('dt', a.dt, NH);
+  view('B', a.B, G * N);
+  view('C', a.C, G * N);
+  if (a.state.size < 4 * NH * P * N) throw new InputError(`ssmScan: state has ${a.state.size} bytes, needs ${4 * NH * P * N}`);
+  if (a.y.size < 4 * T * NH * P) throw new InputError(`ssmScan: y has ${a.y.size} bytes, needs ${4 * T * NH * P}`);
+  for (const [name, b] of [['x', a.x.buffer], ['dt', a.dt.buffer], ['B', a.B.buffer], ['C', a.C.buffer], ['state', a.state]] as const) {
+    if (b === a.y) throw new InputError(`ssmScan: y must not alias ${name}`);
+  }
+  if (a.state === a.x.buffer || a.state === a.B.buffer || a.state === a.C.buffer || a.state === a.dt.buffer) {
+    throw new InputError('ssmScan: state must not alias an input');
+  }
+  return { T, NH, P, N, G };
+}
+
+function chunkOf(a: Pick<SsmScanArgs, 'chunkSize'>): number {
+  const Q = a.chunkSize ?? DEFAULT_CHUNK;
+  if (!Number.isInteger(Q) || Q < 1 || Q > MAX_CHUNK) throw new UnsupportedError(`ssmScan: chunkSize ${Q} is not in 1..${MAX_CHUNK}`);
+  return Q;
+}
+
+/**
+ * Scratch bytes one ssmScan call takes from the pool (released before it returns): the packed
+ * per-head constants, plus for 'chunked' the per-chunk matrices. Independent of T beyond T < Q.
+ */
+export function scanScratchBytes(a: Pick<SsmScanArgs, 'T' | 'nHeads'> & Partial<Pick<SsmScanArgs, 'algorithm' | 'chunkSize'>>): number {
+  const head = 16 * a.nHeads;
+  if ((a.algorithm ?? 'recurrent') === 'recurrent') return head;
+  const Q = Math.min(chunkOf(a), a.T);
+  return head + chunkedScratch(a.nHeads, Q);
+}
+
+function chunkedScratch(NH: number, Q: number): number {
+  // dtS + aS [NH, Q] each, decay-weighted CB matrix M [NH, Q, Q].
+  return 4 * (2 * NH * Q + NH * Q * Q);
+}
+
+function stridedParams(a: SsmScanArgs) {
+  return {
+    xOff: a.x.offset, xStride: a.x.rowStride, dtOff: a.dt.offset, dtStride: a.dt.rowStride,
+    bOff: a.B.offset, bStride: a.B.rowStride, cOff: a.C.offset, cStride: a.C.rowStride,
+  };
+}
+
+function dtClamp(a: SsmScanArgs): { dtMin: number; dtMax: number } {
+  return { dtMin: a.dtMin, dtMax: Number.isFinite(a.dtMax) ? Math.min(a.dtMax, F32_MAX) : F32_MAX };
+}
+
+/** Records the selective scan: y [T, NH*P] and the state advanced by T tokens. */
+export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
+  const s = checkArgs(a);
+  const algorithm = a.algorithm ?? 'recurrent';
+  if (algorithm !== 'recurrent' && algorithm !== 'chunked') throw new InputError(`ssmScan: unknown algorithm ${String(algorithm)}`);
+  const Q = algorithm === 'chunked' ? chunkOf(a) : 0;
+  const hpKernel = await ctx.kernel(HEAD_PARAMS);
+  let scan: CompiledKernel | undefined;
+  let defines: Record<string, DefineValue> = {};
+  if (algorithm === 'recurrent') {
+    defines = recurrentVariant(s.N, ctx.features.subgroups);
+    scan = await ctx.kernel(SCAN, defines);
+  } else {
+    throw new UnsupportedError('ssmScan: chunked is not implemented yet');
+  }
+  void Q;
+  const hp = ctx.alloc.scratch('scratch:scan.hp', 16 * s.NH, STORAGE_RW);
+  try {
+    ctx.dispatch(hpKernel, { dtBias: a.dtBias, aLog: a.aLog, dSkip: a.D, hp }, { NH: s.NH }, [Math.ceil(s.NH / 64)]);
+    const PB = Number(defines.PB);
+    const pBlocks = Math.ceil(s.P / PB);
+    ctx.dispatch(scan, { xs: a.x.buffer, dts: a.dt.buffer, bs: a.B.buffer, cs: a.C.buffer, hp, state: a.state, y: a.y }, {
+      T: s.T, NH: s.NH, P: s.P, headsPerGroup: s.NH / s.G, pBlocks, ...stridedParams(a), ...dtClamp(a),
+    }, [s.NH * pBlocks]);
+  } finally {
+    // Pool reuse is stream ordered: a later user of this buffer runs after these dispatches.
+    ctx.alloc.release(hp);
+  }
+}
