@@ -125,10 +125,23 @@ let mvalPtr: usize = 0;   // i32 [cap * 2]: rank, merged id
 let mMask: u32 = 0;
 let mergeInPtr: usize = 0; // i32 [count * 3]: left, right, merged (in rank order), filled by JS
 
+/** JS writes (left id, right id) pairs in rank order; the merged id is resolved by mergeBuild. */
 export function mergeBuffer(count: i32): usize {
   mergeCount = count;
-  mergeInPtr = heap.alloc(<usize>max<i32>(count, 1) * 12);
+  mergeInPtr = heap.alloc(<usize>max<i32>(count, 1) * 8);
   return mergeInPtr;
+}
+
+/** Id of the token spelled tok(a) ++ tok(b), or -1 (the merge result must be in the vocab). */
+function concatId(a: i32, b: i32): i32 {
+  const sa = load<i32>(offsPtr + (<usize>a << 2));
+  const na = load<i32>(offsPtr + (<usize>(a + 1) << 2)) - sa;
+  const sb = load<i32>(offsPtr + (<usize>b << 2));
+  const nb = load<i32>(offsPtr + (<usize>(b + 1) << 2)) - sb;
+  const p = inputBuffer(na + nb);
+  memory.copy(p, arenaPtr + sa, <usize>na);
+  memory.copy(p + na, arenaPtr + sb, <usize>nb);
+  return lookup(p, na + nb);
 }
 
 @inline function mixKey(k: u64): u32 {
@@ -144,10 +157,11 @@ export function mergeBuild(): void {
   mvalPtr = heap.alloc(<usize>cap << 3);
   memory.fill(mkeyPtr, 0, <usize>cap << 3);
   for (let r = 0; r < mergeCount; r++) {
-    const a = load<i32>(mergeInPtr + (<usize>r * 12));
-    const b = load<i32>(mergeInPtr + (<usize>r * 12) + 4);
-    const m = load<i32>(mergeInPtr + (<usize>r * 12) + 8);
-    if (a < 0 || b < 0 || m < 0) continue; // merge of unknown tokens: can never apply
+    const a = load<i32>(mergeInPtr + (<usize>r * 8));
+    const b = load<i32>(mergeInPtr + (<usize>r * 8) + 4);
+    if (a < 0 || b < 0) continue; // merge of unknown tokens: can never apply
+    const m = concatId(a, b);
+    if (m < 0) continue;
     const key: u64 = ((<u64>a << 32) | <u64><u32>b) + 1;
     let h = mixKey(key) & mMask;
     let dup = false;

@@ -8,7 +8,7 @@
 import { Template } from '@huggingface/jinja';
 import { ConfigError, InputError, UnsupportedError } from '../errors.ts';
 import {
-  type AddedTokenSpec, type Normalize, type PreTokenize, BYTE_TO_CHAR, CHAR_TO_BYTE, DictionarySplitter,
+  type AddedTokenSpec, type Normalize, type PreTokenize, BYTE_TO_CHAR, DictionarySplitter,
   buildNormalizer, buildPreTokenizer, byteLevelBytes, parseAddedTokens,
 } from './pipeline.ts';
 import { compilePattern } from './regex.ts';
@@ -177,6 +177,7 @@ export class Tokenizer {
     const mptr = x.mergeBuffer(merges.length);
     {
       const i32 = w.i32;
+      const vm = this.vocabMap;
       let q = mptr >> 2;
       for (const m of merges) {
         let a: string, b: string;
@@ -184,13 +185,11 @@ export class Tokenizer {
           const sp = m.indexOf(' ');
           if (sp < 0) throw new ConfigError(`tokenizer.json: merge "${m}" has no space`);
           a = m.slice(0, sp);
-          const rest = m.slice(sp + 1);
-          const sp2 = rest.indexOf(' ');
-          b = sp2 < 0 ? rest : rest.slice(0, sp2); // HF JS: split(' ', 2)
+          const sp2 = m.indexOf(' ', sp + 1);
+          b = sp2 < 0 ? m.slice(sp + 1) : m.slice(sp + 1, sp2); // HF JS: split(' ', 2)
         } else { a = m[0]; b = m[1]; }
-        i32[q++] = vocab[a] ?? -1;
-        i32[q++] = vocab[b] ?? -1;
-        i32[q++] = vocab[a + b] ?? -1;
+        i32[q++] = vm.get(a) ?? -1;
+        i32[q++] = vm.get(b) ?? -1;
       }
     }
     x.mergeBuild();
@@ -290,25 +289,24 @@ export class Tokenizer {
       switch (t) {
         case 'Fuse': fused = true; break;
         case 'Replace': {
-          const re = compilePattern(d.pattern, 'decoder Replace');
           const content = String(d.content ?? '');
-          perToken.push((p) => (typeof p === 'string' ? p.replace(re, content) : p));
+          if (typeof d.pattern?.String === 'string') {
+            const from = d.pattern.String as string;
+            perToken.push((p) => (typeof p === 'string' ? p.replaceAll(from, content) : p));
+          } else {
+            const re = compilePattern(d.pattern, 'decoder Replace');
+            perToken.push((p) => (typeof p === 'string' ? p.replace(re, content) : p));
+          }
           break;
         }
         case 'ByteFallback':
           perToken.push((p) => {
-            if (typeof p === 'string' && /^<0x[0-9A-Fa-f]{2}>$/.test(p)) return Uint8Array.of(parseInt(p.slice(3, 5), 16));
+            if (typeof p === 'string' && p.length === 6 && p.startsWith('<0x') && /^<0x[0-9A-Fa-f]{2}>$/.test(p)) return Uint8Array.of(parseInt(p.slice(3, 5), 16));
             return p;
           });
           break;
         case 'ByteLevel':
-          perToken.push((p, added) => {
-            if (typeof p !== 'string' || added) return p;
-            const out = new Uint8Array(p.length);
-            let k = 0;
-            for (const ch of p) out[k++] = CHAR_TO_BYTE.get(ch) ?? 0; // HF JS maps unknown chars to 0
-            return out.subarray(0, k);
-          });
+          perToken.push((p, added) => (typeof p !== 'string' || added ? p : byteLevelBytes(p, true)!));
           break;
         case 'Metaspace': {
           const rep = String(d.replacement ?? '\u2581');

@@ -253,14 +253,30 @@ export const BYTE_TO_CHAR: string[] = (() => {
   return map;
 })();
 export const CHAR_TO_BYTE: Map<string, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+// UTF-16 unit -> byte, -1 outside the alphabet (every alphabet character is below U+0144).
+const UNIT_TO_BYTE: Int16Array = (() => {
+  const t = new Int16Array(0x200).fill(-1);
+  BYTE_TO_CHAR.forEach((c, b) => { t[c.charCodeAt(0)] = b; });
+  return t;
+})();
 
-/** A byte-level vocab string as raw bytes, or null if it uses a character outside the alphabet. */
-export function byteLevelBytes(token: string): Uint8Array | null {
+/**
+ * A byte-level vocab string as raw bytes, or null if it uses a character outside the alphabet.
+ * With `lenient`, unknown characters become 0 (what HF JS's ByteLevel decoder does).
+ */
+export function byteLevelBytes(token: string, lenient = false): Uint8Array | null {
   const out = new Uint8Array(token.length);
   let n = 0;
-  for (const ch of token) {
-    const b = CHAR_TO_BYTE.get(ch);
-    if (b === undefined) return null;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    const b = c < 0x200 ? UNIT_TO_BYTE[c]! : -1;
+    if (b < 0) {
+      if (!lenient) return null;
+      // A surrogate pair is one character: one 0 byte, like HF's [...text].map(...).
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < token.length) i++;
+      out[n++] = 0;
+      continue;
+    }
     out[n++] = b;
   }
   return out.subarray(0, n);
