@@ -1,0 +1,164 @@
+// matmul.wgsl: tiled GEMM for prefill, y[m, nBase + n] (= or +=) sum_k x[m, k] * W[n, k]
+// (y = x · Wᵀ, both operands K-contiguous) for one part of a weight W [N, K] in f32, f16 or bf16.
+// A workgroup computes a BM x BN tile of y with 256 threads, each owning a TM x TN = 4 x 4
+// register block; K is walked in slices of BK, staged through workgroup memory transposed
+// (k-major) so the inner loop reads one vec4 of x and one vec4 of W per k. 16-bit weights are
+// converted to f32 when staged. The next slice is fetched into registers while the current one is
+// multiplied (one barrier pair per slice). f32 accumulation; all edges (M, N, K) are bound-checked.
+//
+// Bindings:
+//   params (uniform) M, N (rows of this part), K, nBase (first output column of this part),
+//                    xOffset, xRowStride, yOffset, yRowStride (elements), accumulate (0/1)
+//   1 x  f32 [M, xRowStride] at xOffset      read        (array<vec4<f32>> when XVEC)
+//   2 w  W part [N, K] row-major, packed     read        (vec2<u32> / vec4<f32> units when VEC)
+//   3 y  f32, y[m, c] at yOffset + m * yRowStride + c   read_write
+// Dispatch: x = ceil(N / BN) (folded into y past the limit; linear id wid.x + wid.y * nwg.x),
+//           z = ceil(M / BM); workgroup 256 = 16 x 16 threads.
+// Defines: W_F32 / W_F16 / W_BF16 (one true); F16 (native f16 reads); VEC (K % 8 == 0);
+//          XVEC (VEC and x offset/stride % 4 == 0).
+// Tuning knobs (constants below): BM = BN = 64, BK = 16, TM = TN = 4.
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+#if VEC
+#if W_F32
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+#else
+@group(0) @binding(2) var<storage, read> w: array<vec2<u32>>;
+#endif
+#else
+#if W_F32
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+#else
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+#endif
+#endif
+#if XVEC
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+#else
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+#endif
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+// k-major tiles: xs[k][m / 4] holds x[m0 + m .. +4, k0 + k], ws[k][n / 4] holds W[n0 + n .. +4, k0 + k].
+var<workgroup> xs: array<vec4<f32>, BK * BM / 4u>;
+var<workgroup> ws: array<vec4<f32>, BK * BN / 4u>;
+
+fn unpack2(u: u32) -> vec2<f32> {
+#if W_BF16
+  return vec2<f32>(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u));
+#else
+#if F16
+  return vec2<f32>(bitcast<vec2<f16>>(u));
+#else
+  return unpack2x16float(u);
+#endif
+#endif
+}
+
+#if !VEC
+fn wElem(e: u32) -> f32 {
+#if W_F32
+  return w[e];
+#else
+  let p = unpack2(w[e >> 1u]);
+  return select(p.x, p.y, (e & 1u) == 1u);
+#endif
+}
+#endif
+
+// W[n, k .. k+4) (n < N checked by the caller's clamp; zeros past K).
+fn loadW4(n: u32, k: u32) -> vec4<f32> {
+  let e = n * params.K + k;
+#if VEC
+  if (k >= params.K) { return vec4<f32>(0.0); } // K % 8 == 0: a group of 4 is all in or all out
+#if W_F32
+  return w[e / 4u];
+#else
+  let q = w[e / 4u];
+  return vec4<f32>(unpack2(q.x), unpack2(q.y));
+#endif
+#else
+  var v = vec4<f32>(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    if (k + i < params.K) { v[i] = wElem(e + i); }
+  }
+  return v;
+#endif
+}
+
+// x[m, k .. k+4) with zeros past K (m < M checked by the caller's clamp).
+fn loadX4(m: u32, k: u32) -> vec4<f32> {
+  let e = params.xOffset + m * params.xRowStride + k;
+#if XVEC
+  if (k >= params.K) { return vec4<f32>(0.0); }
+  return x[e / 4u];
+#else
+  var v = vec4<f32>(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    if (k + i < params.K) { v[i] = x[e + i]; }
+  }
+  return v;
+#endif
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let nTile = wid.x + wid.y * nwg.x;
+  let n0 = nTile * BN;
+  let m0 = wid.z * BM;
+  // Tiles past the end (from grid folding) still reach every barrier; they store nothing.
+  let live = n0 < params.N;
+  let tx = lid % 16u;   // output columns n0 + tx*4 .. +4
+  let ty = lid / 16u;   // output rows    m0 + ty*4 .. +4
+
+  // Staging assignment: thread loads 4 consecutive k of one row of x and of W.
+  let lr = lid / 4u;          // row within the tile, 0..63
+  let lk = (lid % 4u) * 4u;   // k within the slice, 0, 4, 8, 12
+  // Out-of-range rows read a clamped (valid) row; those tile rows/cols are never stored.
+  let xm = min(m0 + lr, params.M - 1u);
+  let wn = min(n0 + lr, params.N - 1u);
+
+  var acc: array<vec4<f32>, 4>;
+  for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
+
+  var xv = loadX4(xm, lk);
+  var wv = loadW4(wn, lk);
+  for (var k0 = 0u; k0 < params.K; k0 += BK) {
+    for (var i = 0u; i < 4u; i++) {
+      xs[(lk + i) * (BM / 4u) + lr / 4u][lr % 4u] = xv[i];
+      ws[(lk + i) * (BN / 4u) + lr / 4u][lr % 4u] = wv[i];
+    }
+    workgroupBarrier();
+    // Prefetch the next slice while this one is multiplied.
+    xv = loadX4(xm, k0 + BK + lk);
+    wv = loadW4(wn, k0 + BK + lk);
+    for (var kk = 0u; kk < BK; kk++) {
+      let a = xs[kk * (BM / 4u) + ty];
+      let b = ws[kk * (BN / 4u) + tx];
+      acc[0] += a.x * b;
+      acc[1] += a.y * b;
+      acc[2] += a.z * b;
+      acc[3] += a.w * b;
+    }
+    workgroupBarrier();
+  }
+
+  if (!live) { return; }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    if (m >= params.M) { break; }
+    let row = params.yOffset + m * params.yRowStride + params.nBase;
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (n < params.N) {
+        var s = acc[i][j];
+        if (params.accumulate != 0u) { s += y[row + n]; }
+        y[row + n] = s;
+      }
+    }
+  }
+}

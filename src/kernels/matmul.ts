@@ -1,0 +1,206 @@
+// Launchers for the weight-reading kernels: matmul y = x · Wᵀ (shaders/gemv.wgsl for decode-sized
+// M, shaders/matmul.wgsl tiled GEMM for prefill), the embedding gather (shaders/embedding.wgsl)
+// and argmax over logits rows (shaders/argmax.wgsl). Weights are GpuTensors in f32, f16 or bf16,
+// possibly split along dim 0 into parts: one dispatch per part, each writing its own N range.
+import { InputError, UnsupportedError } from '../errors.ts';
+import type { GpuContext } from '../gpu/context.ts';
+import type { DefineValue, KernelDef } from '../gpu/kernel.ts';
+import type { DType, GpuTensor } from '../gpu/tensor.ts';
+import gemvSource from '../../shaders/gemv.wgsl';
+import gemmSource from '../../shaders/matmul.wgsl';
+import embeddingSource from '../../shaders/embedding.wgsl';
+import argmaxSource from '../../shaders/argmax.wgsl';
+
+const MATMUL_PARAMS = [
+  ['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['nBase', 'u32'],
+  ['xOffset', 'u32'], ['xRowStride', 'u32'], ['yOffset', 'u32'], ['yRowStride', 'u32'],
+  ['accumulate', 'u32'],
+] as const;
+
+const GEMV: KernelDef = {
+  name: 'gemv',
+  source: gemvSource,
+  bindings: ['x', 'w', 'y'],
+  params: MATMUL_PARAMS,
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
+};
+
+const GEMM: KernelDef = {
+  name: 'matmul',
+  source: gemmSource,
+  bindings: ['x', 'w', 'y'],
+  params: MATMUL_PARAMS,
+  workgroupSize: () => [256, 1, 1],
+};
+
+const EMBEDDING: KernelDef = {
+  name: 'embedding',
+  source: embeddingSource,
+  bindings: ['ids', 'table', 'out'],
+  params: [['T', 'u32'], ['H', 'u32'], ['rowStart', 'u32'], ['rows', 'u32'], ['V', 'u32'], ['zeroInvalid', 'u32']],
+  workgroupSize: () => [256, 1, 1],
+};
+
+const ARGMAX: KernelDef = {
+  name: 'argmax',
+  source: argmaxSource,
+  bindings: ['logits', 'out'],
+  params: [['M', 'u32'], ['V', 'u32']],
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
+};
+
+/** GEMM tile sizes (must match shaders/matmul.wgsl). */
+const GEMM_BM = 64;
+const GEMM_BN = 64;
+
+/** Largest M served by the GEMV kernel; above it the tiled GEMM is used. */
+export const GEMV_MAX_M = 8;
+
+/** Tuning of the GEMV kernel (threads per workgroup, rows of W per workgroup). */
+export interface GemvTuning { wg: number; rows: number }
+const DEFAULT_GEMV: GemvTuning = { wg: 64, rows: 4 };
+
+export interface MatmulArgs {
+  /** Activations f32 [M, xRowStride] starting at element xOffset (a row may be a slice of a wider row). */
+  x: GPUBuffer;
+  xOffset?: number;
+  /** Elements between rows of x (default K). */
+  xRowStride?: number;
+  M: number;
+  /** Weight [N, K], f32/f16/bf16, possibly split along N. */
+  w: GpuTensor;
+  /** Output f32: y[m, n] at yOffset + m * yRowStride + n. Must not be the same buffer as x. */
+  y: GPUBuffer;
+  yOffset?: number;
+  /** Elements between rows of y (default N). */
+  yRowStride?: number;
+  /** y += x · Wᵀ instead of y = x · Wᵀ. */
+  accumulate?: boolean;
+  /** Read 16-bit weights as packed u32 + unpack even when shader-f16 is available (tests). */
+  forcePacked?: boolean;
+  /** Force a kernel (tests, benchmarks); default: GEMV for M <= GEMV_MAX_M, else GEMM. */
+  path?: 'gemv' | 'gemm';
+  /** GEMV tuning override (benchmarks). */
+  gemv?: GemvTuning;
+}
+
+function dtypeDefines(dtype: DType, nativeF16: boolean): Record<string, DefineValue> {
+  return {
+    W_F32: dtype === 'f32', W_F16: dtype === 'f16', W_BF16: dtype === 'bf16',
+    F16: dtype === 'f16' && nativeF16,
+  };
+}
+
+function checkCount(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new InputError(`${name} must be a non-negative integer, got ${v}`);
+}
+
+function checkExtent(what: string, buf: GPUBuffer, lastElem: number): void {
+  if (lastElem * 4 > buf.size) {
+    throw new InputError(`${what}: needs ${lastElem} f32 elements, buffer ${buf.label || '(unlabelled)'} holds ${Math.floor(buf.size / 4)}`);
+  }
+}
+
+/** y[m, n] (= or +=) sum_k x[m, k] * w[n, k]; records one dispatch per weight part. */
+export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
+  const { w, M } = args;
+  if (w.shape.length !== 2) throw new InputError(`matmul: weight ${w.name} must be 2-D [N, K], has shape [${w.shape}]`);
+  const [N, K] = w.shape;
+  const xOffset = args.xOffset ?? 0, xRowStride = args.xRowStride ?? K;
+  const yOffset = args.yOffset ?? 0, yRowStride = args.yRowStride ?? N;
+  for (const [n, v] of [['M', M], ['xOffset', xOffset], ['xRowStride', xRowStride], ['yOffset', yOffset], ['yRowStride', yRowStride]] as const) {
+    checkCount(`matmul(${w.name}): ${n}`, v);
+  }
+  if (M === 0 || N === 0) return;
+  if (args.x === args.y) throw new InputError(`matmul(${w.name}): x and y must be different buffers`);
+  if (M > 1 && xRowStride < K) throw new InputError(`matmul(${w.name}): xRowStride ${xRowStride} < K ${K}`);
+  if (M > 1 && yRowStride < N) throw new InputError(`matmul(${w.name}): yRowStride ${yRowStride} < N ${N}`);
+  checkExtent(`matmul(${w.name}) x`, args.x, xOffset + (M - 1) * xRowStride + K);
+  checkExtent(`matmul(${w.name}) y`, args.y, yOffset + (M - 1) * yRowStride + N);
+  if (K === 0) {
+    // An empty sum: y = 0 (or unchanged when accumulating).
+    if (!args.accumulate) {
+      for (let m = 0; m < M; m++) ctx.clear(args.y, (yOffset + m * yRowStride) * 4, N * 4);
+    }
+    return;
+  }
+
+  const vec = K % 8 === 0;
+  const defines: Record<string, DefineValue> = {
+    ...dtypeDefines(w.dtype, ctx.features.shaderF16 && !args.forcePacked),
+    VEC: vec,
+    XVEC: vec && xOffset % 4 === 0 && xRowStride % 4 === 0,
+  };
+  const path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
+  let k;
+  let mb = 1, rows = 0;
+  if (path === 'gemv') {
+    const t = args.gemv ?? DEFAULT_GEMV;
+    while (mb < Math.min(M, GEMV_MAX_M)) mb *= 2;
+    rows = t.rows;
+    while (rows * mb > 32 && rows > 1) rows /= 2; // keeps R * MB partials within 16 KiB of workgroup memory
+    if (t.wg < rows * mb) throw new UnsupportedError(`matmul: GEMV workgroup ${t.wg} smaller than ${rows * mb} partial sums`);
+    k = await ctx.kernel(GEMV, { ...defines, WG: t.wg, R: rows, MB: mb });
+  } else {
+    k = await ctx.kernel(GEMM, defines);
+  }
+  const base = { M, K, xOffset, xRowStride, yOffset, yRowStride, accumulate: args.accumulate ? 1 : 0 };
+  for (const part of w.parts) {
+    if (part.rows === 0) continue;
+    const params = { ...base, N: part.rows, nBase: part.rowStart };
+    const bindings = { x: args.x, w: part.buffer, y: args.y };
+    if (path === 'gemv') ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / rows), 1, Math.ceil(M / mb)]);
+    else ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / GEMM_BN), 1, Math.ceil(M / GEMM_BM)]);
+  }
+}
+
+export interface EmbeddingArgs {
+  /** Token ids u32 [T]; the caller validates ids < V (an out-of-range id yields a zero row). */
+  ids: GPUBuffer;
+  T: number;
+  /** Table [V, H], any dtype, possibly split along V. */
+  table: GpuTensor;
+  /** f32 [T, H]. */
+  out: GPUBuffer;
+  forcePacked?: boolean;
+}
+
+/** out[t, :] = table[ids[t], :] as f32; one dispatch per table part. */
+export async function embedding(ctx: GpuContext, args: EmbeddingArgs): Promise<void> {
+  const { table, T } = args;
+  if (table.shape.length !== 2) throw new InputError(`embedding: table ${table.name} must be 2-D [V, H], has shape [${table.shape}]`);
+  const [V, H] = table.shape;
+  checkCount('embedding: T', T);
+  if (T === 0 || H === 0) return;
+  if (T * 4 > args.ids.size) throw new InputError(`embedding: ids buffer holds fewer than T = ${T} ids`);
+  checkExtent('embedding out', args.out, T * H);
+  if (T * H > 0xffffffff) throw new UnsupportedError(`embedding: T * H = ${T * H} exceeds the u32 index range`);
+  const k = await ctx.kernel(EMBEDDING, dtypeDefines(table.dtype, ctx.features.shaderF16 && !args.forcePacked));
+  const groups = Math.ceil((T * H) / 256);
+  table.parts.forEach((part, i) => {
+    ctx.dispatch(k, { ids: args.ids, table: part.buffer, out: args.out },
+      { T, H, rowStart: part.rowStart, rows: part.rows, V, zeroInvalid: i === 0 ? 1 : 0 }, [groups]);
+  });
+}
+
+export interface ArgmaxArgs {
+  /** f32 [M, V]. */
+  logits: GPUBuffer;
+  M: number;
+  V: number;
+  /** u32 [M]. */
+  out: GPUBuffer;
+}
+
+/** out[m] = argmax_v logits[m, v] (lowest index on ties, NaN counts as the maximum, like torch). */
+export async function argmax(ctx: GpuContext, args: ArgmaxArgs): Promise<void> {
+  const { M, V } = args;
+  checkCount('argmax: M', M);
+  checkCount('argmax: V', V);
+  if (M === 0) return;
+  if (V === 0) throw new InputError('argmax: V must be at least 1');
+  checkExtent('argmax logits', args.logits, M * V);
+  if (M * 4 > args.out.size) throw new InputError(`argmax: out buffer holds fewer than M = ${M} values`);
+  const k = await ctx.kernel(ARGMAX, { WG: 256 });
+  ctx.dispatch(k, { logits: args.logits, out: args.out }, { M, V }, [M]);
+}
