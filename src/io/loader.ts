@@ -15,6 +15,7 @@ import { AbortError, CheckpointError, ConfigError, MambaScanError, UnsupportedEr
 import type { GpuContext } from '../gpu/context.ts';
 import { STORAGE_RW } from '../gpu/flags.ts';
 import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../gpu/tensor.ts';
+import { type PlannedPart, maxPartBytes, planParts } from './upload.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { type ExpectedTensor, type TensorRole, expectedTensors } from '../models/layout.ts';
 import { parseConfig, parseConfigJson } from '../models/parse-config.ts';
@@ -24,6 +25,8 @@ import {
   parseShardIndex, readSafetensorsHeader,
 } from './safetensors.ts';
 import { type CheckpointSource, type SourceInput, type UrlSourceOptions, isCheckpointSource, resolveSource } from './sources.ts';
+
+export { planParts } from './upload.ts';
 
 export type WeightDType = 'auto' | 'f32' | 'f16' | 'bf16';
 
@@ -77,8 +80,6 @@ export interface LoadedCheckpoint {
   dispose(): void;
 }
 
-interface PlannedPart { rowStart: number; rows: number; bytes: number }
-
 interface Planned {
   readonly exp: ExpectedTensor;
   readonly file: string;
@@ -96,31 +97,6 @@ const SRC_DTYPE: Record<SupportedDType, DType> = { F32: 'f32', F16: 'f16', BF16:
 function gpuDtypeFor(role: TensorRole, src: SupportedDType, want: WeightDType): DType {
   if (role === 'vector') return 'f32';
   return want === 'auto' ? SRC_DTYPE[src] : want;
-}
-
-/**
- * Dim-0 split of a tensor with GPU shape `shape` and element size `elem` so that each part's
- * buffer is at most `maxBytes`, and each part starts at an even element (16-bit data is packed
- * two per u32, and a u32 must not straddle two buffers).
- */
-export function planParts(name: string, shape: readonly number[], elem: number, maxBytes: number): PlannedPart[] {
-  const n = numel(shape);
-  const rows = shape.length === 0 ? 1 : shape[0];
-  const rowElems = rowSize(shape);
-  const padded = (bytes: number) => Math.ceil(bytes / 4) * 4;
-  if (padded(n * elem) <= maxBytes || n === 0) return [{ rowStart: 0, rows, bytes: n * elem }];
-  let perPart = Math.floor(maxBytes / (rowElems * elem));
-  if (rowElems % 2 === 1) perPart -= perPart % 2;
-  if (perPart < 1) {
-    throw new UnsupportedError(`${name}: one dim-0 row${rowElems % 2 ? ' pair' : ''} (${rowElems * elem * (rowElems % 2 ? 2 : 1)} bytes) ` +
-      `exceeds the ${maxBytes}-byte buffer binding limit; this tensor cannot be split to fit the device`);
-  }
-  const parts: PlannedPart[] = [];
-  for (let r = 0; r < rows; r += perPart) {
-    const k = Math.min(perPart, rows - r);
-    parts.push({ rowStart: r, rows: k, bytes: k * rowElems * elem });
-  }
-  return parts;
 }
 
 function shapeEq(a: readonly number[], b: readonly number[]): boolean {
@@ -238,8 +214,7 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
   const unusedTensors = [...where.keys()].filter((n) => !used.has(n));
 
   // 4. plan storage
-  const bindLimit = Math.min(opts.maxBindingBytes ?? Infinity, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  const maxPart = Math.floor(bindLimit / 4) * 4;
+  const maxPart = maxPartBytes(ctx, opts.maxBindingBytes);
   const plan: Planned[] = found.map(({ exp, file, entry }) => {
     const src = entry.dtype as SupportedDType;
     const dst = gpuDtypeFor(exp.role, src, want);
