@@ -317,11 +317,11 @@ function parseZamba2(f: Fields): Zamba2Config {
   const mixer = { hiddenSize, dState, nHeads, headDim, nGroups, expand, convKernel, chunkSize };
   const derived = mixerDerived(f, mixer, { heads: nh ? 'n_mamba_heads' : 'mamba_headdim', headDim: 'mamba_headdim', groups: 'mamba_ngroups', expand: 'mamba_expand' });
 
-  // dt clamp: transformers' Zamba2 clamps dt from below at time_step_min; an upper clamp only
-  // exists when time_step_limit has a finite max.
-  const timeStepMin = f.num(['time_step_min'], 0.001, 0);
+  // dt clamp: transformers' Zamba2 torch path clamps dt from below at time_step_min only (its
+  // time_step_limit lower bound is unused); an upper clamp exists when time_step_limit has a
+  // finite max.
+  const dtMin = f.num(['time_step_min'], 0.001, 0);
   const limit = f.range('time_step_limit');
-  const dtMin = limit ? Math.max(timeStepMin, limit[0]) : timeStepMin;
   const dtMax = limit && Number.isFinite(limit[1]) ? limit[1] : Infinity;
   if (dtMax < dtMin) f.fail('time_step_limit', `upper bound ${dtMax} is below time_step_min ${dtMin}`);
 

@@ -114,13 +114,13 @@ test('zamba2: hybrid_layer_ids alone builds layer kinds; long context stretches 
   assert.is(c.maxPositionEmbeddings, 16384);
 });
 
-test('zamba2: a finite time_step_limit sets dtMax; the lower bound never goes below time_step_min', () => {
+test('zamba2: a finite time_step_limit sets dtMax; dtMin is time_step_min (the limit lower bound is unused)', () => {
   const base = { model_type: 'zamba2', hidden_size: 64, num_hidden_layers: 2, vocab_size: 100, mamba_d_state: 8, n_mamba_heads: 4, hybrid_layer_ids: [1] };
   let c = parseConfig({ ...base, time_step_limit: [0.0, 0.5] });
   assert.is(c.dtMax, 0.5);
   assert.is(c.dtMin, 0.001);
   c = parseConfig({ ...base, time_step_limit: [0.01, 1e9], time_step_min: 0.005 });
-  assert.is(c.dtMin, 0.01);
+  assert.is(c.dtMin, 0.005);
   assert.is(c.dtMax, 1e9);
   c = parseConfig({ ...base, time_step_limit: null });
   assert.is(c.dtMax, Infinity);
