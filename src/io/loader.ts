@@ -106,7 +106,7 @@ function shapeEq(a: readonly number[], b: readonly number[]): boolean {
 /** Loads a checkpoint onto the GPU. `input` is a CheckpointSource or anything resolveSource takes. */
 export async function loadCheckpoint(ctx: GpuContext, input: SourceInput, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const ownsSource = !isCheckpointSource(input);
-  const source = await resolveSource(input, opts.url);
+  const source = await resolveSource(input, { ...opts.url, signal: opts.url?.signal ?? opts.signal });
   try {
     return await load(ctx, source, opts);
   } finally {
