@@ -362,10 +362,8 @@ function parseZamba2(f: Fields): Zamba2Config {
     if (useMemRope && useLongContext) ropeTheta *= 8 ** (attentionHeadDim / (attentionHeadDim - 2));
   }
   const useSharedAttentionAdapter = f.bool(['use_shared_attention_adapter', 'use_shared_attention_lora'], false);
-  if (r.use_shared_block_lora === false || r.use_shared_mlp_adapter === false) {
-    // The MLP adapter is always built by transformers' Zamba2 (its weights are in every checkpoint).
-    throw new UnsupportedError('zamba2 config: shared-block MLP adapters disabled (use_shared_block_lora/use_shared_mlp_adapter = false) is not supported');
-  }
+  // use_shared_block_lora / use_shared_mlp_adapter are not read: transformers' Zamba2 always
+  // builds the MLP adapters (SPEC.md), and the tensor check reports them if a checkpoint lacks them.
   const adapterRank = f.int(['adapter_rank', 'lora_rank'], 128);
   const intermediateSize = f.int(['intermediate_size', 'ffn_hidden_size'], 4 * hiddenSize);
   const maxPositionEmbeddings = useLongContext ? 16384 : f.int(['max_position_embeddings'], 4096);
