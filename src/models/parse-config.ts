@@ -331,10 +331,10 @@ function parseZamba2(f: Fields): Zamba2Config {
   if (numAttentionHeads % numKeyValueHeads !== 0) {
     f.fail('num_key_value_heads', `(${numKeyValueHeads}) must divide num_attention_heads (${numAttentionHeads})`);
   }
-  // Attention runs on concat(x, orig): width 2H. head_dim (newest) or attention_head_dim; the old
-  // fork's kv_channels means the same there, but transformers reuses kv_channels for H/heads, so
-  // it is only read in old-fork configs (those without n_mamba_heads).
-  const hdNames = nh ? ['head_dim', 'attention_head_dim'] : ['head_dim', 'attention_head_dim', 'kv_channels'];
+  // Attention runs on concat(x, orig): width 2H, so hd = 2H / heads unless head_dim (newest) or
+  // attention_head_dim says otherwise. kv_channels is never read: writers disagree on what it
+  // means (transformers stores H / heads there).
+  const hdNames = ['head_dim', 'attention_head_dim'];
   const hdDefault = (2 * hiddenSize) / numAttentionHeads;
   const hdGiven = f.pick(hdNames);
   if (!hdGiven && !Number.isInteger(hdDefault)) {

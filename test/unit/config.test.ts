@@ -17,7 +17,7 @@ const OLD_ZYPHRA_1_2B = `{
   "add_bias_linear": false, "architectures": ["Zamba2ForCausalLM"], "attention_dropout": 0.0,
   "bos_token_id": 1, "conv_dimension": 4, "eos_token_id": 2, "expansion_factor": 2,
   "ffn_hidden_size": 8192, "ft_lora": false, "gated_linear_unit": true, "hidden_size": 2048,
-  "kv_channels": 128, "layers_block_type": ${JSON.stringify(kinds(38, HYBRID_1_2B, 'm', 'g'))},
+  "kv_channels": 64, "layers_block_type": ${JSON.stringify(kinds(38, HYBRID_1_2B, 'm', 'g'))},
   "lora_rank": 128, "mamba_headdim": 64, "mamba_ngroups": 1, "max_position_embeddings": 4096,
   "model_type": "zamba2", "num_attention_heads": 32, "num_hidden_layers": 38, "num_key_value_heads": 32,
   "num_mem_blocks": 1, "num_query_groups": 32, "pad_token_id": 0, "rms_norm_eps": 1e-05,
