@@ -2,6 +2,7 @@
 // every kernel launch goes through. Dispatches are recorded into one compute pass per batch; the
 // batch is submitted when a readback, copy or write needs it (or when the uniform arena fills).
 import { DeviceError, DeviceLostError, MambaScanError, ShaderCompileError } from '../errors.ts';
+import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { BufferAllocator, type MemoryStats } from './allocator.ts';
 import { BufferUsage, MapMode } from './flags.ts';
 import { type DefineValue, type KernelDef, packParams, specialise, variantLabel } from './kernel.ts';
@@ -81,6 +82,7 @@ export class GpuContext {
   private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
   private uniformUsed = 0;
   private pendingDispatches = 0;
+  private profiler: KernelProfiler | undefined;
   /** Number of dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
   submitCount = 0;
@@ -160,6 +162,28 @@ export class GpuContext {
       description: info.description ?? '', isSoftware, name,
     };
     return new GpuContext(device, adapterDesc, features, limits, gpu);
+  }
+
+  /**
+   * Starts per-kernel GPU timing (needs the timestamp-query feature); returns undefined when the
+   * adapter has none. Stop with stopProfiling(), which returns the totals per kernel name.
+   */
+  startProfiling(): KernelProfiler | undefined {
+    if (!this.features.timestampQuery) return undefined;
+    this.flush();
+    this.profiler ??= new KernelProfiler(this.device, this.alloc);
+    this.profiler.reset();
+    return this.profiler;
+  }
+
+  async stopProfiling(): Promise<Map<string, KernelTime>> {
+    const p = this.profiler;
+    if (!p) return new Map();
+    this.flush();
+    this.profiler = undefined;
+    const r = await p.results();
+    p.destroy();
+    return r;
   }
 
   /** Throws the device-lost or uncaptured WebGPU error, if any happened. */
@@ -253,6 +277,19 @@ export class GpuContext {
       x = Math.ceil(x / y);
     }
     if (x === 0 || y === 0 || z === 0) return;
+    if (this.profiler) {
+      if (this.profiler.full) this.flush();
+      // One pass per dispatch, with its own begin/end timestamps.
+      const enc = this.endPass();
+      const p = enc.beginComputePass({ timestampWrites: this.profiler.next(k.def.name) });
+      p.setPipeline(k.pipeline);
+      p.setBindGroup(0, bindGroup);
+      p.dispatchWorkgroups(x, y, z);
+      p.end();
+      this.pendingDispatches++;
+      this.dispatchCount++;
+      return;
+    }
     const pass = this.beginPass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -299,7 +336,9 @@ export class GpuContext {
       // Ordered before this submit and after the previous one, so the arena can be reused per batch.
       this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, this.uniformUsed * UNIFORM_SLOT);
     }
+    const afterSubmit = this.profiler?.encodeResolve(enc);
     this.device.queue.submit([enc.finish()]);
+    afterSubmit?.();
     this.encoder = undefined;
     this.uniformUsed = 0;
     this.pendingDispatches = 0;

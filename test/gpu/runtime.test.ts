@@ -93,4 +93,30 @@ test('shader compile errors are typed and name the WGSL line', async () => {
   }
 });
 
+test('profiler: timestamp queries count every dispatch per kernel, results unchanged', async () => {
+  const ctx = await testGpu();
+  const n = 4099;
+  const a = ctx.upload('t:a', randomArray(n, 1));
+  const b = ctx.upload('t:b', randomArray(n, 2));
+  const out = ctx.alloc.create('t:out', n * 4, STORAGE_RW);
+  try {
+    const prof = ctx.startProfiling();
+    if (!prof) {
+      assert.not.ok(ctx.features.timestampQuery, 'no profiler only without timestamp-query');
+      return;
+    }
+    for (let i = 0; i < 5; i++) await add(ctx, a, b, out, n);
+    await addInPlace(ctx, out, a, n);
+    const totals = await ctx.stopProfiling();
+    assert.is(totals.get('add')?.count, 5);
+    assert.is(totals.get('add_inplace')?.count, 1);
+    assert.ok((totals.get('add')?.ns ?? -1) >= 0);
+    const got = await ctx.readF32(out);
+    const av = await ctx.readF32(a), bv = await ctx.readF32(b);
+    for (let i = 0; i < n; i += 97) assert.ok(Math.abs(got[i] - (2 * av[i] + bv[i])) < 1e-5);
+  } finally {
+    ctx.alloc.destroy(a); ctx.alloc.destroy(b); ctx.alloc.destroy(out);
+  }
+});
+
 test.run();
