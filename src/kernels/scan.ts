@@ -12,6 +12,10 @@ import { InputError, UnsupportedError } from '../errors.ts';
 import type { StridedInput } from './strided.ts';
 import headParamsSource from '../../shaders/ssm_scan_head_params.wgsl';
 import scanSource from '../../shaders/ssm_scan.wgsl';
+import cumsumSource from '../../shaders/ssd_chunk_cumsum.wgsl';
+import cbSource from '../../shaders/ssd_chunk_cb.wgsl';
+import chunkScanSource from '../../shaders/ssd_chunk_scan.wgsl';
+import chunkStateSource from '../../shaders/ssd_chunk_state.wgsl';
 
 export type ScanAlgorithm = 'recurrent' | 'chunked';
 
@@ -73,6 +77,48 @@ const SCAN: KernelDef = {
   params: SCAN_PARAMS,
   workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
+
+const SSD_CUMSUM: KernelDef = {
+  name: 'ssd_chunk_cumsum',
+  source: cumsumSource,
+  bindings: ['dts', 'hp', 'cum'],
+  params: [['NH', 'u32'], ['Q', 'u32'], ['L', 'u32'], ['t0', 'u32'], ['dtOff', 'u32'], ['dtStride', 'u32'],
+    ['dtMin', 'f32'], ['dtMax', 'f32']],
+  workgroupSize: () => [64, 1, 1],
+};
+
+const SSD_CB: KernelDef = {
+  name: 'ssd_chunk_cb',
+  source: cbSource,
+  bindings: ['bs', 'cs', 'cum', 'm'],
+  params: [['G', 'u32'], ['N', 'u32'], ['headsPerGroup', 'u32'], ['Q', 'u32'], ['L', 'u32'], ['t0', 'u32'],
+    ['nTiles', 'u32'], ['bOff', 'u32'], ['bStride', 'u32'], ['cOff', 'u32'], ['cStride', 'u32']],
+  workgroupSize: () => [16, 16, 1],
+};
+
+const SSD_SCAN: KernelDef = {
+  name: 'ssd_chunk_scan',
+  source: chunkScanSource,
+  bindings: ['xs', 'cs', 'hp', 'cum', 'm', 'state', 'y'],
+  params: [['NH', 'u32'], ['P', 'u32'], ['N', 'u32'], ['headsPerGroup', 'u32'], ['Q', 'u32'], ['L', 'u32'],
+    ['t0', 'u32'], ['pBlocks', 'u32'], ['tBlocks', 'u32'], ['xOff', 'u32'], ['xStride', 'u32'],
+    ['cOff', 'u32'], ['cStride', 'u32']],
+  workgroupSize: () => [64, 1, 1],
+};
+
+const SSD_STATE: KernelDef = {
+  name: 'ssd_chunk_state',
+  source: chunkStateSource,
+  bindings: ['xs', 'bs', 'cum', 'state'],
+  params: [['NH', 'u32'], ['P', 'u32'], ['N', 'u32'], ['headsPerGroup', 'u32'], ['Q', 'u32'], ['L', 'u32'],
+    ['t0', 'u32'], ['pBlocks', 'u32'], ['nBlocks', 'u32'], ['xOff', 'u32'], ['xStride', 'u32'],
+    ['bOff', 'u32'], ['bStride', 'u32']],
+  workgroupSize: () => [64, 1, 1],
+};
+
+/** Chunked kernels' register blocking: tokens per thread in ssd_chunk_scan, rows per thread in ssd_chunk_state. */
+const SSD_TR = 8;
+const SSD_RP = 4;
 
 /** Recurrent kernel geometry; see the tuning knobs in shaders/ssm_scan.wgsl. */
 export function recurrentVariant(N: number, subgroups: boolean): Record<string, DefineValue> {
@@ -137,8 +183,8 @@ export function scanScratchBytes(a: Pick<SsmScanArgs, 'T' | 'nHeads'> & Partial<
 }
 
 function chunkedScratch(NH: number, Q: number): number {
-  // dtS + aS [NH, Q] each, decay-weighted CB matrix M [NH, Q, Q].
-  return 4 * (2 * NH * Q + NH * Q * Q);
+  // cum [NH, 4, Q] (dt, cumsum hi/lo, state weights) and the decay-weighted C·Bᵀ matrix M [NH, Q, Q].
+  return 4 * (4 * NH * Q + NH * Q * Q);
 }
 
 function stridedParams(a: SsmScanArgs) {
@@ -157,27 +203,67 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
   const s = checkArgs(a);
   const algorithm = a.algorithm ?? 'recurrent';
   if (algorithm !== 'recurrent' && algorithm !== 'chunked') throw new InputError(`ssmScan: unknown algorithm ${String(algorithm)}`);
-  const Q = algorithm === 'chunked' ? chunkOf(a) : 0;
+  const Q = algorithm === 'chunked' ? Math.min(chunkOf(a), s.T) : 0;
   const hpKernel = await ctx.kernel(HEAD_PARAMS);
-  let scan: CompiledKernel | undefined;
-  let defines: Record<string, DefineValue> = {};
-  if (algorithm === 'recurrent') {
-    defines = recurrentVariant(s.N, ctx.features.subgroups);
-    scan = await ctx.kernel(SCAN, defines);
-  } else {
-    throw new UnsupportedError('ssmScan: chunked is not implemented yet');
-  }
-  void Q;
+  const kernels = algorithm === 'recurrent'
+    ? await recurrentKernels(ctx, s.N)
+    : await Promise.all([ctx.kernel(SSD_CUMSUM), ctx.kernel(SSD_CB), ctx.kernel(SSD_SCAN, { TR: SSD_TR }),
+      ctx.kernel(SSD_STATE, { RP: SSD_RP })]);
   const hp = ctx.alloc.scratch('scratch:scan.hp', 16 * s.NH, STORAGE_RW);
+  const scratch: GPUBuffer[] = [hp];
   try {
     ctx.dispatch(hpKernel, { dtBias: a.dtBias, aLog: a.aLog, dSkip: a.D, hp }, { NH: s.NH }, [Math.ceil(s.NH / 64)]);
-    const PB = Number(defines.PB);
-    const pBlocks = Math.ceil(s.P / PB);
-    ctx.dispatch(scan, { xs: a.x.buffer, dts: a.dt.buffer, bs: a.B.buffer, cs: a.C.buffer, hp, state: a.state, y: a.y }, {
-      T: s.T, NH: s.NH, P: s.P, headsPerGroup: s.NH / s.G, pBlocks, ...stridedParams(a), ...dtClamp(a),
-    }, [s.NH * pBlocks]);
+    if (algorithm === 'recurrent') {
+      const [scan] = kernels;
+      const PB = Number(scan.defines.PB);
+      const pBlocks = Math.ceil(s.P / PB);
+      ctx.dispatch(scan, { xs: a.x.buffer, dts: a.dt.buffer, bs: a.B.buffer, cs: a.C.buffer, hp, state: a.state, y: a.y }, {
+        T: s.T, NH: s.NH, P: s.P, headsPerGroup: s.NH / s.G, pBlocks, ...stridedParams(a), ...dtClamp(a),
+      }, [s.NH * pBlocks]);
+    } else {
+      const cum = ctx.alloc.scratch('scratch:scan.cum', 4 * 4 * s.NH * Q, STORAGE_RW);
+      scratch.push(cum);
+      const m = ctx.alloc.scratch('scratch:scan.m', 4 * s.NH * Q * Q, STORAGE_RW);
+      scratch.push(m);
+      recordChunked(ctx, a, s, Q, kernels as ChunkKernels, hp, cum, m);
+    }
   } finally {
-    // Pool reuse is stream ordered: a later user of this buffer runs after these dispatches.
-    ctx.alloc.release(hp);
+    // Pool reuse is stream ordered: a later user of these buffers runs after the dispatches above.
+    for (const b of scratch) ctx.alloc.release(b);
+  }
+}
+
+type ChunkKernels = [CompiledKernel, CompiledKernel, CompiledKernel, CompiledKernel];
+
+async function recurrentKernels(ctx: GpuContext, N: number): Promise<[CompiledKernel]> {
+  return [await ctx.kernel(SCAN, recurrentVariant(N, ctx.features.subgroups))];
+}
+
+/** The chunk loop: four dispatches per chunk of Q tokens, reusing the same scratch every chunk. */
+function recordChunked(ctx: GpuContext, a: SsmScanArgs, s: Shape, Q: number, k: ChunkKernels,
+  hp: GPUBuffer, cum: GPUBuffer, m: GPUBuffer): void {
+  const [cumsumK, cbK, scanK, stateK] = k;
+  const { T, NH, P, N, G } = s;
+  const hpg = NH / G;
+  const sp = stridedParams(a);
+  const clamp = dtClamp(a);
+  for (let t0 = 0; t0 < T; t0 += Q) {
+    const L = Math.min(Q, T - t0);
+    ctx.dispatch(cumsumK, { dts: a.dt.buffer, hp, cum },
+      { NH, Q, L, t0, dtOff: sp.dtOff, dtStride: sp.dtStride, ...clamp }, [Math.ceil(NH / 64)]);
+    const nTiles = Math.ceil(L / 16);
+    ctx.dispatch(cbK, { bs: a.B.buffer, cs: a.C.buffer, cum, m }, {
+      G, N, headsPerGroup: hpg, Q, L, t0, nTiles, bOff: sp.bOff, bStride: sp.bStride, cOff: sp.cOff, cStride: sp.cStride,
+    }, [G * nTiles * nTiles]);
+    const pBlocks = Math.ceil(P / 64), tBlocks = Math.ceil(L / SSD_TR);
+    ctx.dispatch(scanK, { xs: a.x.buffer, cs: a.C.buffer, hp, cum, m, state: a.state, y: a.y }, {
+      NH, P, N, headsPerGroup: hpg, Q, L, t0, pBlocks, tBlocks, xOff: sp.xOff, xStride: sp.xStride,
+      cOff: sp.cOff, cStride: sp.cStride,
+    }, [NH * pBlocks * tBlocks]);
+    const sBlocks = Math.ceil(P / SSD_RP), nBlocks = Math.ceil(N / 64);
+    ctx.dispatch(stateK, { xs: a.x.buffer, bs: a.B.buffer, cum, state: a.state }, {
+      NH, P, N, headsPerGroup: hpg, Q, L, t0, pBlocks: sBlocks, nBlocks, xOff: sp.xOff, xStride: sp.xStride,
+      bOff: sp.bOff, bStride: sp.bStride,
+    }, [NH * sBlocks * nBlocks]);
   }
 }

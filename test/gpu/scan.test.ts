@@ -2,11 +2,13 @@
 // recurrence in test/reference/ssm.ts, on random inputs with trained-model value ranges, laid out as
 // the mixer lays them out (x/B/C column slices of xbc [T, convDim], dt a slice of zxbcdt).
 //
-// Tolerance: max |gpu - ref| / max |ref| <= 2e-5, for y and for the final state. Why: each token
+// Tolerance: max |gpu - ref| / max |ref| <= 2e-5 for y, 5e-5 for the final state. Why: each token
 // rounds the f32 state update twice and y is an N-term f32 dot product (N <= 256); the decay
-// exp(dt*A) < 1 keeps old rounding errors from growing, so the error stays a small multiple of f32
-// epsilon (6e-8) times sqrt(N) and the dot's condition; the worst seen is ~1e-6. A wrong clamp,
-// group mapping, stride or a dropped token gives errors of order 1e-2 or more.
+// exp(dt*A) < 1 keeps old rounding errors from growing, so y stays within a small multiple of f32
+// epsilon (6e-8) times sqrt(N) (seen ~2e-6). The state additionally carries the device's exp/log
+// error (WGSL allows a few ulp, software adapters use polynomial approximations) compounded over
+// its memory of ~1/(dt|A|) tokens, up to ~1000 at dt = 1e-3 (seen up to 1.3e-5 at T = 1000 in the
+// chunked test). A wrong clamp, group mapping, stride or a dropped token gives errors >= 1e-3.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
@@ -17,6 +19,7 @@ import { ssmScan, scanScratchBytes, type ScanAlgorithm } from '../../src/kernels
 import { makeScanInputs, scanInputsRef, type ScanInputs, type ScanShape } from '../reference/ssm.ts';
 
 const TOL = 2e-5;
+const TOL_STATE = 5e-5;
 
 function relErr(got: Float32Array, want: Float64Array): number {
   let d = 0, m = 0;
@@ -94,7 +97,7 @@ for (const { name, ctx: getCtx } of ctxs) {
       const got = await runScan(ctx, inp, { dtMin: c.dtMin, dtMax: c.dtMax });
       const ey = relErr(got.y, ref.y), es = relErr(got.state, ref.state);
       assert.ok(ey <= TOL, `y rel err ${ey}`);
-      assert.ok(es <= TOL, `state rel err ${es}`);
+      assert.ok(es <= TOL_STATE, `state rel err ${es}`);
     });
   }
 }
@@ -126,7 +129,7 @@ test('recurrent scan: contiguous separate buffers (not slices) and large dt (sof
   const gy = await ctx.readF32(y), gs = await ctx.readF32(st);
   for (const b of [bx, bB, bC, bdt, bias, al, bD, st, y]) ctx.alloc.destroy(b);
   assert.ok(relErr(gy, ref.y) <= TOL, `y rel err ${relErr(gy, ref.y)}`);
-  assert.ok(relErr(gs, ref.state) <= TOL, `state rel err ${relErr(gs, ref.state)}`);
+  assert.ok(relErr(gs, ref.state) <= TOL_STATE, `state rel err ${relErr(gs, ref.state)}`);
 });
 
 test('recurrent scan: T at once equals 3 uneven pieces continuing the state (and the f64 reference)', async () => {
@@ -141,7 +144,7 @@ test('recurrent scan: T at once equals 3 uneven pieces continuing the state (and
   assert.ok(relErr(parts.y, Float64Array.from(whole.y)) <= 1e-7, 'y pieces vs whole');
   assert.ok(relErr(parts.state, Float64Array.from(whole.state)) <= 1e-7, 'state pieces vs whole');
   assert.ok(relErr(parts.y, ref.y) <= TOL, 'y pieces vs ref');
-  assert.ok(relErr(whole.state, ref.state) <= TOL, 'state vs ref');
+  assert.ok(relErr(whole.state, ref.state) <= TOL_STATE, 'state vs ref');
 });
 
 test('recurrent scan: uses O(NH) scratch and releases it; bad arguments throw typed errors', async () => {
