@@ -21,14 +21,17 @@
 //   p = block*PB + r and the NPT state columns n = j + k*LN (k < NPT) in registers; adjacent lanes
 //   read adjacent B/C addresses.
 // Reduction of y over n (LN lanes per row):
+//   DIRECT (LN = 1): each thread owns a whole state row; no reduction. B/C addresses are then the
+//     same for every thread of the workgroup (scalar loads on CPU emulations, which is why the host
+//     picks it on software adapters; on real GPUs N registers per thread is too many at N >= 128).
 //   SUBGROUPS: butterfly subgroupShuffleXor within each aligned group of LN lanes. Needs LN <= the
 //     smallest subgroup size (WebGPU guarantees >= 4, so the host uses LN = 4) and subgroups made
 //     of consecutive local invocation indices (true for 1-D workgroups on the implementations we
 //     know; WGSL does not promise it).
 //   else: each lane stores its partial sum for TB tokens in workgroup memory; one barrier per TB
 //     tokens, then the workgroup sums the LN partials of each (t, r) and writes y.
-// Defines (tuning knobs): N (d_state), LN (lanes per row: 4), NPT = ceil(N/LN), PB (rows per
-//   workgroup: 16), WG = PB*LN (64), TB (tokens per reduction block, fallback only: 4;
+// Defines (tuning knobs): N (d_state), LN (lanes per row: 4, 8 or 1), NPT = ceil(N/LN), PB (rows per
+//   workgroup: 16), WG = PB*LN (64), DIRECT (LN == 1), TB (tokens per reduction block, fallback only: 4;
 //   1 with SUBGROUPS, where it only sets the loop nesting), SUBGROUPS.
 
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
@@ -39,8 +42,10 @@
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 
+#if !DIRECT
 #if !SUBGROUPS
 var<workgroup> red: array<f32, TB * WG>;
+#endif
 #endif
 
 // softplus(v) = log1p(exp(v)), with v > 20 passed through (SPEC step 4). WGSL has no log1p; this
@@ -98,6 +103,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
       if (j == 0u) { acc = fma(hv.z, xv, acc); }
+#if DIRECT
+      if (valid) { y[t * NH * P + h * P + p] = acc; }
+#else
 #if SUBGROUPS
       for (var o = LN / 2u; o > 0u; o = o / 2u) {
         acc += subgroupShuffleXor(acc, o);
@@ -106,7 +114,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 #else
       red[tt * WG + lid] = acc;
 #endif
+#endif
     }
+#if !DIRECT
 #if !SUBGROUPS
     workgroupBarrier();
     for (var i = lid; i < tn * PB; i += WG) {
@@ -118,6 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (pp < P) { y[(t0 + tt) * NH * P + h * P + pp] = sum; }
     }
     workgroupBarrier();
+#endif
 #endif
   }
 

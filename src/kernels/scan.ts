@@ -46,6 +46,8 @@ export interface SsmScanArgs {
   algorithm?: ScanAlgorithm;
   /** Chunk length Q for 'chunked' (default 64; 1..256). */
   chunkSize?: number;
+  /** Tuning/testing knob for 'recurrent': how y is reduced over N (default: defaultReduction(ctx)). */
+  reduction?: ScanReduction;
 }
 
 /** Largest d_state the register-resident recurrent kernel is built for. */
@@ -103,7 +105,7 @@ const SSD_SCAN: KernelDef = {
   params: [['NH', 'u32'], ['P', 'u32'], ['N', 'u32'], ['headsPerGroup', 'u32'], ['Q', 'u32'], ['L', 'u32'],
     ['t0', 'u32'], ['pBlocks', 'u32'], ['tBlocks', 'u32'], ['xOff', 'u32'], ['xStride', 'u32'],
     ['cOff', 'u32'], ['cStride', 'u32']],
-  workgroupSize: () => [64, 1, 1],
+  workgroupSize: () => [16, 4, 1],
 };
 
 const SSD_STATE: KernelDef = {
@@ -113,22 +115,38 @@ const SSD_STATE: KernelDef = {
   params: [['NH', 'u32'], ['P', 'u32'], ['N', 'u32'], ['headsPerGroup', 'u32'], ['Q', 'u32'], ['L', 'u32'],
     ['t0', 'u32'], ['pBlocks', 'u32'], ['nBlocks', 'u32'], ['xOff', 'u32'], ['xStride', 'u32'],
     ['bOff', 'u32'], ['bStride', 'u32']],
-  workgroupSize: () => [64, 1, 1],
+  workgroupSize: () => [16, 4, 1],
 };
 
-/** Chunked kernels' register blocking: tokens per thread in ssd_chunk_scan, rows per thread in ssd_chunk_state. */
-const SSD_TR = 8;
+/** Chunked kernels' register tiles: 4 rows x SSD_TR tokens per thread in ssd_chunk_scan, SSD_RP rows x 4 columns in ssd_chunk_state. */
+const SSD_TR = 4;
 const SSD_RP = 4;
 
+/**
+ * How the recurrent kernel sums y over the d_state columns of a row (see shaders/ssm_scan.wgsl):
+ * 'subgroup' (4 lanes per row, subgroupShuffleXor), 'workgroup' (8 or 4 lanes, workgroup memory),
+ * 'none' (one thread per row holds all N columns). Default: 'none' on software adapters (their
+ * SIMD lanes then share every B/C load), else 'subgroup' when the device has subgroups.
+ */
+export type ScanReduction = 'subgroup' | 'workgroup' | 'none';
+
+export function defaultReduction(ctx: GpuContext): ScanReduction {
+  if (ctx.adapter.isSoftware) return 'none';
+  return ctx.features.subgroups ? 'subgroup' : 'workgroup';
+}
+
 /** Recurrent kernel geometry; see the tuning knobs in shaders/ssm_scan.wgsl. */
-export function recurrentVariant(N: number, subgroups: boolean): Record<string, DefineValue> {
-  // With subgroups the LN lanes of a row must fit in the smallest legal subgroup (4).
-  // Without, 8 lanes halve the registers per thread at N >= 64; the reduction is in workgroup memory.
-  const LN = subgroups ? 4 : N >= 64 ? 8 : 4;
+export function recurrentVariant(N: number, reduction: ScanReduction): Record<string, DefineValue> {
+  // 'subgroup': the LN lanes of a row must fit in the smallest legal subgroup (4).
+  // 'workgroup': 8 lanes halve the registers per thread at N >= 64.
+  const LN = reduction === 'subgroup' ? 4 : reduction === 'none' ? 1 : N >= 64 ? 8 : 4;
   const WG = 64;
-  // TB (fallback only): tokens per workgroup-memory reduction block. 4 keeps the array at 1 KiB;
+  // TB ('workgroup' only): tokens per workgroup-memory reduction block. 4 keeps the array at 1 KiB;
   // larger arrays cost SwiftShader seconds of compile time per variant for little gain.
-  return { N, LN, NPT: Math.ceil(N / LN), PB: WG / LN, WG, TB: subgroups ? 1 : 4, SUBGROUPS: subgroups };
+  return {
+    N, LN, NPT: Math.ceil(N / LN), PB: WG / LN, WG, TB: reduction === 'workgroup' ? 4 : 1,
+    SUBGROUPS: reduction === 'subgroup', DIRECT: reduction === 'none',
+  };
 }
 
 interface Shape { T: number; NH: number; P: number; N: number; G: number }
@@ -206,7 +224,7 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
   const Q = algorithm === 'chunked' ? Math.min(chunkOf(a), s.T) : 0;
   const hpKernel = await ctx.kernel(HEAD_PARAMS);
   const kernels = algorithm === 'recurrent'
-    ? await recurrentKernels(ctx, s.N)
+    ? await recurrentKernels(ctx, s.N, a.reduction ?? defaultReduction(ctx))
     : await Promise.all([ctx.kernel(SSD_CUMSUM), ctx.kernel(SSD_CB), ctx.kernel(SSD_SCAN, { TR: SSD_TR }),
       ctx.kernel(SSD_STATE, { RP: SSD_RP })]);
   const hp = ctx.alloc.scratch('scratch:scan.hp', 16 * s.NH, STORAGE_RW);
@@ -235,8 +253,11 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
 
 type ChunkKernels = [CompiledKernel, CompiledKernel, CompiledKernel, CompiledKernel];
 
-async function recurrentKernels(ctx: GpuContext, N: number): Promise<[CompiledKernel]> {
-  return [await ctx.kernel(SCAN, recurrentVariant(N, ctx.features.subgroups))];
+async function recurrentKernels(ctx: GpuContext, N: number, reduction: ScanReduction): Promise<[CompiledKernel]> {
+  if (reduction === 'subgroup' && !ctx.features.subgroups) {
+    throw new UnsupportedError("ssmScan: reduction 'subgroup' needs the WebGPU 'subgroups' feature, which this device lacks");
+  }
+  return [await ctx.kernel(SCAN, recurrentVariant(N, reduction))];
 }
 
 /** The chunk loop: four dispatches per chunk of Q tokens, reusing the same scratch every chunk. */
@@ -255,12 +276,12 @@ function recordChunked(ctx: GpuContext, a: SsmScanArgs, s: Shape, Q: number, k: 
     ctx.dispatch(cbK, { bs: a.B.buffer, cs: a.C.buffer, cum, m }, {
       G, N, headsPerGroup: hpg, Q, L, t0, nTiles, bOff: sp.bOff, bStride: sp.bStride, cOff: sp.cOff, cStride: sp.cStride,
     }, [G * nTiles * nTiles]);
-    const pBlocks = Math.ceil(P / 64), tBlocks = Math.ceil(L / SSD_TR);
+    const pBlocks = Math.ceil(P / 64), tBlocks = Math.ceil(L / (4 * SSD_TR));
     ctx.dispatch(scanK, { xs: a.x.buffer, cs: a.C.buffer, hp, cum, m, state: a.state, y: a.y }, {
       NH, P, N, headsPerGroup: hpg, Q, L, t0, pBlocks, tBlocks, xOff: sp.xOff, xStride: sp.xStride,
       cOff: sp.cOff, cStride: sp.cStride,
     }, [NH * pBlocks * tBlocks]);
-    const sBlocks = Math.ceil(P / SSD_RP), nBlocks = Math.ceil(N / 64);
+    const sBlocks = Math.ceil(P / (4 * SSD_RP)), nBlocks = Math.ceil(N / 64);
     ctx.dispatch(stateK, { xs: a.x.buffer, bs: a.B.buffer, cum, state: a.state }, {
       NH, P, N, headsPerGroup: hpg, Q, L, t0, pBlocks: sBlocks, nBlocks, xOff: sp.xOff, xStride: sp.xStride,
       bOff: sp.bOff, bStride: sp.bStride,

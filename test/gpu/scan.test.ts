@@ -12,10 +12,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
-import { GpuContext } from '../../src/gpu/context.ts';
+import type { GpuContext } from '../../src/gpu/context.ts';
 import { STORAGE_RW } from '../../src/gpu/flags.ts';
 import { InputError, UnsupportedError } from '../../src/errors.ts';
-import { ssmScan, scanScratchBytes, type ScanAlgorithm } from '../../src/kernels/scan.ts';
+import { ssmScan, scanScratchBytes, type ScanAlgorithm, type ScanReduction } from '../../src/kernels/scan.ts';
 import { makeScanInputs, scanInputsRef, type ScanInputs, type ScanShape } from '../reference/ssm.ts';
 
 const TOL = 2e-5;
@@ -31,7 +31,7 @@ function relErr(got: Float32Array, want: Float64Array): number {
   return d / Math.max(m, 1e-30);
 }
 
-interface RunOpts { algorithm?: ScanAlgorithm; chunkSize?: number; dtMin: number; dtMax: number; pieces?: number[] }
+interface RunOpts { algorithm?: ScanAlgorithm; reduction?: ScanReduction; chunkSize?: number; dtMin: number; dtMax: number; pieces?: number[] }
 
 /** Uploads the inputs, scans them (in pieces if given, continuing the state), reads y and the state back. */
 async function runScan(ctx: GpuContext, inp: ScanInputs, o: RunOpts): Promise<{ y: Float32Array; state: Float32Array }> {
@@ -53,7 +53,7 @@ async function runScan(ctx: GpuContext, inp: ScanInputs, o: RunOpts): Promise<{ 
         T: len, nHeads: NH, headDim: P, dState: N, nGroups: G,
         x: at(inp.x, xbc), B: at(inp.B, xbc), C: at(inp.C, xbc), dt: at(inp.dt, zx),
         dtBias, aLog, D, state, y: yb, dtMin: o.dtMin, dtMax: o.dtMax,
-        algorithm: o.algorithm, chunkSize: o.chunkSize,
+        algorithm: o.algorithm, chunkSize: o.chunkSize, reduction: o.reduction,
       });
       y.set(await ctx.readF32(yb, 0, len * NH * P), t0 * NH * P);
       t0 += len;
@@ -74,27 +74,19 @@ const CASES: (ScanShape & { dtMin: number; dtMax: number })[] = [
   { T: 45, NH: 3, P: 8, N: 20, G: 1, dtMin: 0, dtMax: Infinity },         // N not a multiple of the lanes
 ];
 
-const ctxs: { name: string; ctx: () => Promise<GpuContext> }[] = [];
-let noSubgroups: Promise<GpuContext> | undefined;
-ctxs.push({ name: 'default', ctx: testGpu });
-ctxs.push({
-  name: 'no-subgroups',
-  // A second device with subgroups switched off exercises the workgroup-memory reduction.
-  ctx: async () => {
-    await testGpu(); // installs the GPU provider
-    noSubgroups ??= GpuContext.create({ disableFeatures: ['subgroups'] });
-    return noSubgroups;
-  },
-});
+// Every reduction variant of the recurrent kernel runs on whatever adapter the suite has: 'none' is
+// the software-adapter default, 'subgroup' the real-GPU default, 'workgroup' the no-subgroups path.
+const REDUCTIONS: ScanReduction[] = ['none', 'subgroup', 'workgroup'];
 
-for (const { name, ctx: getCtx } of ctxs) {
+for (const reduction of REDUCTIONS) {
   for (const c of CASES) {
     const label = `T${c.T} NH${c.NH} P${c.P} N${c.N} G${c.G} dt[${c.dtMin},${c.dtMax}]`;
-    test(`recurrent scan (${name}) ${label} matches the f64 recurrence`, async () => {
-      const ctx = await getCtx();
+    test(`recurrent scan (${reduction}) ${label} matches the f64 recurrence`, async () => {
+      const ctx = await testGpu();
+      if (reduction === 'subgroup' && !ctx.features.subgroups) return; // adapter without subgroups
       const inp = makeScanInputs(c, c.T * 1000 + c.N);
       const ref = scanInputsRef(inp, c.dtMin, c.dtMax);
-      const got = await runScan(ctx, inp, { dtMin: c.dtMin, dtMax: c.dtMax });
+      const got = await runScan(ctx, inp, { dtMin: c.dtMin, dtMax: c.dtMax, reduction });
       const ey = relErr(got.y, ref.y), es = relErr(got.state, ref.state);
       assert.ok(ey <= TOL, `y rel err ${ey}`);
       assert.ok(es <= TOL_STATE, `state rel err ${es}`);
@@ -139,6 +131,9 @@ test('recurrent scan: T at once equals 3 uneven pieces continuing the state (and
   const ref = scanInputsRef(inp, 1e-3, Infinity);
   const whole = await runScan(ctx, inp, { dtMin: 1e-3, dtMax: Infinity });
   const parts = await runScan(ctx, inp, { dtMin: 1e-3, dtMax: Infinity, pieces: [40, 1, 56] });
+  const partsWg = await runScan(ctx, inp, { dtMin: 1e-3, dtMax: Infinity, pieces: [40, 1, 56], reduction: 'workgroup' });
+  // The workgroup reduction sums in another order than the default: only the f32 bound applies.
+  assert.ok(relErr(partsWg.y, Float64Array.from(whole.y)) <= TOL, 'y workgroup pieces vs whole');
   // Same kernel, same arithmetic order per token: splitting must not change a single rounding
   // beyond what reloading the f32 state does (nothing), so the bound is tight.
   assert.ok(relErr(parts.y, Float64Array.from(whole.y)) <= 1e-7, 'y pieces vs whole');
@@ -171,10 +166,6 @@ test('recurrent scan: uses O(NH) scratch and releases it; bad arguments throw ty
   try { await ssmScan(ctx, { ...base, T: 100 }); } catch (e) { err = e; }
   assert.instance(err, InputError, 'views past the end of the buffer');
   for (const x of [b, base.state, base.y]) ctx.alloc.destroy(x);
-});
-
-test.after(async () => {
-  if (noSubgroups) await (await noSubgroups).destroy();
 });
 
 test.run();
