@@ -516,8 +516,15 @@ export class Tokenizer {
         while (cut > 0 && pending[cut - 1] === c) cut--;
       }
       if (clean) {
-        const sp = pending.indexOf(' ', Math.max(0, cut - 4));
-        if (sp >= 0 && sp < cut) cut = sp;
+        // Every clean-up match starts with a space and, counting the " ' " -> "'" replacement
+        // that can create a later match (" n ' t" -> " n't"), spans at most 6 characters. So
+        // emit only up to a point whose last 6 characters hold no space: then no match (in any
+        // pass) straddles the cut, and cleaning the parts separately equals cleaning the whole.
+        while (cut > 0) {
+          const w = pending.lastIndexOf(' ', cut - 1);
+          if (w < 0 || w < cut - 6) break;
+          cut = w;
+        }
       }
       const outStr = pending.slice(0, cut);
       pending = pending.slice(cut);
