@@ -1,0 +1,101 @@
+// attention_splitk.wgsl: causal GQA attention for few queries (decode, T = 1) over long contexts,
+// split-K: each workgroup takes one (query t, head h, split s) and a contiguous range of keys,
+// runs an f32 online softmax over it and writes its partial (m, l, acc[HD]) for
+// attention_combine.wgsl; with a single split it writes the normalised output directly.
+// Same math as attention_flash.wgsl / test/reference/layers.ts attentionRef:
+//   out[t, h, :] = sum_{j <= pos0 + t} softmax_j(scale * q[t, h] . k[j, kh]) * v[j, kh], kh = h / groupSize
+//
+// Bindings:
+//   params (uniform)  T, pos0, nHeads, groupSize, kvStride (= nKvHeads * HD), qOffset, qRowStride:
+//                     u32 (elements); nSplits: u32; splitLen: u32 keys per split (multiple of WG);
+//                     direct: u32 (1 when nSplits == 1: dst is out); scale: f32
+//   1 q       array<f32>  q(t, h, d) = q[qOffset + t * qRowStride + h * HD + d]   read
+//   2 kCache  array<f32>  [capacity, nKvHeads * HD]                                read
+//   3 vCache  array<f32>  [capacity, nKvHeads * HD]                                read
+//   4 dst     array<f32>  direct: out [T, nHeads * HD];
+//                         else partials [T, nHeads, nSplits, HD + 2] = (m, l, acc[0..HD))  read_write
+// Dispatch: T * nHeads * nSplits workgroups of WG threads, linear id = wid.x + wid.y * nwg.x =
+//   (t * nHeads + h) * nSplits + s, folded past 65535. Split s covers keys
+//   [s * splitLen, min((s + 1) * splitLen, pos0 + t + 1)), possibly empty (m = -3e38, l = 0).
+// Per tile of WG keys: thread j scores key j (q from workgroup memory, its K row from global);
+//   then every thread, owning head dims lid, lid + WG, ..., accumulates all WG probabilities times
+//   V rows (coalesced across threads). Two barriers per tile.
+// Defines: HD head dim (any), WG threads (keys per tile), DPT = ceil(HD / WG) dims per thread.
+// Tuning knobs: WG (default 64); nSplits/splitLen chosen by the host (target workgroup count).
+
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> kCache: array<f32>;
+@group(0) @binding(3) var<storage, read> vCache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+var<workgroup> qs: array<f32, HD>;
+var<workgroup> sc: array<f32, WG>;   // scores of the tile
+var<workgroup> pr: array<f32, WG>;   // exp(score - running max) of the tile
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let id = wid.x + wid.y * nwg.x;
+  let nS = params.nSplits;
+  if (id >= params.T * params.nHeads * nS) { return; }
+  let sp = id % nS;
+  let th = id / nS;               // t * nHeads + h
+  let h = th % params.nHeads;
+  let t = th / params.nHeads;
+  let kvBase = (h / params.groupSize) * HD;
+  let kBeg = sp * params.splitLen;
+  let kStop = min(kBeg + params.splitLen, params.pos0 + t + 1u);
+
+  let qb = params.qOffset + t * params.qRowStride + h * HD;
+  for (var d = lid; d < HD; d += WG) { qs[d] = q[qb + d] * params.scale; }
+  workgroupBarrier();
+
+  var acc: array<f32, DPT>;
+  var m = -3.0e38;
+  var l = 0.0;
+  for (var k0 = kBeg; k0 < kStop; k0 += WG) {
+    let nk = min(WG, kStop - k0);
+    var sj = -3.0e38;
+    if (lid < nk) {
+      let kb = (k0 + lid) * params.kvStride + kvBase;
+      var dot = 0.0;
+      for (var d = 0u; d < HD; d++) { dot = fma(qs[d], kCache[kb + d], dot); }
+      sj = dot;
+    }
+    sc[lid] = sj;
+    workgroupBarrier();
+    var mt = m;
+    for (var j = 0u; j < nk; j++) { mt = max(mt, sc[j]); }
+    pr[lid] = exp(sj - mt); // 0 for lid >= nk
+    workgroupBarrier();     // also orders these sc reads before the next tile's sc writes
+    let corr = exp(m - mt);
+    l *= corr;
+    for (var i = 0u; i < DPT; i++) { acc[i] *= corr; }
+    for (var j = 0u; j < nk; j++) {
+      let p = pr[j];
+      l += p;
+      let vb = (k0 + j) * params.kvStride + kvBase;
+      for (var i = 0u; i < DPT; i++) {
+        let d = lid + i * WG;
+        if (d < HD) { acc[i] = fma(p, vCache[vb + d], acc[i]); }
+      }
+    }
+    m = mt;
+    workgroupBarrier();     // pr is fully read before the next tile overwrites it
+  }
+
+  if (params.direct == 1u) {
+    let inv = 1.0 / l;
+    for (var i = 0u; i < DPT; i++) {
+      let d = lid + i * WG;
+      if (d < HD) { dst[th * HD + d] = acc[i] * inv; }
+    }
+  } else {
+    let pb = id * (HD + 2u);
+    if (lid == 0u) { dst[pb] = m; dst[pb + 1u] = l; }
+    for (var i = 0u; i < DPT; i++) {
+      let d = lid + i * WG;
+      if (d < HD) { dst[pb + 2u + d] = acc[i]; }
+    }
+  }
+}

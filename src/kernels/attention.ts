@@ -1,0 +1,167 @@
+// Launcher for causal GQA attention over a KV cache: shaders/attention_flash.wgsl for blocks of
+// queries (prefill, continuation) and shaders/attention_splitk.wgsl + attention_combine.wgsl for
+// a few queries against a long context (decode). Both use an f32 online softmax; neither forms a
+// T x T (or T x context) score matrix. Split-K partials come from the scratch pool and go back to
+// it right after the combine dispatch is recorded (reuse is safe in stream order).
+import type { GpuContext } from '../gpu/context.ts';
+import type { KernelDef } from '../gpu/kernel.ts';
+import { STORAGE_RW } from '../gpu/flags.ts';
+import { InputError } from '../errors.ts';
+import flashSource from '../../shaders/attention_flash.wgsl';
+import splitkSource from '../../shaders/attention_splitk.wgsl';
+import combineSource from '../../shaders/attention_combine.wgsl';
+
+const COMMON_PARAMS = [['T', 'u32'], ['pos0', 'u32'], ['nHeads', 'u32'], ['groupSize', 'u32'], ['kvStride', 'u32'],
+  ['qOffset', 'u32'], ['qRowStride', 'u32']] as const;
+
+const FLASH: KernelDef = {
+  name: 'attention_flash',
+  source: flashSource,
+  bindings: ['q', 'kCache', 'vCache', 'out'],
+  params: [...COMMON_PARAMS, ['scale', 'f32']],
+  workgroupSize: (d) => [Number(d.BQ), 1, 1],
+};
+
+const SPLITK: KernelDef = {
+  name: 'attention_splitk',
+  source: splitkSource,
+  bindings: ['q', 'kCache', 'vCache', 'dst'],
+  params: [...COMMON_PARAMS, ['nSplits', 'u32'], ['splitLen', 'u32'], ['direct', 'u32'], ['scale', 'f32']],
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
+};
+
+const COMBINE: KernelDef = {
+  name: 'attention_combine',
+  source: combineSource,
+  bindings: ['part', 'out'],
+  params: [['rows', 'u32'], ['nSplits', 'u32']],
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
+};
+
+/** Queries (threads) per flash workgroup. */
+const FLASH_BQ = 32;
+/** Largest key tile of the flash kernel (its scores live in a private array of this size). */
+const FLASH_MAX_BK = 32;
+/** Workgroup memory the flash kernel's K and V tiles may use: WebGPU's guaranteed minimum. */
+const FLASH_TILE_BYTES = 16384;
+/** Threads (= keys per tile) of the split-K kernel and of the combine pass. */
+const SPLITK_WG = 64;
+/** Split-K aims for at least this many workgroups, so a single decode query fills the device. */
+const SPLITK_TARGET_WORKGROUPS = 256;
+const SPLITK_MAX_SPLITS = 64;
+/** Below this many queries the split-K path is used: a flash tile of BQ queries would be mostly idle. */
+const SPLITK_MAX_T = 16;
+
+export type AttentionAlgorithm = 'flash' | 'splitk';
+
+export interface AttentionArgs {
+  /** f32; q(t, h, d) = q[qOffset + t * qRowStride + h * headDim + d] (RoPE already applied) */
+  q: GPUBuffer;
+  /** elements; default 0 */
+  qOffset?: number;
+  /** elements between tokens' q rows (>= nHeads * headDim) */
+  qRowStride: number;
+  /** f32 [capacity, nKvHeads * headDim]; rows 0 .. pos0 + T - 1 hold keys (the new ones included) */
+  kCache: GPUBuffer;
+  /** f32 [capacity, nKvHeads * headDim], same rows as kCache */
+  vCache: GPUBuffer;
+  /** f32 [T, nHeads * headDim]; must not alias q or the caches */
+  out: GPUBuffer;
+  T: number;
+  /** absolute position of query 0; query t attends keys 0 .. pos0 + t */
+  pos0: number;
+  nHeads: number;
+  /** divides nHeads; head h reads kv head floor(h / (nHeads / nKvHeads)) */
+  nKvHeads: number;
+  headDim: number;
+  /** score multiplier (Zamba2: (headDim / 2)^-0.5) */
+  scale: number;
+  /** Forces a kernel (tests, benchmarks); default: split-K below 16 queries, flash otherwise. */
+  algorithm?: AttentionAlgorithm;
+}
+
+interface SplitPlan { nSplits: number; splitLen: number }
+
+function chooseAlgorithm(a: Pick<AttentionArgs, 'T' | 'algorithm'>): AttentionAlgorithm {
+  return a.algorithm ?? (a.T < SPLITK_MAX_T ? 'splitk' : 'flash');
+}
+
+/** Splits the longest query's key range [0, pos0 + T) into nSplits ranges of splitLen (a multiple of the tile). */
+function splitPlan(T: number, pos0: number, nHeads: number): SplitPlan {
+  const keys = pos0 + T;
+  const tiles = Math.ceil(keys / SPLITK_WG);
+  const want = Math.max(1, Math.min(SPLITK_MAX_SPLITS, tiles, Math.ceil(SPLITK_TARGET_WORKGROUPS / (T * nHeads))));
+  const splitLen = Math.ceil(tiles / want) * SPLITK_WG;
+  return { nSplits: Math.ceil(keys / splitLen), splitLen };
+}
+
+/**
+ * Scratch bytes attention() takes from the pool for these arguments (0 unless the split-K path runs
+ * with more than one split): T * nHeads * nSplits * (headDim + 2) f32, at most 64 splits.
+ */
+export function attentionScratchBytes(a: Pick<AttentionArgs, 'T' | 'pos0' | 'nHeads' | 'headDim' | 'algorithm'>): number {
+  if (a.T === 0 || chooseAlgorithm(a) !== 'splitk') return 0;
+  const { nSplits } = splitPlan(a.T, a.pos0, a.nHeads);
+  return nSplits > 1 ? a.T * a.nHeads * nSplits * (a.headDim + 2) * 4 : 0;
+}
+
+/** Flash kernel key tile: as many keys as fit K and V tiles in 16 KiB, between 1 and 32. */
+function flashTile(headDim: number, workgroupBytes: number): number {
+  const perKey = 2 * Math.ceil(headDim / 4) * 16;
+  return Math.max(1, Math.min(FLASH_MAX_BK, Math.floor(Math.min(workgroupBytes, FLASH_TILE_BYTES) / perKey)));
+}
+
+function need(kernel: string, name: string, buf: GPUBuffer, elems: number): void {
+  if (buf.size < elems * 4) throw new InputError(`${kernel}: ${name} holds ${buf.size} bytes, needs ${elems * 4} (${elems} f32)`);
+}
+
+/**
+ * Causal attention of T queries at positions pos0 .. pos0 + T - 1 over cache rows 0 .. pos0 + T - 1.
+ * Records one dispatch (flash, or split-K with one split) or two (split-K + combine).
+ */
+export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void> {
+  const qOffset = a.qOffset ?? 0;
+  for (const [n, v, min] of [['T', a.T, 0], ['pos0', a.pos0, 0], ['nHeads', a.nHeads, 1], ['nKvHeads', a.nKvHeads, 1],
+    ['headDim', a.headDim, 1], ['qOffset', qOffset, 0], ['qRowStride', a.qRowStride, 0]] as const) {
+    if (!Number.isInteger(v) || v < min) throw new InputError(`attention: ${n} must be an integer >= ${min}, got ${v}`);
+  }
+  if (a.nHeads % a.nKvHeads !== 0) throw new InputError(`attention: nHeads ${a.nHeads} is not a multiple of nKvHeads ${a.nKvHeads}`);
+  if (!Number.isFinite(a.scale)) throw new InputError(`attention: scale must be finite, got ${a.scale}`);
+  if (a.T > 1 && a.qRowStride < a.nHeads * a.headDim) throw new InputError(`attention: qRowStride ${a.qRowStride} < nHeads * headDim ${a.nHeads * a.headDim}`);
+  if (a.out === a.q || a.out === a.kCache || a.out === a.vCache) throw new InputError('attention: out must not alias q, kCache or vCache');
+  if (a.algorithm !== undefined && a.algorithm !== 'flash' && a.algorithm !== 'splitk') throw new InputError(`attention: unknown algorithm ${String(a.algorithm)}`);
+  if (a.T === 0) return;
+  const kvStride = a.nKvHeads * a.headDim;
+  const keys = a.pos0 + a.T;
+  need('attention', 'q', a.q, qOffset + (a.T - 1) * a.qRowStride + a.nHeads * a.headDim);
+  need('attention', 'kCache', a.kCache, keys * kvStride);
+  need('attention', 'vCache', a.vCache, keys * kvStride);
+  need('attention', 'out', a.out, a.T * a.nHeads * a.headDim);
+  if (keys * kvStride > 0xffffffff || a.T * a.nHeads * a.headDim > 0xffffffff) throw new InputError('attention: sizes exceed the u32 index range');
+
+  const common = { T: a.T, pos0: a.pos0, nHeads: a.nHeads, groupSize: a.nHeads / a.nKvHeads, kvStride, qOffset, qRowStride: a.qRowStride };
+  if (chooseAlgorithm(a) === 'flash') {
+    const k = await ctx.kernel(FLASH, { HD: a.headDim, BQ: FLASH_BQ, BK: flashTile(a.headDim, ctx.limits.maxComputeWorkgroupStorageSize) });
+    ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, out: a.out }, { ...common, scale: a.scale },
+      [Math.ceil(a.T / FLASH_BQ) * a.nHeads]);
+    return;
+  }
+  const { nSplits, splitLen } = splitPlan(a.T, a.pos0, a.nHeads);
+  const defines = { HD: a.headDim, WG: SPLITK_WG, DPT: Math.ceil(a.headDim / SPLITK_WG) };
+  const k = await ctx.kernel(SPLITK, defines);
+  const rows = a.T * a.nHeads;
+  if (nSplits === 1) {
+    ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, dst: a.out },
+      { ...common, nSplits, splitLen, direct: 1, scale: a.scale }, [rows]);
+    return;
+  }
+  const combine = await ctx.kernel(COMBINE, { HD: a.headDim, WG: SPLITK_WG });
+  const part = ctx.alloc.scratch('scratch:attention_splits', rows * nSplits * (a.headDim + 2) * 4, STORAGE_RW);
+  try {
+    ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, dst: part },
+      { ...common, nSplits, splitLen, direct: 0, scale: a.scale }, [rows * nSplits]);
+    ctx.dispatch(combine, { part, out: a.out }, { rows, nSplits }, [rows]);
+  } finally {
+    ctx.alloc.release(part);
+  }
+}
