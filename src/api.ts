@@ -178,8 +178,9 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
   const baselineBytes = ctx.memoryStats().liveBytes;
   let ckpt: LoadedCheckpoint | undefined;
   let tokenizer: Tokenizer | undefined;
+  let src: Awaited<ReturnType<typeof openModelSource>> | undefined;
   try {
-    const src = await openModelSource(source, { onDownloadProgress: opts.onProgress, signal: opts.signal });
+    src = await openModelSource(source, { onDownloadProgress: opts.onProgress, signal: opts.signal });
     ckpt = await loadCheckpoint(ctx, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
       // Refuse before the first weight is uploaded: OutOfMemoryError says needed vs available.
       beforeAllocate: (config, weightBytes) => {
@@ -209,6 +210,9 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     tokenizer?.dispose();
     if (ownsContext) await ctx.destroy();
     throw e;
+  } finally {
+    // Sources given by the caller stay open; the ones opened here (file handles) are closed.
+    if (src && src !== source) await src.close?.().catch(() => undefined);
   }
 }
 
