@@ -1,0 +1,128 @@
+// bench/speed: decode tok/s at batch 1 and prefill tok/s (T = 512) for the Zamba2-1.2B shape in
+// BF16 and a Mamba2-130m shape, beside the adapter's own limits measured in the same run:
+//   decode roofline  = weight bytes read per token × tok/s ÷ device copy bandwidth
+//   prefill roofline = achieved FLOP/s ÷ best GEMM FLOP/s (our matmul at a 256×2048×8192 shape)
+// plus where the time goes per op class (timestamp queries), and recurrent vs chunked scan at
+// the model level for T = 512 and 2048.
+import { loadModel, type MambaModel } from '../src/api.ts';
+import { matmul } from '../src/kernels/matmul.ts';
+import { opClass } from '../src/gpu/profiler.ts';
+import { STORAGE_RW } from '../src/gpu/flags.ts';
+import type { GpuContext } from '../src/gpu/context.ts';
+import type { GpuTensor } from '../src/gpu/tensor.ts';
+import { syntheticCheckpoint, zamba2_1p2bConfig, mamba2_130mConfig } from './synthetic.ts';
+import { QUICK, benchGpu, jsonLine, table } from './common.ts';
+import { measureCopyBandwidth } from './roofline.ts';
+
+const ctx = await benchGpu();
+const adapter = ctx.adapter.name;
+console.log(`adapter: ${adapter} (f16 ${ctx.features.shaderF16}, subgroups ${ctx.features.subgroups}, timestamps ${ctx.features.timestampQuery})${QUICK ? ' [quick]' : ''}`);
+
+// --- the adapter's own limits -------------------------------------------------------------
+const copyGBps = await measureCopyBandwidth(ctx);
+async function bestGemmFlops(): Promise<number> {
+  const M = 256, K = 2048, N = 8192;
+  const w = ctx.alloc.create('bench:w', N * K * 2, STORAGE_RW);
+  const x = ctx.alloc.create('bench:x', M * K * 4, STORAGE_RW);
+  const y = ctx.alloc.create('bench:y', M * N * 4, STORAGE_RW);
+  const tensor: GpuTensor = { name: 'bench.w', dtype: 'bf16', shape: [N, K], parts: [{ buffer: w, rowStart: 0, rows: N }], byteLength: N * K * 2 };
+  await matmul(ctx, { x, M, w: tensor, y });
+  await ctx.sync();
+  const reps = QUICK ? 2 : 4;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await matmul(ctx, { x, M, w: tensor, y });
+  await ctx.sync();
+  const s = (performance.now() - t0) / 1000 / reps;
+  for (const b of [w, x, y]) ctx.alloc.destroy(b);
+  return (2 * M * K * N) / s;
+}
+const gemmFlops = await bestGemmFlops();
+console.log(`device copy ${copyGBps.toFixed(2)} GB/s; best GEMM ${(gemmFlops / 1e9).toFixed(2)} GFLOP/s`);
+jsonLine('speed.limits', { adapter, copyGBps, gemmGflops: gemmFlops / 1e9 });
+
+// --- models -----------------------------------------------------------------------------
+function paramCount(m: MambaModel): number {
+  // bf16 matrices: 2 bytes per parameter dominates weight bytes; vectors are small.
+  return m.weightBytes / 2;
+}
+
+async function profile(fn: () => Promise<void>): Promise<Record<string, number>> {
+  if (!ctx.startProfiling()) return {};
+  await fn();
+  const totals = await ctx.stopProfiling();
+  const byClass: Record<string, number> = {};
+  for (const [k, v] of totals) byClass[opClass(k)] = (byClass[opClass(k)] ?? 0) + v.ns / 1e6;
+  return byClass;
+}
+
+interface ModelRow { name: string; prefillTokS: number; decodeTokS: number; decodeRoofline: number; prefillRoofline: number; breakdown: Record<string, number> }
+const rows: ModelRow[] = [];
+
+async function benchModel(name: string, config: Record<string, unknown>, promptLen: number, decodeTokens: number): Promise<void> {
+  const t0 = performance.now();
+  const syn = syntheticCheckpoint(config);
+  const model = await loadModel(syn.source, { device: ctx, prefillChunk: 256, noTokenizer: true, maxContext: 1 << 20 });
+  const loadS = (performance.now() - t0) / 1000;
+  const ids = Array.from({ length: promptLen }, (_, i) => 3 + ((i * 7919) % 30000));
+  // Warm-up: compiles every pipeline variant both paths use.
+  const warm = model.createSession();
+  await warm.generate(ids.slice(0, 300), { maxNewTokens: 2 });
+  warm.dispose();
+
+  const session = model.createSession();
+  let t = performance.now();
+  await session.append(ids);
+  await ctx.sync();
+  const prefillS = (performance.now() - t) / 1000;
+  t = performance.now();
+  await session.generate([], { maxNewTokens: decodeTokens, eosTokenIds: [] });
+  const decodeS = (performance.now() - t) / 1000;
+  const decodeTokS = decodeTokens / decodeS;
+  const prefillTokS = promptLen / prefillS;
+  // Weight bytes each decode step streams (all of them: every layer plus the head).
+  const decodeRoofline = (model.weightBytes * decodeTokS) / (copyGBps * 1e9);
+  const prefillFlops = 2 * paramCount(model) * promptLen / prefillS;
+  const prefillRoofline = prefillFlops / gemmFlops;
+  const breakdown = await profile(async () => {
+    await session.generate([], { maxNewTokens: 2, eosTokenIds: [] });
+    await session.append(ids.slice(0, 256));
+  });
+  session.dispose();
+  console.log(`${name}: load ${loadS.toFixed(1)} s, ${(model.weightBytes / 1e9).toFixed(3)} GB weights`);
+  rows.push({ name, prefillTokS, decodeTokS, decodeRoofline, prefillRoofline, breakdown });
+  jsonLine('speed.model', { adapter, model: name, weightBytes: model.weightBytes, promptLen, prefillTokS, decodeTokS,
+    decodeRoofline, prefillGflops: prefillFlops / 1e9, prefillRoofline, timeByOpMs: breakdown, loadSeconds: loadS });
+  await model.dispose();
+}
+
+async function scanComparison(T: number): Promise<void> {
+  // Zamba2-1.2B mixer widths, 4 mamba layers: the scan's share is what changes.
+  const config = zamba2_1p2bConfig({ layers: 4, hybridIds: [] });
+  const syn = syntheticCheckpoint(config);
+  const res: Record<string, number> = {};
+  for (const scan of ['recurrent', 'chunked'] as const) {
+    const model = await loadModel(syn.source, { device: ctx, prefillChunk: 256, noTokenizer: true, scan, maxContext: 1 << 20 });
+    const ids = Array.from({ length: T }, (_, i) => 3 + ((i * 31) % 30000));
+    const w = model.createSession(); await w.append(ids.slice(0, 256)); w.dispose();
+    const s = model.createSession();
+    const t0 = performance.now();
+    await s.append(ids);
+    await ctx.sync();
+    res[scan] = T / ((performance.now() - t0) / 1000);
+    s.dispose();
+    await model.dispose();
+  }
+  const winner = res.chunked > res.recurrent ? 'chunked' : 'recurrent';
+  console.log(`scan at T=${T} (4 mamba layers, 1.2B width): recurrent ${res.recurrent.toFixed(1)} tok/s, chunked ${res.chunked.toFixed(1)} tok/s → ${winner}`);
+  jsonLine('speed.scan', { adapter, T, recurrentTokS: res.recurrent, chunkedTokS: res.chunked, winner });
+}
+
+await benchModel('mamba2-130m', mamba2_130mConfig(), QUICK ? 256 : 512, QUICK ? 4 : 16);
+await benchModel(QUICK ? 'zamba2-1.2B-shape (4 layers)' : 'zamba2-1.2B', QUICK ? zamba2_1p2bConfig({ layers: 4, hybridIds: [2] }) : zamba2_1p2bConfig(), QUICK ? 256 : 512, QUICK ? 2 : 8);
+for (const T of QUICK ? [512] : [512, 2048]) await scanComparison(T);
+
+table('Speed (batch 1)', ['model', 'prefill tok/s', 'decode tok/s', 'decode roofline', 'prefill roofline'],
+  rows.map((r) => [r.name, r.prefillTokS, r.decodeTokS, r.decodeRoofline, r.prefillRoofline]));
+const classes = [...new Set(rows.flatMap((r) => Object.keys(r.breakdown)))].sort();
+if (classes.length) table('GPU time by op class (ms, 2 decode steps + one 256-token block)', ['model', ...classes], rows.map((r) => [r.name, ...classes.map((c) => r.breakdown[c] ?? 0)]));
+await ctx.destroy();
