@@ -205,6 +205,7 @@ let byteLevel = false;     // symbols are bytes (ByteLevel pre-tokenizer) rather
 let ignoreMerges = false;  // a piece that is itself a vocab token is emitted as is
 let byteFallback = false;  // unknown characters become <0xXX> tokens
 let fuseUnk = false;
+let splitMeta = false;     // whole-text pieces may be cut before each '▁' that follows a non-'▁'
 let unkId: i32 = -1;
 let byteIdPtr: usize = 0;  // i32 [256]: byte-level symbol id, or <0xXX> id for byte fallback (-1 if absent)
 let allBytes = false;      // every <0xXX> exists (byte fallback never needs unk)
@@ -214,6 +215,7 @@ export function configure(flags: i32, unk: i32): usize {
   ignoreMerges = (flags & 2) != 0;
   byteFallback = (flags & 4) != 0;
   fuseUnk = (flags & 8) != 0;
+  splitMeta = (flags & 16) != 0;
   unkId = unk;
   if (byteIdPtr == 0) byteIdPtr = heap.alloc(256 * 4);
   return byteIdPtr;
@@ -343,9 +345,9 @@ function bpePiece(p: usize, n: i32, segStart: i32): void {
     const id = lookup(p, n);
     if (id >= 0) { emitId(id, segStart); return; }
   }
-  // Cache probe (byte-level only: SentencePiece pieces are whole texts and rarely repeat).
+  // Cache probe: short pieces (words) repeat a lot in real text.
   let slot: usize = 0;
-  if (byteLevel && n <= CACHE_MAX_BYTES) {
+  if (n <= CACHE_MAX_BYTES) {
     if (cachePtr == 0) {
       cachePtr = heap.alloc(<usize>CACHE_SLOTS * SLOT_BYTES);
       memory.fill(cachePtr, 0, <usize>CACHE_SLOTS * SLOT_BYTES);
@@ -435,7 +437,21 @@ function bpePiece(p: usize, n: i32, segStart: i32): void {
  */
 export function encodePieces(textLen: i32, nRanges: i32): i32 {
   const segStart = outLen;
-  if (nRanges < 0) { bpePiece(inPtr, textLen, segStart); return outLen; }
+  if (nRanges < 0) {
+    if (!splitMeta) { bpePiece(inPtr, textLen, segStart); return outLen; }
+    // The facade checked that no vocab token has a '▁' (E2 96 81) right after another character,
+    // so no merge can join across such a point: BPE on the words between them gives exactly
+    // the ids of BPE on the whole text, in O(word) memory and with the piece cache.
+    let s = 0;
+    for (let i = 3; i + 3 <= textLen; i++) {
+      if (load<u8>(inPtr + i) != 0xE2 || load<u8>(inPtr + i + 1) != 0x96 || load<u8>(inPtr + i + 2) != 0x81) continue;
+      if (load<u8>(inPtr + i - 3) == 0xE2 && load<u8>(inPtr + i - 2) == 0x96 && load<u8>(inPtr + i - 1) == 0x81) continue;
+      bpePiece(inPtr + s, i - s, segStart);
+      s = i;
+    }
+    bpePiece(inPtr + s, textLen - s, segStart);
+    return outLen;
+  }
   let u16 = 0; let b = 0;
   for (let r = 0; r < nRanges; r++) {
     const s = load<i32>(rangePtr + (<usize>r << 3));

@@ -197,7 +197,11 @@ export class Tokenizer {
     // --- model flags and the 256 byte ids ---------------------------------------------------
     const unkTok = model.unk_token as string | null | undefined;
     const unkId = unkTok != null ? this.vocabMap.get(unkTok) ?? -1 : -1;
-    const flags = (this.byteLevel ? 1 : 0) | (model.ignore_merges ? 2 : 0) | (model.byte_fallback ? 4 : 0) | (model.fuse_unk ? 8 : 0);
+    // Cutting whole-text SentencePiece input into words before each '▁' is exact when no vocab
+    // token has a '▁' after another character (then no merge spans such a cut); check, not assume.
+    let splitMeta = !this.byteLevel && !model.ignore_merges;
+    if (splitMeta) for (const t of this.vocabMap.keys()) if (/[^\u2581]\u2581/u.test(t)) { splitMeta = false; break; }
+    const flags = (this.byteLevel ? 1 : 0) | (model.ignore_merges ? 2 : 0) | (model.byte_fallback ? 4 : 0) | (model.fuse_unk ? 8 : 0) | (splitMeta ? 16 : 0);
     const bptr = x.configure(flags, unkId);
     {
       const i32 = w.i32;
