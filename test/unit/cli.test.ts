@@ -86,7 +86,8 @@ test('info --json on the default model matches its files', () => {
   assert.is(r.code, 0, r.stderr);
   assert.equal(ours(r.stderr), [], 'machine mode prints nothing decorative');
   const info = JSON.parse(r.stdout);
-  const cfg = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+  // config.json spells time_step_limit's upper end as a bare Infinity, as Python's json writes it.
+  const cfg = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8').replace(/\bInfinity\b/g, '1e999'));
   const shapes = safetensorsShapes(join(MODEL, 'model.safetensors'));
   const params = Object.values(shapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
   assert.is(info.arch, 'zamba2');
@@ -115,8 +116,8 @@ test('info text mode is readable', () => {
   for (const k of ['parameters', 'layers', 'adapters', 'KV cache', 'per 1024 tokens', 'scratch']) assert.match(r.stdout, k);
 });
 
-test('generate --json: one object; --ids gives the same tokens; --text streams plain text', () => {
-  const n = 12;
+test('generate --json gives one object; --ids with --text streams the same continuation', () => {
+  const n = 8;
   const a = cli(['generate', '--model', MODEL, '--prompt', 'Once upon a time', '-n', String(n), '--json']);
   assert.is(a.code, 0, a.stderr);
   assert.is(lines(a.stdout).length, 1, 'one JSON line');
@@ -128,18 +129,15 @@ test('generate --json: one object; --ids gives the same tokens; --text streams p
   assert.ok(out.stats.peakDeviceBytes >= out.stats.weightBytes, 'peak includes the weights');
   assert.ok(out.stats.timeToFirstTokenS > 0);
   assert.is(out.stats.stoppedBy, out.ids.length === n ? 'length' : 'eos');
-  // Same prompt as ids, greedy both times: the same continuation.
-  const b = cli(['generate', '--model', MODEL, '--ids', out.promptIds.join(','), '-n', String(n), '--json']);
-  assert.is(b.code, 0, b.stderr);
-  assert.equal(JSON.parse(b.stdout).ids, out.ids);
-  const c = cli(['generate', '--model', MODEL, '--prompt', 'Once upon a time', '-n', String(n), '--text']);
+  // The same prompt as ids, greedy both times: the same continuation, streamed as plain text.
+  const c = cli(['generate', '--model', MODEL, '--ids', out.promptIds.join(','), '-n', String(n), '--text']);
   assert.is(c.code, 0, c.stderr);
   assert.is(c.stdout, `${out.text}\n`, 'streamed text = the JSON text');
   assert.equal(ours(c.stderr), [], 'no progress or stats when stderr is not a terminal');
 });
 
 test('chat: state carries over, the second turn feeds only its own tokens', async () => {
-  const r = cli(['chat', '--model', MODEL, '-n', '6', '--json'], 'hello there\nand again\n');
+  const r = cli(['chat', '--model', MODEL, '-n', '4', '--json'], 'hello there\nand again\n');
   assert.is(r.code, 0, r.stderr);
   const turns = lines(r.stdout).map((l) => JSON.parse(l));
   assert.is(turns.length, 2);
