@@ -5,8 +5,13 @@
 //     text without pre-tokenizer is a single word) costs O(n log n), not O(n^2),
 //   - a per-piece cache for short pieces (byte-level models see the same words again and again),
 //   - decoding ids to bytes and the incremental UTF-8 validity check for streaming.
+//   - the pre-tokenizer split for the regexes real byte-level checkpoints use (Llama 3, Qwen 2,
+//     GPT-2/NeoX), as hand-written matchers over Unicode classes generated from the JS regex
+//     engine at build time (scripts/gen-unicode-tables.mjs -> unicode-tables.ts).
 // Everything lives in raw heap blocks (heap.alloc) addressed with load/store: no managed objects in
 // the hot paths, so the GC never scans them. Strings cross the boundary as UTF-8 in `input`.
+
+import { UNICODE_RUNS, UNICODE_RUN_COUNT } from './unicode-tables';
 
 // ---------------------------------------------------------------------------------------------
 // Growable raw buffers
@@ -521,4 +526,193 @@ export function decodeIds(n: i32, skip: i32, first: i32): i32 {
     w += e - s;
   }
   return w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native pre-tokenizer split
+// ---------------------------------------------------------------------------------------------
+
+const C_L: u32 = 1;    // \p{L}
+const C_N: u32 = 2;    // \p{N}
+const C_WS: u32 = 4;   // \p{White_Space} (Oniguruma \s as HF translates it)
+const C_JSWS: u32 = 8; // JS \s (what HF JS's built-in GPT-2 pattern uses)
+
+let bmpClass: usize = 0; // u8 [65536]: class flags of each BMP code point
+
+function ensureClasses(): void {
+  if (bmpClass != 0) return;
+  bmpClass = heap.alloc(65536);
+  for (let r = 0; r < UNICODE_RUN_COUNT; r++) {
+    const start = unchecked(UNICODE_RUNS[2 * r]);
+    if (start >= 65536) break;
+    const end = r + 1 < UNICODE_RUN_COUNT ? min<u32>(unchecked(UNICODE_RUNS[2 * r + 2]), 65536) : 65536;
+    memory.fill(bmpClass + start, <u8>unchecked(UNICODE_RUNS[2 * r + 1]), end - start);
+  }
+}
+
+function classOf(cp: u32): u32 {
+  if (cp < 65536) return load<u8>(bmpClass + cp);
+  // Astral: binary search for the last run starting at or before cp.
+  let lo = 0, hi = UNICODE_RUN_COUNT - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (unchecked(UNICODE_RUNS[2 * mid]) <= cp) lo = mid; else hi = mid - 1;
+  }
+  return unchecked(UNICODE_RUNS[2 * lo + 1]);
+}
+
+let cpLen: i32 = 1; // byte length of the code point last read by cpAt
+
+/** Code point at byte i (lenient: a malformed byte reads as itself, 1 byte). */
+function cpAt(p: usize, i: i32, n: i32): u32 {
+  const b0 = <u32>load<u8>(p + i);
+  if (b0 < 0x80) { cpLen = 1; return b0; }
+  const l = utf8Len(b0);
+  if (i + l > n) { cpLen = 1; return 0xFFFD; }
+  cpLen = l;
+  if (l == 2) return ((b0 & 0x1F) << 6) | (<u32>load<u8>(p + i + 1) & 0x3F);
+  if (l == 3) return ((b0 & 0x0F) << 12) | ((<u32>load<u8>(p + i + 1) & 0x3F) << 6) | (<u32>load<u8>(p + i + 2) & 0x3F);
+  return ((b0 & 0x07) << 18) | ((<u32>load<u8>(p + i + 1) & 0x3F) << 12) | ((<u32>load<u8>(p + i + 2) & 0x3F) << 6) | (<u32>load<u8>(p + i + 3) & 0x3F);
+}
+
+@inline function clsAt(p: usize, i: i32, n: i32): u32 { return classOf(cpAt(p, i, n)); }
+
+/** End of the run of code points starting at i whose class has any of `want` bits. */
+function runOf(p: usize, i: i32, n: i32, want: u32): i32 {
+  while (i < n) {
+    const b = load<u8>(p + i);
+    if (b < 0x80) { if ((load<u8>(bmpClass + b) & want) == 0) break; i++; continue; }
+    if ((clsAt(p, i, n) & want) == 0) break;
+    i += cpLen;
+  }
+  return i;
+}
+
+/** End of the run whose class has none of `avoid` bits. */
+function runNot(p: usize, i: i32, n: i32, avoid: u32): i32 {
+  while (i < n) {
+    const b = load<u8>(p + i);
+    if (b < 0x80) { if ((load<u8>(bmpClass + b) & avoid) != 0) break; i++; continue; }
+    if ((clsAt(p, i, n) & avoid) != 0) break;
+    i += cpLen;
+  }
+  return i;
+}
+
+/** Contractions 's 't 're 've 'm 'll 'd at i (an apostrophe); ASCII case folding when `fold`. */
+function contraction(p: usize, i: i32, n: i32, fold: bool): i32 {
+  if (i + 1 >= n) return i;
+  let a = <u32>load<u8>(p + i + 1);
+  if (fold) a |= 0x20; // only maps A-Z onto a-z among the bytes compared below
+  if (a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64) return i + 2; // s t m d
+  if (i + 2 >= n) return i;
+  let b = <u32>load<u8>(p + i + 2);
+  if (fold) b |= 0x20;
+  if ((a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C)) return i + 3; // re ve ll
+  return i;
+}
+
+/**
+ * Whitespace alternatives shared by both patterns, at i where a whitespace run [i, e) starts:
+ * (llama3 only) `\s*[\r\n]+`, then `\s+(?!\S)`, then `\s+`, with the regex engine's backtracking
+ * worked out: the first takes up to the run's last newline; the second gives back the run's
+ * last character when a non-space follows (if that leaves at least one); else the whole run.
+ */
+function spaceRun(p: usize, i: i32, n: i32, ws: u32, newlines: bool): i32 {
+  let e = i, lastStart = i, lastNl = -1;
+  while (e < n) {
+    const c = cpAt(p, e, n);
+    if ((classOf(c) & ws) == 0) break;
+    if (c == 0x0A || c == 0x0D) lastNl = e;
+    lastStart = e;
+    e += cpLen;
+  }
+  if (newlines && lastNl >= 0) return lastNl + 1;
+  if (e >= n) return e;
+  if (lastStart > i) return lastStart;
+  return e;
+}
+
+/**
+ * Llama 3 split (maxDigits 3) and Qwen 2 split (maxDigits 1):
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * Returns the end of the match at i (alternatives tried in order, as a backtracking engine
+ * does), or i when nothing matches there.
+ */
+function matchLlama3(p: usize, i: i32, n: i32, maxDigits: i32): i32 {
+  const c0 = cpAt(p, i, n);
+  const l0 = cpLen;
+  if (c0 == 0x27) { const e = contraction(p, i, n, true); if (e > i) return e; }
+  const f0 = classOf(c0);
+  if (f0 & C_L) return runOf(p, i, n, C_L);
+  if (c0 != 0x0A && c0 != 0x0D && (f0 & C_N) == 0 && i + l0 < n && (clsAt(p, i + l0, n) & C_L) != 0) return runOf(p, i + l0, n, C_L);
+  if (f0 & C_N) {
+    let j = i;
+    for (let k = 0; k < maxDigits && j < n; k++) {
+      if ((clsAt(p, j, n) & C_N) == 0) break;
+      j += cpLen;
+    }
+    return j;
+  }
+  const other = C_WS | C_L | C_N;
+  let j = c0 == 0x20 ? i + 1 : i;
+  if (j < n && (clsAt(p, j, n) & other) == 0) {
+    j = runNot(p, j, n, other);
+    while (j < n && (load<u8>(p + j) == 0x0A || load<u8>(p + j) == 0x0D)) j++;
+    return j;
+  }
+  if (f0 & C_WS) return spaceRun(p, i, n, C_WS, true);
+  return i;
+}
+
+/** GPT-2 split as HF JS writes it: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ (JS \s). */
+function matchGpt2(p: usize, i: i32, n: i32): i32 {
+  const c0 = cpAt(p, i, n);
+  if (c0 == 0x27) { const e = contraction(p, i, n, false); if (e > i) return e; }
+  let j = i;
+  let f = classOf(c0);
+  if (c0 == 0x20 && i + 1 < n) {
+    const f1 = clsAt(p, i + 1, n);
+    if ((f1 & C_JSWS) == 0) { j = i + 1; f = f1; }
+  }
+  if (f & C_L) return runOf(p, j, n, C_L);
+  if (f & C_N) return runOf(p, j, n, C_N);
+  if ((f & C_JSWS) == 0) return runNot(p, j, n, C_JSWS | C_L | C_N);
+  return spaceRun(p, i, n, C_JSWS, false);
+}
+
+/**
+ * Splits the UTF-8 text in the input buffer with a native pattern and runs BPE on every piece
+ * (regex_split semantics: unmatched gaps are pieces too). kind 1 = Llama 3, 2 = Qwen 2, 3 = GPT-2.
+ * Returns the output length.
+ */
+export function encodeSplit(textLen: i32, kind: i32): i32 {
+  ensureClasses();
+  const segStart = outLen;
+  let pos = 0, gap = 0;
+  while (pos < textLen) {
+    const e = kind == 3 ? matchGpt2(inPtr, pos, textLen) : matchLlama3(inPtr, pos, textLen, kind == 1 ? 3 : 1);
+    if (e > pos) {
+      if (gap < pos) bpePiece(inPtr + gap, pos - gap, segStart);
+      bpePiece(inPtr + pos, e - pos, segStart);
+      pos = e;
+      gap = e;
+    } else {
+      pos += utf8Len(load<u8>(inPtr + pos));
+    }
+  }
+  if (gap < textLen) bpePiece(inPtr + gap, textLen - gap, segStart);
+  return outLen;
+}
+
+/** Test hook: writes the split's piece ends (byte offsets) to the output instead of ids. */
+export function splitOnly(textLen: i32, kind: i32): i32 {
+  ensureClasses();
+  outLen = 0;
+  let pos = 0;
+  while (pos < textLen) {
+    const e = kind == 3 ? matchGpt2(inPtr, pos, textLen) : matchLlama3(inPtr, pos, textLen, kind == 1 ? 3 : 1);
+    if (e > pos) { emit(pos); emit(e); pos = e; } else pos += utf8Len(load<u8>(inPtr + pos));
+  }
+  return outLen;
 }

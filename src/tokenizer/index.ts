@@ -17,6 +17,13 @@ import { TokenizerWasm } from './wasm.ts';
 type Json = Record<string, any>;
 
 export interface EncodeOptions { addSpecialTokens?: boolean }
+export interface LoadOptions {
+  /**
+   * Use the Wasm matcher for the Llama 3 / Qwen 2 / GPT-2 split patterns (default true). false
+   * runs the same split with JS RegExp (a debugging and cross-checking aid; the ids are the same).
+   */
+  nativeSplit?: boolean;
+}
 export interface DecodeOptions { skipSpecialTokens?: boolean; cleanUpTokenizationSpaces?: boolean }
 export interface ChatMessage { role: string; content: string; [key: string]: unknown }
 export interface ChatTemplateOptions {
@@ -87,6 +94,7 @@ export class Tokenizer {
   private readonly normalizer: Normalize | null;
   private readonly preTokenize: PreTokenize | null;
   private readonly byteLevel: boolean;
+  private readonly nativeSplit: number;
   private readonly prefixIds: number[] = [];
   private readonly suffixIds: number[] = [];
   private readonly afterFuse: StringStep[] = [];
@@ -101,7 +109,7 @@ export class Tokenizer {
   readonly bosToken: string | undefined;
   readonly eosToken: string | undefined;
 
-  private constructor(w: TokenizerWasm, tj: Json, cfg: Json) {
+  private constructor(w: TokenizerWasm, tj: Json, cfg: Json, opts: LoadOptions) {
     this.w = w;
     this.config = cfg;
     const model = tj.model as Json | undefined;
@@ -118,6 +126,7 @@ export class Tokenizer {
     const pre = buildPreTokenizer(tj.pre_tokenizer);
     this.preTokenize = pre.run;
     this.byteLevel = pre.byteLevel;
+    this.nativeSplit = opts.nativeSplit === false ? 0 : pre.native ?? 0;
 
     // --- vocab -----------------------------------------------------------------------------
     const vocab = model.vocab as Record<string, number>;
@@ -243,10 +252,10 @@ export class Tokenizer {
   }
 
   /** Loads from tokenizer.json text/object and (optionally) tokenizer_config.json. */
-  static async fromJSON(tokenizerJson: string | object, tokenizerConfig?: string | object | null): Promise<Tokenizer> {
+  static async fromJSON(tokenizerJson: string | object, tokenizerConfig?: string | object | null, options: LoadOptions = {}): Promise<Tokenizer> {
     const tj = parseJson(tokenizerJson, 'tokenizer.json');
     const cfg = tokenizerConfig == null ? {} : parseJson(tokenizerConfig, 'tokenizer_config.json');
-    return new Tokenizer(await TokenizerWasm.create(), tj, cfg);
+    return new Tokenizer(await TokenizerWasm.create(), tj, cfg, options);
   }
 
   private buildPostProcessor(pp: Json | null | undefined): void {
@@ -417,6 +426,16 @@ export class Tokenizer {
   /** Pre-tokenizes one normalized section and runs BPE on its pieces in Wasm (ids appended to output). */
   private encodeText(text: string, sectionIndex: number): void {
     let pieces = { text, ranges: null as number[] | null };
+    if (this.nativeSplit) {
+      // The whole pre-tokenizer runs in Wasm: byte-level text is plain UTF-8 (lone surrogates
+      // become U+FFFD, as HF's TextEncoder makes them).
+      const x = this.w.x;
+      const cap = text.length * 3 + 8;
+      const ptr = x.inputBuffer(cap);
+      const len = utf8.encodeInto(text, this.w.u8.subarray(ptr, ptr + cap)).written;
+      x.encodeSplit(len, this.nativeSplit);
+      return;
+    }
     if (this.preTokenize) pieces = this.preTokenize(pieces, sectionIndex);
     const t = pieces.text;
     const x = this.w.x;

@@ -180,7 +180,20 @@ export interface PreTokenizerPlan {
   run: PreTokenize | null;
   /** A ByteLevel step is present: the model works on bytes, vocab strings use GPT-2's byte alphabet. */
   byteLevel: boolean;
+  /**
+   * The whole pre-tokenizer is one split the Wasm module implements natively (NativeSplit), so
+   * the text can go to Wasm unsplit; `run` stays the JS equivalent.
+   */
+  native?: NativeSplit;
 }
+
+/** Split patterns with a native matcher in assembly/tokenizer (values are the Wasm kind codes). */
+export enum NativeSplit { Llama3 = 1, Qwen2 = 2, Gpt2 = 3 }
+
+const NATIVE_REGEX = new Map<string, NativeSplit>([
+  ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NativeSplit.Llama3],
+  ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NativeSplit.Qwen2],
+]);
 
 export function buildPreTokenizer(cfg: Json | null | undefined): PreTokenizerPlan {
   if (cfg == null) return { run: null, byteLevel: false };
@@ -189,8 +202,10 @@ export function buildPreTokenizer(cfg: Json | null | undefined): PreTokenizerPla
     case 'Sequence': {
       const steps = ((cfg.pretokenizers as Json[]) ?? []).map(buildPreTokenizer);
       const runs = steps.map((s) => s.run).filter((r): r is PreTokenize => r !== null);
+      const active = steps.filter((s) => s.run !== null);
       return {
         byteLevel: steps.some((s) => s.byteLevel),
+        native: active.length === 1 ? active[0]!.native : undefined,
         run: runs.length === 0 ? null : (p, si) => { for (const r of runs) p = r(p, si); return p; },
       };
     }
@@ -202,7 +217,8 @@ export function buildPreTokenizer(cfg: Json | null | undefined): PreTokenizerPla
       }
       const re = compilePattern(cfg.pattern, 'pre_tokenizer Split');
       const mode: Mode = invert ? 'matches' : behavior === 'Removed' ? 'removed' : 'isolated';
-      return { byteLevel: false, run: (p) => regexPieces(p, re, mode) };
+      const native = mode === 'isolated' ? NATIVE_REGEX.get(String((cfg.pattern as Json)?.Regex)) : undefined;
+      return { byteLevel: false, native, run: (p) => regexPieces(p, re, mode) };
     }
     case 'ByteLevel': {
       const prefix = Boolean(cfg.add_prefix_space ?? false);
@@ -211,6 +227,7 @@ export function buildPreTokenizer(cfg: Json | null | undefined): PreTokenizerPla
       if (!prefix && !useRegex) return { byteLevel: true, run: null };
       return {
         byteLevel: true,
+        native: useRegex && !prefix ? NativeSplit.Gpt2 : undefined,
         run: (p) => {
           if (prefix) p = mapPieces(p, (t) => (t.startsWith(' ') ? t : ' ' + t));
           return useRegex ? regexPieces(p, re, 'matches') : p;

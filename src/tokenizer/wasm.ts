@@ -20,6 +20,8 @@ interface RawExports {
   configure(flags: number, unk: number): number;
   configureDone(): void;
   encodePieces(textLen: number, nRanges: number): number;
+  encodeSplit(textLen: number, kind: number): number;
+  splitOnly(textLen: number, kind: number): number;
   decodeTables(count: number, bytes: number, stripFirst: number): number;
   decodeOffsets(): number;
   decodeFlags(): number;
