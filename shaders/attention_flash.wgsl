@@ -1,8 +1,8 @@
 // attention_flash.wgsl: causal GQA attention over a KV cache for a block of queries (prefill and
-// continuation), flash style: keys stream through workgroup memory in tiles, each query keeps an
-// online softmax (running max m, sum l, unnormalised output acc) in f32, so no T x T score matrix
-// exists anywhere. Matches SPEC.md §Zamba2 attention (softmax in f32, GQA) and
-// test/reference/layers.ts attentionRef:
+// continuation), flash style: keys are visited in tiles of BK, each query keeps an f32 online
+// softmax (running max m, sum l, unnormalised output acc), so no T x T score matrix exists, only a
+// BQ x BK tile of it in workgroup memory. Matches SPEC.md §Zamba2 attention (softmax in f32, GQA)
+// and test/reference/layers.ts attentionRef:
 //   out[t, h, :] = sum_{j <= pos0 + t} softmax_j(scale * q[t, h] . k[j, kh]) * v[j, kh],
 //   kh = h / groupSize (groupSize = nHeads / nKvHeads)
 //
@@ -14,97 +14,108 @@
 //   2 kCache  array<f32>  [capacity, nKvHeads * HD], rows 0 .. pos0 + T - 1 valid  read
 //   3 vCache  array<f32>  same layout as kCache                                   read
 //   4 out     array<f32>  [T, nHeads * HD]                                        read_write
-// Dispatch: ceil(T / BQ) * nHeads workgroups of BQ threads (linear id = wid.x + wid.y * nwg.x =
-//   qTile * nHeads + h, folded past 65535); thread i owns query qTile * BQ + i. The workgroup walks
-//   keys 0 .. pos0 + (last query of its tile) in tiles of BK; rows past that are never read.
-// Defines: HD head dim (any; held as HD4 = ceil(HD / 4) vec4s, zero padded), BQ queries (threads)
-//   per workgroup, BK keys per tile (host picks it so K and V tiles fit 16 KiB of workgroup memory).
-// Tuning knobs: BQ (default 32), BK (<= 32, from the memory budget). Each thread holds q and acc
-//   (2 * HD floats) privately: fine on CPU adapters; on GPUs with HD >= 128 that is register heavy,
-//   splitting HD over several threads per query is the next step if prefill attention matters.
+// Dispatch: ceil(T / BQ) * nHeads workgroups of WG threads, linear id = wid.x + wid.y * nwg.x =
+//   qTile * nHeads + h (folded past 65535). The workgroup owns queries qTile * BQ .. + BQ - 1 of
+//   head h and walks keys 0 .. pos0 + (its last query) in tiles of BK; later rows are never read.
+// Per key tile, three phases separated by barriers:
+//   1. scores S[j, qi] = scale * q_qi . k_j for the BK x BQ tile, spread over all threads (q and K
+//      rows straight from global memory; masked keys get -3e38);
+//   2. thread qi < BQ updates its query's running max, turns its column into probabilities in
+//      place and publishes the rescale factor exp(m_old - m_new);
+//   3. thread lid owns head dims lid, lid + WG, ... for all BQ queries (DPT * BQ / 4 vec4
+//      accumulators) and adds P[j, qi] * V[j, d]: each V element is read once per workgroup,
+//      coalesced across threads, and multiplies 4 queries at a time.
+// Workgroup memory is only the BK x BQ score tile (2 KiB): staging q or K/V tiles there as well
+//   made SwiftShader take 15+ s to compile each head-dim variant (2-3 s now).
+// Defines: HD head dim (any), WG threads, BQ queries per workgroup (multiple of 4), BK keys per
+//   tile, DPT = ceil(HD / WG).
+// Tuning knobs: BQ (16), BK (32), WG (host: HD rounded up to 32, within 64..256).
 
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<f32>;
 @group(0) @binding(3) var<storage, read> vCache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> outBuf: array<f32>;
 
-const HD4: u32 = (HD + 3u) / 4u;
+const NEG: f32 = -3.0e38;
+const BQ4: u32 = BQ / 4u;
 
-var<workgroup> kTile: array<vec4f, BK * HD4>;
-var<workgroup> vTile: array<vec4f, BK * HD4>;
+var<workgroup> sp: array<vec4f, BK * BQ4>;  // scores, then probabilities, [BK, BQ] (4 queries a vec4)
+var<workgroup> corr: array<vec4f, BQ4>;     // exp(m_old - m_new) per query for this key tile
+var<workgroup> lsum: array<f32, BQ>;        // running softmax denominators
 
-@compute @workgroup_size(BQ)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let id = wid.x + wid.y * nwg.x;
   let nQTiles = (params.T + BQ - 1u) / BQ;
   if (id >= nQTiles * params.nHeads) { return; }
   let h = id % params.nHeads;
-  let qTile = id / params.nHeads;
+  let t0 = (id / params.nHeads) * BQ;
+  let nq = min(BQ, params.T - t0);            // queries of this tile
   let kvBase = (h / params.groupSize) * HD;
-  let t = qTile * BQ + lid;
-  let valid = t < params.T;
-  let limit = params.pos0 + t + 1u;                              // this query sees keys [0, limit)
-  let kEnd = params.pos0 + min(params.T, (qTile + 1u) * BQ);     // the tile's last query's limit
+  let kEnd = params.pos0 + t0 + nq;           // keys any query of the tile sees: [0, kEnd)
 
-  var qv: array<vec4f, HD4>;
-  var acc: array<vec4f, HD4>;
-  if (valid) {
-    let qb = params.qOffset + t * params.qRowStride + h * HD;
-    for (var d4 = 0u; d4 < HD4; d4++) {
-      var v = vec4f(0.0);
-      for (var c = 0u; c < 4u; c++) {
-        let d = d4 * 4u + c;
-        if (d < HD) { v[c] = q[qb + d] * params.scale; }
-      }
-      qv[d4] = v;
-    }
-  }
-  var m = -3.0e38;   // running max; only read after the first tile, which always has key 0
-  var l = 0.0;
-  var s: array<f32, BK>;
+  var m = NEG;                                // running max of query lid (phase 2 threads only)
+  if (lid < BQ) { lsum[lid] = 0.0; }
+  var acc: array<vec4f, DPT * BQ4>;           // acc[i * BQ4 + b][c]: dim lid + i * WG of query 4b + c
+  workgroupBarrier();
 
   for (var k0 = 0u; k0 < kEnd; k0 += BK) {
-    workgroupBarrier(); // the previous tile is no longer being read
-    for (var e = lid; e < BK * HD; e += BQ) {
-      let j = e / HD;
-      let d = e - j * HD;
-      var kv = 0.0;
-      var vv = 0.0;
-      if (k0 + j < kEnd) {
-        let g = (k0 + j) * params.kvStride + kvBase + d;
-        kv = kCache[g];
-        vv = vCache[g];
+    let nk = min(BK, kEnd - k0);
+    // 1. scores
+    for (var e = lid; e < BQ * BK; e += WG) {
+      let j = e / BQ;
+      let qi = e - j * BQ;
+      var s = NEG;
+      if (j < nk && k0 + j <= params.pos0 + t0 + qi) {   // causal; also false for qi >= nq past kEnd
+        let kb = (k0 + j) * params.kvStride + kvBase;
+        let qb = params.qOffset + (t0 + qi) * params.qRowStride + h * HD;
+        var dot = 0.0;
+        for (var d = 0u; d < HD; d++) { dot = fma(q[qb + d], kCache[kb + d], dot); }
+        s = dot * params.scale;
       }
-      kTile[j * HD4 + d / 4u][d % 4u] = kv;
-      vTile[j * HD4 + d / 4u][d % 4u] = vv;
+      sp[e / 4u][e % 4u] = s;
     }
     workgroupBarrier();
-    if (valid && k0 < limit) {
-      let nk = min(BK, limit - k0); // causal: keys k0 .. k0 + nk - 1 are visible to this query
+    // 2. online softmax per query. Key 0 lies in the first tile and is visible to every query,
+    // so m is a real score after it and masked entries become exp(-3e38 - m) = 0.
+    if (lid < BQ) {
+      let b = lid / 4u;
+      let c = lid % 4u;
       var mt = m;
+      for (var j = 0u; j < nk; j++) { mt = max(mt, sp[j * BQ4 + b][c]); }
+      var ps = 0.0;
       for (var j = 0u; j < nk; j++) {
-        var dot4 = vec4f(0.0);
-        for (var d4 = 0u; d4 < HD4; d4++) { dot4 = fma(qv[d4], kTile[j * HD4 + d4], dot4); }
-        let sj = (dot4.x + dot4.y) + (dot4.z + dot4.w);
-        s[j] = sj;
-        mt = max(mt, sj);
+        let p = exp(sp[j * BQ4 + b][c] - mt);
+        sp[j * BQ4 + b][c] = p;
+        ps += p;
       }
-      let corr = exp(m - mt); // 0 on the first tile (acc and l are 0 then anyway)
-      l *= corr;
-      for (var d4 = 0u; d4 < HD4; d4++) { acc[d4] *= corr; }
-      for (var j = 0u; j < nk; j++) {
-        let p = exp(s[j] - mt);
-        l += p;
-        for (var d4 = 0u; d4 < HD4; d4++) { acc[d4] = fma(vec4f(p), vTile[j * HD4 + d4], acc[d4]); }
-      }
+      let cf = exp(m - mt);
+      corr[b][c] = cf;
+      lsum[lid] = lsum[lid] * cf + ps;
       m = mt;
     }
+    workgroupBarrier();
+    // 3. acc = acc * corr + P . V
+    for (var i = 0u; i < DPT; i++) {
+      let d = lid + i * WG;
+      if (d < HD) {
+        for (var b = 0u; b < BQ4; b++) { acc[i * BQ4 + b] *= corr[b]; }
+        for (var j = 0u; j < nk; j++) {
+          let v = vec4f(vCache[(k0 + j) * params.kvStride + kvBase + d]);
+          for (var b = 0u; b < BQ4; b++) { acc[i * BQ4 + b] = fma(sp[j * BQ4 + b], v, acc[i * BQ4 + b]); }
+        }
+      }
+    }
+    workgroupBarrier(); // sp and corr are read before the next tile overwrites them
   }
 
-  if (valid) {
-    let inv = 1.0 / l;
-    let ob = (t * params.nHeads + h) * HD;
-    for (var d = 0u; d < HD; d++) { outBuf[ob + d] = acc[d / 4u][d % 4u] * inv; }
+  for (var i = 0u; i < DPT; i++) {
+    let d = lid + i * WG;
+    if (d < HD) {
+      for (var qi = 0u; qi < nq; qi++) {
+        outBuf[((t0 + qi) * params.nHeads + h) * HD + d] = acc[i * BQ4 + qi / 4u][qi % 4u] / lsum[qi];
+      }
+    }
   }
 }

@@ -19,7 +19,7 @@ const FLASH: KernelDef = {
   source: flashSource,
   bindings: ['q', 'kCache', 'vCache', 'out'],
   params: [...COMMON_PARAMS, ['scale', 'f32']],
-  workgroupSize: (d) => [Number(d.BQ), 1, 1],
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
 
 const SPLITK: KernelDef = {
@@ -38,12 +38,9 @@ const COMBINE: KernelDef = {
   workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
 
-/** Queries (threads) per flash workgroup. */
-const FLASH_BQ = 32;
-/** Largest key tile of the flash kernel (its scores live in a private array of this size). */
-const FLASH_MAX_BK = 32;
-/** Workgroup memory the flash kernel's K and V tiles may use: WebGPU's guaranteed minimum. */
-const FLASH_TILE_BYTES = 16384;
+/** Flash kernel: queries per workgroup (a multiple of 4) and keys per tile. */
+const FLASH_BQ = 16;
+const FLASH_BK = 32;
 /** Threads (= keys per tile) of the split-K kernel and of the combine pass. */
 const SPLITK_WG = 64;
 /** Split-K aims for at least this many workgroups, so a single decode query fills the device. */
@@ -105,10 +102,9 @@ export function attentionScratchBytes(a: Pick<AttentionArgs, 'T' | 'pos0' | 'nHe
   return nSplits > 1 ? a.T * a.nHeads * nSplits * (a.headDim + 2) * 4 : 0;
 }
 
-/** Flash kernel key tile: as many keys as fit K and V tiles in 16 KiB, between 1 and 32. */
-function flashTile(headDim: number, workgroupBytes: number): number {
-  const perKey = 2 * Math.ceil(headDim / 4) * 16;
-  return Math.max(1, Math.min(FLASH_MAX_BK, Math.floor(Math.min(workgroupBytes, FLASH_TILE_BYTES) / perKey)));
+/** Flash kernel threads: one per head dim where possible (HD rounded up to 32, within 64..256). */
+function flashThreads(headDim: number): number {
+  return Math.max(64, Math.min(256, Math.ceil(headDim / 32) * 32));
 }
 
 function need(kernel: string, name: string, buf: GPUBuffer, elems: number): void {
@@ -141,7 +137,8 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
 
   const common = { T: a.T, pos0: a.pos0, nHeads: a.nHeads, groupSize: a.nHeads / a.nKvHeads, kvStride, qOffset, qRowStride: a.qRowStride };
   if (chooseAlgorithm(a) === 'flash') {
-    const k = await ctx.kernel(FLASH, { HD: a.headDim, BQ: FLASH_BQ, BK: flashTile(a.headDim, ctx.limits.maxComputeWorkgroupStorageSize) });
+    const WG = flashThreads(a.headDim);
+    const k = await ctx.kernel(FLASH, { HD: a.headDim, WG, BQ: FLASH_BQ, BK: FLASH_BK, DPT: Math.ceil(a.headDim / WG) });
     ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, out: a.out }, { ...common, scale: a.scale },
       [Math.ceil(a.T / FLASH_BQ) * a.nHeads]);
     return;
