@@ -204,11 +204,13 @@ export class GpuContext {
   /** Compiles (once) a kernel variant. Compilation errors become ShaderCompileError with the WGSL line. */
   kernel(def: KernelDef, defines: Record<string, DefineValue> = {}): Promise<CompiledKernel> {
     const label = variantLabel(def.name, defines);
-    let p = this.kernels.get(label);
+    // The label drops false booleans; the cache key keeps every define so variants never collide.
+    const key = `${def.name}|${JSON.stringify(Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+    let p = this.kernels.get(key);
     if (!p) {
       p = this.compile(def, defines, label);
-      this.kernels.set(label, p);
-      p.catch(() => this.kernels.delete(label));
+      this.kernels.set(key, p);
+      p.catch(() => this.kernels.delete(key));
     }
     return p;
   }
