@@ -62,6 +62,19 @@ function cleanUp(t: string): string {
     .replaceAll(" 've", "'ve").replaceAll(" 're", "'re");
 }
 
+/** A decoder step applied to each vocab entry at load (string until it becomes bytes). */
+type PerTokenStep = (t: string | Uint8Array, added: boolean) => string | Uint8Array;
+interface DecoderPlan { perToken: PerTokenStep[]; stripFirst: boolean }
+
+function checkPostProcessor(pp: Json | null | undefined): void {
+  if (pp == null) return;
+  const type = pp.type as string;
+  if (type === 'Sequence') { for (const p of (pp.processors ?? []) as Json[]) checkPostProcessor(p); return; }
+  if (type !== 'TemplateProcessing' && type !== 'ByteLevel') {
+    throw new UnsupportedError(`tokenizer.json: post_processor type "${type}" is not supported (TemplateProcessing, ByteLevel, Sequence)`);
+  }
+}
+
 /** Whole-string decoder steps that run after Fuse (after the per-token steps joined the text). */
 type StringStep = { kind: 'strip'; content: string; start: number; stop: number } | { kind: 'replace'; re: RegExp; content: string };
 
@@ -127,6 +140,10 @@ export class Tokenizer {
     this.preTokenize = pre.run;
     this.byteLevel = pre.byteLevel;
     this.nativeSplit = opts.nativeSplit === false ? 0 : pre.native ?? 0;
+    // Validate every component before the (slow) vocab and merge tables are built, so an
+    // unsupported file fails at once.
+    checkPostProcessor(tj.post_processor);
+    const decoderPlan = this.parseDecoder(tj.decoder);
 
     // --- vocab -----------------------------------------------------------------------------
     const vocab = model.vocab as Record<string, number>;
@@ -237,7 +254,7 @@ export class Tokenizer {
     this.buildPostProcessor(tj.post_processor);
 
     // --- decoder ----------------------------------------------------------------------------
-    this.buildDecoder(tj.decoder);
+    this.buildDecodeTable(decoderPlan);
     this.cleanUpSpaces = Boolean(cfg.clean_up_tokenization_spaces ?? true);
 
     // --- config -----------------------------------------------------------------------------
@@ -277,7 +294,7 @@ export class Tokenizer {
     }
   }
 
-  private buildDecoder(dec: Json | null | undefined): void {
+  private parseDecoder(dec: Json | null | undefined): DecoderPlan {
     // Per-token steps run once per vocab entry here, producing the bytes each id decodes to.
     // Steps after a Fuse act on the joined string and run at decode time.
     const flat: Json[] = [];
@@ -286,8 +303,7 @@ export class Tokenizer {
       if (d.type === 'Sequence') for (const s of d.decoders ?? []) walk(s); else flat.push(d);
     };
     walk(dec);
-    type Piece = string | Uint8Array;
-    const perToken: ((t: Piece, added: boolean) => Piece)[] = [];
+    const perToken: PerTokenStep[] = [];
     let fused = false;
     let stripFirst = false;
     for (const d of flat) {
@@ -336,12 +352,16 @@ export class Tokenizer {
           throw new UnsupportedError(`tokenizer.json: decoder type "${t}" is not supported (Sequence, Replace, ByteFallback, Fuse, Strip, ByteLevel, Metaspace)`);
       }
     }
+    return { perToken, stripFirst };
+  }
+
+  private buildDecodeTable({ perToken, stripFirst }: DecoderPlan): void {
     const n = this.vocabSize;
     const bytes: Uint8Array[] = new Array(n);
     let total = 0;
     for (let id = 0; id < n; id++) {
       const added = this.addedById.has(id);
-      let p: Piece = this.idToTok[id]!;
+      let p: string | Uint8Array = this.idToTok[id]!;
       for (const f of perToken) p = f(p, added);
       const b = typeof p === 'string' ? utf8.encode(p) : p;
       bytes[id] = b;
