@@ -84,9 +84,16 @@ test('Qwen 2 and GPT-2 style byte-level tokenizers match the oracle end to end (
   const texts = generateCorpus(29, 60, 0).map((c) => c.text);
   const r = mulberry32(7);
   for (let i = 0; i < 300; i++) texts.push(randomUnicode(r, 50));
+  texts.push('a  b     c        d\u0065\u0301 \u212b', '        x');
   const variants: [string, (o: any) => void][] = [
     ['qwen2', (o) => { o.pre_tokenizer.pretokenizers[0].pattern.Regex = QWEN2; }],
-    ['gpt2', (o) => { o.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }; }],
+    // GPT-NeoX shape (mamba2-130m): NFC normalizer, ByteLevel with its built-in regex, and
+    // normalized, non-special added tokens for runs of spaces.
+    ['gpt2', (o) => {
+      o.normalizer = { type: 'NFC' };
+      o.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true };
+      for (let k = 2; k <= 8; k += 3) o.added_tokens.push({ id: 128300 + k, content: ' '.repeat(k), single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
+    }],
   ];
   for (const [name, edit] of variants) {
     const obj = JSON.parse(json);

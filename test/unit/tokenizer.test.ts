@@ -68,6 +68,24 @@ test('added tokens: lstrip / rstrip / normalized / non-special match the oracle'
   assert.ok(ours.isSpecial(32000) && !ours.isSpecial(32002));
 });
 
+test('Metaspace-style SentencePiece file (newer Mistral/Llama exports) matches the oracle', async () => {
+  // Same vocab as llama2, but the '▁' handling moved from the normalizer to a Metaspace
+  // pre-tokenizer (prepend_scheme "first": only the first section gets the '▁' prefix) and a
+  // Metaspace decoder.
+  const { json, config } = readFiles('llama2');
+  const obj = JSON.parse(json);
+  obj.normalizer = null;
+  obj.pre_tokenizer = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false };
+  obj.decoder = { type: 'Sequence', decoders: [{ type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false }, { type: 'ByteFallback' }] };
+  const ours = await Tokenizer.fromJSON(obj, config);
+  const oracle = new Oracle(obj, JSON.parse(config));
+  for (const { text } of sample) {
+    const want = oracle.encode(text).ids;
+    assert.equal(ours.encode(text), want, text);
+    if (want.length > 0 && !text.includes('\ufeff')) assert.is(ours.decode(want), oracle.decode(want), text);
+  }
+});
+
 test('unsupported components fail at load with an error naming them', async () => {
   const { json } = readFiles('llama2');
   const cases: [string, (o: any) => void][] = [
