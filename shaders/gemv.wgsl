@@ -72,6 +72,29 @@ fn wElem(e: u32) -> f32 {
 
 struct Chunk { a: vec4<f32>, b: vec4<f32> }
 
+#if !VEC
+// W elements e .. e+4 (columns k .. k+4), zero past K; indices clamped into the part.
+fn wPart(e: u32, k: u32) -> vec4<f32> {
+  let last = params.N * params.K - 1u;
+  return vec4<f32>(
+    select(0.0, wElem(min(e, last)), k < params.K),
+    select(0.0, wElem(min(e + 1u, last)), k + 1u < params.K),
+    select(0.0, wElem(min(e + 2u, last)), k + 2u < params.K),
+    select(0.0, wElem(min(e + 3u, last)), k + 3u < params.K));
+}
+#endif
+
+#if !XVEC
+fn xPart(e: u32, k: u32) -> vec4<f32> {
+  let last = arrayLength(&x) - 1u;
+  return vec4<f32>(
+    select(0.0, x[min(e, last)], k < params.K),
+    select(0.0, x[min(e + 1u, last)], k + 1u < params.K),
+    select(0.0, x[min(e + 2u, last)], k + 2u < params.K),
+    select(0.0, x[min(e + 3u, last)], k + 3u < params.K));
+}
+#endif
+
 // W[row, k .. k+8) as f32; elements at or past K are zero (only possible without VEC).
 fn loadW(row: u32, k: u32) -> Chunk {
   let e = row * params.K + k;
@@ -84,11 +107,7 @@ fn loadW(row: u32, k: u32) -> Chunk {
   return Chunk(vec4<f32>(p0, p1), vec4<f32>(p2, p3));
 #endif
 #else
-  var v: array<f32, 8>;
-  for (var i = 0u; i < 8u; i++) {
-    v[i] = select(0.0, wElem(e + i), k + i < params.K);
-  }
-  return Chunk(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+  return Chunk(wPart(e, k), wPart(e + 4u, k + 4u));
 #endif
 }
 
@@ -99,11 +118,7 @@ fn loadX(m: u32, k: u32) -> Chunk {
 #if XVEC
   return Chunk(x[e / 4u], x[e / 4u + 1u]);
 #else
-  var v: array<f32, 8>;
-  for (var i = 0u; i < 8u; i++) {
-    v[i] = select(0.0, x[min(e + i, arrayLength(&x) - 1u)], k + i < params.K);
-  }
-  return Chunk(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+  return Chunk(xPart(e, k), xPart(e + 4u, k + 4u));
 #endif
 }
 

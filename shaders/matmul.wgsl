@@ -1,8 +1,8 @@
 // matmul.wgsl: tiled GEMM for prefill, y[m, nBase + n] (= or +=) sum_k x[m, k] * W[n, k]
 // (y = x · Wᵀ, both operands K-contiguous) for one part of a weight W [N, K] in f32, f16 or bf16.
-// A workgroup computes a BM x BN tile of y with 256 threads, each owning a TM x TN = 4 x 4
-// register block; K is walked in slices of BK, staged through workgroup memory transposed
-// (k-major) so the inner loop reads one vec4 of x and one vec4 of W per k. 16-bit weights are
+// A workgroup computes a BM x BN tile of y with 256 threads, each owning a 4 x 4 register block
+// (rows and columns strided by 16); K is walked in slices of BK staged through workgroup memory
+// as vec4 along k, so per 4 k a thread reads 4 + 4 vec4 and does 16 dot4s. 16-bit weights are
 // converted to f32 when staged. The next slice is fetched into registers while the current one is
 // multiplied (one barrier pair per slice). f32 accumulation; all edges (M, N, K) are bound-checked.
 //
@@ -16,7 +16,7 @@
 //           z = ceil(M / BM); workgroup 256 = 16 x 16 threads.
 // Defines: W_F32 / W_F16 / W_BF16 (one true); F16 (native f16 reads); VEC (K % 8 == 0);
 //          XVEC (VEC and x offset/stride % 4 == 0).
-// Tuning knobs (constants below): BM = BN = 64, BK = 16, TM = TN = 4.
+// Tuning knobs (constants below): BM = BN = 64, BK = 16 (register block 4 x 4 is fixed).
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -42,9 +42,12 @@ const BK: u32 = 16u;
 #endif
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-// k-major tiles: xs[k][m / 4] holds x[m0 + m .. +4, k0 + k], ws[k][n / 4] holds W[n0 + n .. +4, k0 + k].
-var<workgroup> xs: array<vec4<f32>, BK * BM / 4u>;
-var<workgroup> ws: array<vec4<f32>, BK * BN / 4u>;
+// Tiles are row-major with k innermost, one vec4 per 4 k: xs[m * XS + q] = x[m0 + m, k0 + 4q .. +4],
+// ws[n * XS + q] = W[n0 + n, k0 + 4q .. +4]. Rows are padded by one vec4 so that the 8 threads of a
+// 128-bit access phase, which read 8 consecutive rows, hit distinct banks.
+const XS: u32 = BK / 4u + 1u;
+var<workgroup> xs: array<vec4<f32>, BM * XS>;
+var<workgroup> ws: array<vec4<f32>, BN * XS>;
 
 fn unpack2(u: u32) -> vec2<f32> {
 #if W_BF16
@@ -81,11 +84,13 @@ fn loadW4(n: u32, k: u32) -> vec4<f32> {
   return vec4<f32>(unpack2(q.x), unpack2(q.y));
 #endif
 #else
-  var v = vec4<f32>(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (k + i < params.K) { v[i] = wElem(e + i); }
-  }
-  return v;
+  // Element-wise; indices are clamped into the part so the reads past K stay in bounds.
+  let last = params.N * params.K - 1u;
+  return vec4<f32>(
+    select(0.0, wElem(min(e, last)), k < params.K),
+    select(0.0, wElem(min(e + 1u, last)), k + 1u < params.K),
+    select(0.0, wElem(min(e + 2u, last)), k + 2u < params.K),
+    select(0.0, wElem(min(e + 3u, last)), k + 3u < params.K));
 #endif
 }
 
@@ -96,11 +101,12 @@ fn loadX4(m: u32, k: u32) -> vec4<f32> {
   if (k >= params.K) { return vec4<f32>(0.0); }
   return x[e / 4u];
 #else
-  var v = vec4<f32>(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (k + i < params.K) { v[i] = x[e + i]; }
-  }
-  return v;
+  let last = arrayLength(&x) - 1u;
+  return vec4<f32>(
+    select(0.0, x[min(e, last)], k < params.K),
+    select(0.0, x[min(e + 1u, last)], k + 1u < params.K),
+    select(0.0, x[min(e + 2u, last)], k + 2u < params.K),
+    select(0.0, x[min(e + 3u, last)], k + 3u < params.K));
 #endif
 }
 
@@ -112,12 +118,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let m0 = wid.z * BM;
   // Tiles past the end (from grid folding) still reach every barrier; they store nothing.
   let live = n0 < params.N;
-  let tx = lid % 16u;   // output columns n0 + tx*4 .. +4
-  let ty = lid / 16u;   // output rows    m0 + ty*4 .. +4
+  // Thread (tx, ty) owns rows m0 + ty + 16i and columns n0 + tx + 16j, i, j in 0..4: strided so that
+  // neighbouring threads read neighbouring tile rows (no bank conflicts) and store adjacent y.
+  let tx = lid % 16u;
+  let ty = lid / 16u;
 
-  // Staging assignment: thread loads 4 consecutive k of one row of x and of W.
+  // Staging assignment: each thread loads one vec4 (4 consecutive k) of one row of x and of W.
   let lr = lid / 4u;          // row within the tile, 0..63
-  let lk = (lid % 4u) * 4u;   // k within the slice, 0, 4, 8, 12
+  let lq = lid % 4u;          // vec4 within the slice
+  let lk = lq * 4u;
   // Out-of-range rows read a clamped (valid) row; those tile rows/cols are never stored.
   let xm = min(m0 + lr, params.M - 1u);
   let wn = min(n0 + lr, params.N - 1u);
@@ -128,32 +137,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var xv = loadX4(xm, lk);
   var wv = loadW4(wn, lk);
   for (var k0 = 0u; k0 < params.K; k0 += BK) {
-    for (var i = 0u; i < 4u; i++) {
-      xs[(lk + i) * (BM / 4u) + lr / 4u][lr % 4u] = xv[i];
-      ws[(lk + i) * (BN / 4u) + lr / 4u][lr % 4u] = wv[i];
-    }
+    xs[lr * XS + lq] = xv;
+    ws[lr * XS + lq] = wv;
     workgroupBarrier();
     // Prefetch the next slice while this one is multiplied.
     xv = loadX4(xm, k0 + BK + lk);
     wv = loadW4(wn, k0 + BK + lk);
-    for (var kk = 0u; kk < BK; kk++) {
-      let a = xs[kk * (BM / 4u) + ty];
-      let b = ws[kk * (BN / 4u) + tx];
-      acc[0] += a.x * b;
-      acc[1] += a.y * b;
-      acc[2] += a.z * b;
-      acc[3] += a.w * b;
+    for (var q = 0u; q < BK / 4u; q++) {
+      let b0 = ws[tx * XS + q];
+      let b1 = ws[(tx + 16u) * XS + q];
+      let b2 = ws[(tx + 32u) * XS + q];
+      let b3 = ws[(tx + 48u) * XS + q];
+      for (var i = 0u; i < 4u; i++) {
+        let a = xs[(ty + 16u * i) * XS + q];
+        acc[i] += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
+      }
     }
     workgroupBarrier();
   }
 
   if (!live) { return; }
   for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
+    let m = m0 + ty + 16u * i;
     if (m >= params.M) { break; }
     let row = params.yOffset + m * params.yRowStride + params.nBase;
     for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx * 4u + j;
+      let n = n0 + tx + 16u * j;
       if (n < params.N) {
         var s = acc[i][j];
         if (params.accumulate != 0u) { s += y[row + n]; }
