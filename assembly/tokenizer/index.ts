@@ -414,6 +414,7 @@ function bpePiece(p: usize, n: i32, segStart: i32): void {
   let cacheable = slot != 0;
   for (let i = 0; i >= 0; i = sget(symNext, i)) {
     const id = sget(symId, i);
+    if (id == unkId) cacheable = false; // fuse_unk may drop it depending on the previous piece
     if (id >= 0) emitId(id, segStart);
     else {
       cacheable = false;

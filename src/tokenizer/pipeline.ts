@@ -34,44 +34,35 @@ export function parseAddedTokens(list: unknown): AddedTokenSpec[] {
 
 /**
  * Longest-match splitter over a set of strings (HF's DictionarySplitter): scanning left to
- * right, at each position the longest listed string starting there is cut out.
+ * right, at each position the longest listed string starting there is cut out. Implemented as
+ * one RegExp alternation sorted longest first (the engine tries alternatives in order, so the
+ * first that matches is the longest), without the u flag so it works on UTF-16 units like HF's
+ * trie does.
  */
 export class DictionarySplitter {
-  private readonly first = new Uint8Array(65536); // UTF-16 unit that starts some word
-  private readonly byFirst = new Map<number, string[]>(); // longest first
+  private readonly re: RegExp | null;
   readonly empty: boolean;
 
   constructor(words: string[]) {
-    for (const w of words) {
-      if (w.length === 0) continue;
-      const c = w.charCodeAt(0);
-      this.first[c] = 1;
-      const l = this.byFirst.get(c) ?? [];
-      l.push(w);
-      this.byFirst.set(c, l);
-    }
-    for (const l of this.byFirst.values()) l.sort((a, b) => b.length - a.length);
-    this.empty = this.byFirst.size === 0;
+    const ws = [...new Set(words.filter((w) => w.length > 0))].sort((a, b) => b.length - a.length);
+    this.empty = ws.length === 0;
+    this.re = this.empty ? null : new RegExp(ws.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
   }
 
   /** Splits text into pieces; matched words are returned as pieces of their own. */
   split(text: string): string[] {
-    if (this.empty) return [text];
+    const re = this.re;
+    if (re === null) return [text];
     const out: string[] = [];
     let start = 0;
-    const n = text.length;
-    for (let i = 0; i < n;) {
-      const c = text.charCodeAt(i);
-      if (this.first[c] === 0) { i++; continue; }
-      let hit: string | undefined;
-      for (const w of this.byFirst.get(c)!) if (text.startsWith(w, i)) { hit = w; break; }
-      if (hit === undefined) { i++; continue; }
-      if (i > start) out.push(text.slice(start, i));
-      out.push(hit);
-      i += hit.length;
-      start = i;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (m.index > start) out.push(text.slice(start, m.index));
+      out.push(m[0]);
+      start = m.index + m[0].length;
     }
-    if (start < n) out.push(text.slice(start));
+    if (start === 0) return [text];
+    if (start < text.length) out.push(text.slice(start));
     return out;
   }
 }
