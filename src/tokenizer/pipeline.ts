@@ -101,7 +101,7 @@ export function buildNormalizer(cfg: Json | null | undefined): Normalize | null 
     case 'NFKD': return (s) => s.normalize('NFKD');
     case 'Lowercase': return (s) => s.toLowerCase();
     case 'Strip': {
-      const left = Boolean(cfg.strip_left ?? true), right = Boolean(cfg.strip_right ?? true);
+      const left = Boolean(cfg.strip_left ?? false), right = Boolean(cfg.strip_right ?? false); // as HF JS
       return (s) => (left && right ? s.trim() : left ? s.trimStart() : right ? s.trimEnd() : s);
     }
     default:
@@ -240,8 +240,26 @@ export function buildPreTokenizer(cfg: Json | null | undefined): PreTokenizerPla
         }),
       };
     }
+    // Simple splitters, with the patterns HF JS uses (keeping only the matches).
+    case 'Digits': {
+      const re = new RegExp(`[^\\d]+|\\d${cfg.individual_digits ? '' : '+'}`, 'gu');
+      return { byteLevel: false, run: (p) => regexPieces(p, re, 'matches') };
+    }
+    case 'Punctuation': {
+      const P = '\\p{P}\\u0021-\\u002F\\u003A-\\u0040\\u005B-\\u0060\\u007B-\\u007E';
+      const re = new RegExp(`[^${P}]+|[${P}]+`, 'gu');
+      return { byteLevel: false, run: (p) => regexPieces(p, re, 'matches') };
+    }
+    case 'WhitespaceSplit': {
+      const re = /\S+/g;
+      return { byteLevel: false, run: (p) => regexPieces(p, re, 'matches') };
+    }
+    case 'Whitespace': {
+      const re = /\w+|[^\w\s]+/g;
+      return { byteLevel: false, run: (p) => regexPieces(p, re, 'matches') };
+    }
     default:
-      throw new UnsupportedError(`tokenizer.json: pre_tokenizer type "${type}" is not supported (supported: Sequence, Split, ByteLevel, Metaspace)`);
+      throw new UnsupportedError(`tokenizer.json: pre_tokenizer type "${type}" is not supported (supported: Sequence, Split, ByteLevel, Metaspace, Digits, Punctuation, WhitespaceSplit, Whitespace)`);
   }
 }
 
