@@ -6,7 +6,7 @@
 // Works in Node and browsers (no node: imports here; see ./node.ts for loading from a folder).
 
 import { Template } from '@huggingface/jinja';
-import { ConfigError, InputError, UnsupportedError } from '../errors.ts';
+import { CheckpointError, InputError, UnsupportedError } from '../errors.ts';
 import {
   type AddedTokenSpec, type Normalize, type PreTokenize, BYTE_TO_CHAR, DictionarySplitter,
   buildNormalizer, buildPreTokenizer, byteLevelBytes, parseAddedTokens,
@@ -44,7 +44,7 @@ const utf8 = new TextEncoder();
 function parseJson(x: string | object, file: string): Json {
   if (typeof x !== 'string') return x as Json;
   try { return JSON.parse(x) as Json; } catch (e) {
-    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(file, `not valid JSON (${(e as Error).message})`, undefined, { cause: e });
   }
 }
 
@@ -97,7 +97,7 @@ function encodeWtf8(s: string, out: Uint8Array, at: number): number {
 const LONE_SURROGATE = /\p{Cs}/u;
 
 export class Tokenizer {
-  private readonly w: TokenizerWasm;
+  private w: TokenizerWasm; // null after dispose(); alive() guards every use
   private readonly vocabMap: Map<string, number>;
   private readonly idToTok: string[];
   private readonly addedById = new Map<number, AddedTokenSpec>();
@@ -126,14 +126,14 @@ export class Tokenizer {
     this.w = w;
     this.config = cfg;
     const model = tj.model as Json | undefined;
-    if (!model) throw new ConfigError('tokenizer.json: no "model" section');
+    if (!model) throw new CheckpointError('tokenizer.json', 'no "model" section');
     const mtype = model.type ?? (model.merges ? 'BPE' : undefined);
     if (mtype !== 'BPE') throw new UnsupportedError(`tokenizer.json: model type "${mtype}" is not supported (only BPE)`);
     if (model.continuing_subword_prefix || model.end_of_word_suffix) {
       throw new UnsupportedError('tokenizer.json: BPE continuing_subword_prefix / end_of_word_suffix are not supported');
     }
     if (model.dropout) throw new UnsupportedError('tokenizer.json: BPE dropout is not supported (non-deterministic)');
-    if (tj.truncation || tj.padding) { /* encode-time options for batches; ignored like HF's JS tokenizer */ }
+    // truncation / padding are batch options of the Python API; like HF JS we ignore them.
 
     this.normalizer = buildNormalizer(tj.normalizer);
     const pre = buildPreTokenizer(tj.pre_tokenizer);
@@ -147,7 +147,7 @@ export class Tokenizer {
 
     // --- vocab -----------------------------------------------------------------------------
     const vocab = model.vocab as Record<string, number>;
-    if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab)) throw new ConfigError('tokenizer.json: model.vocab must be an object');
+    if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab)) throw new CheckpointError('tokenizer.json', 'model.vocab must be an object');
     this.vocabMap = new Map(Object.entries(vocab));
     const added = parseAddedTokens(tj.added_tokens);
     let maxId = -1;
@@ -209,7 +209,7 @@ export class Tokenizer {
         let a: string, b: string;
         if (typeof m === 'string') {
           const sp = m.indexOf(' ');
-          if (sp < 0) throw new ConfigError(`tokenizer.json: merge "${m}" has no space`);
+          if (sp < 0) throw new CheckpointError('tokenizer.json', `merge "${m}" has no space`);
           a = m.slice(0, sp);
           const sp2 = m.indexOf(' ', sp + 1);
           b = sp2 < 0 ? m.slice(sp + 1) : m.slice(sp + 1, sp2); // HF JS: split(' ', 2)
@@ -289,7 +289,7 @@ export class Tokenizer {
       const name = item.SpecialToken?.id as string;
       const spec = (pp.special_tokens ?? {})[name] as Json | undefined;
       const ids: number[] = spec?.ids ?? [this.vocabMap.get(name)];
-      if (ids.some((i) => typeof i !== 'number')) throw new ConfigError(`TemplateProcessing: special token "${name}" is not in the vocab`);
+      if (ids.some((i) => typeof i !== 'number')) throw new CheckpointError('tokenizer.json', `TemplateProcessing: special token "${name}" is not in the vocab`);
       (seen ? this.suffixIds : this.prefixIds).push(...ids);
     }
   }
@@ -617,8 +617,13 @@ export class Tokenizer {
   idToToken(id: number): string | undefined { return id >= 0 && id < this.vocabSize && Number.isInteger(id) ? this.idToTok[id] : undefined; }
   isSpecial(id: number): boolean { return this.specialIds.has(id); }
 
-  /** Releases the Wasm instance (its memory is freed once unreferenced). */
-  dispose(): void { this.disposed = true; }
+  /** Drops the vocab tables and the Wasm instance (freed once unreferenced); later calls throw. */
+  dispose(): void {
+    this.disposed = true;
+    this.vocabMap.clear();
+    this.idToTok.length = 0;
+    this.w = null as unknown as TokenizerWasm;
+  }
 }
 
 function stripChars(s: string, c: string, start: number, stop: number): string {
