@@ -40,6 +40,7 @@ export interface StreamDecoder {
 }
 
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // non-streaming uses only
 
 function parseJson(x: string | object, file: string): Json {
   if (typeof x !== 'string') return x as Json;
@@ -56,7 +57,9 @@ function tokenContent(v: unknown): string | undefined {
 }
 
 // HF's decode-time clean-up (transformers `clean_up_tokenization`), applied when the config asks.
+const CLEANUP_CANDIDATE = / [.?!,'n]/; // every pattern starts with a space and one of these
 function cleanUp(t: string): string {
+  if (!CLEANUP_CANDIDATE.test(t)) return t;
   return t.replaceAll(' .', '.').replaceAll(' ?', '?').replaceAll(' !', '!').replaceAll(' ,', ',')
     .replaceAll(" ' ", "'").replaceAll(" n't", "n't").replaceAll(" 'm", "'m").replaceAll(" 's", "'s")
     .replaceAll(" 've", "'ve").replaceAll(" 're", "'re");
@@ -508,7 +511,7 @@ export class Tokenizer {
   decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
     this.alive();
     const bytes = this.decodeBytes(ids, opts.skipSpecialTokens ?? false, true);
-    let s = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+    let s = utf8Decoder.decode(bytes);
     s = this.finishString(s);
     if (opts.cleanUpTokenizationSpaces ?? this.cleanUpSpaces) s = cleanUp(s);
     return s;
