@@ -23,13 +23,16 @@ if (!existsSync('dist/cli.js')) {
   }
 }
 
-// Said plainly, where a person will see it: stdout on a terminal, stderr when stdout is parsed.
+// A demo shows text even when piped (`npm start | cat`); `npm start -- --json` gives the JSON.
+const userArgs = process.argv.slice(2);
+const json = userArgs.includes('--json');
+// Said plainly, where a person will see it: on stdout, unless stdout is JSON.
 const notice =
   'NOTE: the default model in assets/default-model has RANDOM weights (a tiny test Zamba2 with the\n' +
   'Mistral tokenizer). It runs the full pipeline, but the text it generates is meaningless.\n' +
   'For real text: npx mamba-scan-lite generate --model Zyphra/Zamba2-1.2B-instruct --prompt "..."\n';
-(process.stdout.isTTY ? process.stdout : process.stderr).write(notice);
+(json ? process.stderr : process.stdout).write(notice);
 
-const args = ['dist/cli.js', 'generate', '--model', MODEL, '--prompt', PROMPT, '--max-new-tokens', '32', ...process.argv.slice(2)];
+const args = ['dist/cli.js', 'generate', '--model', MODEL, '--prompt', PROMPT, '--max-new-tokens', '32', ...(json ? [] : ['--text']), ...userArgs];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -110,6 +110,8 @@ export class ProgressBar {
     const parts: string[] = [];
     const known = total !== undefined && total > 0;
     const frac = known ? Math.min(1, loaded / total) : 0;
+    // Phases without bytes yet (reading config and headers): just the label.
+    if (loaded === 0 && !(total !== undefined && total > 0)) return `${label}…`;
     const right = [
       known ? `${formatMB(loaded)}/${formatMB(total)}` : formatMB(loaded),
       speed !== undefined ? `${(speed / 1e6).toFixed(1)} MB/s` : '',

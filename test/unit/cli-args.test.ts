@@ -111,6 +111,7 @@ test('progress bar: bytes, MB/s, ETA; throttled; cleared at the end', () => {
   assert.match(s, /ETA 7\.50 s/);
   assert.match(s, / 25%/);
   assert.not.match(bar.render(5e6, undefined, 'upload', 1), /ETA|%/);
+  assert.is(bar.render(0, 0, 'config', 0.5), 'config…', 'no bytes yet: just the phase');
   bar.update(1, 10);
   t = 50;
   bar.update(2, 10);
