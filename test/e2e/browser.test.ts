@@ -123,6 +123,31 @@ if (!existsSync(CHROMIUM)) {
     }
   });
 
+  test('a picked model folder loads from File objects', async () => {
+    const { chromium } = await import('playwright-core');
+    const { server, origin, requests } = await serveRepo();
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/examples/browser/index.html`);
+      // The <input webkitdirectory> gets the folder's files, as a user's pick would.
+      await page.setInputFiles('#folder', join(root, MODEL_DIR));
+      await page.click('#load');
+      await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 60_000 });
+      const status = await page.textContent('#status');
+      assert.is(await page.evaluate(() => window.__mslError), undefined);
+      assert.match(status ?? '', /zamba2, 6 layers/);
+      assert.is(await page.isEnabled('#generate'), true);
+      assert.not.ok(requests.some((l) => l.includes(MODEL_DIR)), 'nothing fetched from the server: the files came from the pick');
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  });
+
   test('without WebGPU the page says so plainly', async () => {
     const { chromium } = await import('playwright-core');
     const { server, origin } = await serveRepo();
