@@ -116,6 +116,7 @@ export class Tokenizer {
   private readonly afterFuse: StringStep[] = [];
   private readonly cleanUpSpaces: boolean;
   private readonly chatTemplate: string | undefined;
+  private template: Template | undefined;
   private readonly config: Json;
   private readonly specialIds = new Set<number>();
   private disposed = false;
@@ -602,7 +603,8 @@ export class Tokenizer {
       const c = tokenContent(this.config[k]);
       if (c !== undefined) special[k] = c;
     }
-    const text = new Template(this.chatTemplate).render({
+    this.template ??= new Template(this.chatTemplate); // parsed once, rendered per call
+    const text = this.template.render({
       ...special,
       ...opts.extra,
       messages,
