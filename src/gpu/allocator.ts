@@ -90,9 +90,17 @@ export class BufferAllocator {
   }
 
   /** Destroys a buffer now and stops counting it. */
+  /**
+   * Called before a buffer is destroyed. The context sets it to submit recorded work first:
+   * commands already recorded may still use the buffer, and WebGPU rejects a submit that
+   * touches a destroyed buffer.
+   */
+  beforeDestroy: (() => void) | undefined;
+
   destroy(buffer: GPUBuffer): void {
     const e = this.live.get(buffer);
     if (!e) return; // destroying twice is harmless, as in WebGPU
+    this.beforeDestroy?.();
     if (e.pooled) {
       const list = this.pool.get(`${e.usage}|${e.size}`);
       const i = list ? list.indexOf(buffer) : -1;

@@ -95,6 +95,10 @@ export class GpuContext {
     // Holding the GPU object here keeps Dawn's instance alive as long as this context.
     (this as unknown as { gpuRef: GPU }).gpuRef = gpuRef;
     this.alloc = new BufferAllocator(device);
+    this.alloc.beforeDestroy = () => {
+      if (!this.encoder || this.destroyed || this.lostError) return;
+      try { this.flush(); } catch { /* the error stays recorded and surfaces at the next call */ }
+    };
     this.uniformArena = this.alloc.create('runtime:uniforms', UNIFORM_SLOT * UNIFORM_SLOTS,
       BufferUsage.UNIFORM | BufferUsage.COPY_DST);
     device.lost.then((info) => {
