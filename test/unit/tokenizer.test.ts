@@ -128,6 +128,24 @@ test('BPE merge loop is O(n log n): one 400 KB SentencePiece word costs < 20x a 
   assert.ok(b < 20 * a, `100 KB: ${a.toFixed(1)} ms, 800 KB: ${b.toFixed(1)} ms`);
 });
 
+test('long single BPE words (heap merge path) match the oracle, both families', async () => {
+  // Pieces of thousands of symbols: text without spaces (one SentencePiece word even after the
+  // cut before '▁'), and for byte-level, runs of letters / punctuation that the split keeps whole.
+  const r = mulberry32(41);
+  const words: string[] = [];
+  for (let i = 0; i < 6; i++) words.push(longDocument(r, 2500).replace(/\s+/g, '').slice(0, 3000));
+  let letters = '', punct = '';
+  for (let i = 0; i < 3000; i++) {
+    letters += String.fromCharCode(97 + Math.floor(r() * 26));
+    punct += '!?.,;:-_=+*&^%$#@'[Math.floor(r() * 17)];
+  }
+  words.push(letters, punct, 'ab'.repeat(1500), 'a'.repeat(3001));
+  for (const fam of ['llama2', 'llama3'] as const) {
+    const t = await loadOurs(fam), o = loadOracle(fam);
+    for (const w of words) assert.equal(t.encode(w), o.encode(w).ids, `${fam} ${w.slice(0, 60)}`);
+  }
+});
+
 test('encodeBatch equals encode per text', async () => {
   const t = await loadOurs('llama3');
   const texts = sample.slice(0, 50).map((c) => c.text);
