@@ -3,7 +3,8 @@
 // BPE, llama3 = byte-level BPE), for short prompts (the seeded parity corpus, ~10k strings) and
 // one long document (no pre-tokenizer on the SentencePiece path: the whole text is one BPE word).
 //
-//   node --import ./scripts/register.mjs bench/tokenizer.ts [--long-kb 100] [--min-ms 1000] [--family llama2,llama3]
+//   node --import ./scripts/register.mjs bench/tokenizer.ts [--quick] [--long-kb 100] [--min-ms 1000] [--family llama2,llama3]
+// (--quick: --min-ms 200, for `npm run bench -- --quick`)
 //
 // MB/s counts UTF-8 bytes of the text (encode: input text; decode: output text). Each figure is the
 // best of repeated passes after one warm-up pass, with passes repeated until --min-ms has elapsed.
@@ -17,7 +18,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const longKb = Number(arg('long-kb') ?? 100);
-const minMs = Number(arg('min-ms') ?? 1000);
+const minMs = Number(arg('min-ms') ?? (process.argv.includes('--quick') ? 200 : 1000));
 const families = (arg('family') ?? 'llama2,llama3').split(',') as Family[];
 
 const enc = new TextEncoder();
