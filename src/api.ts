@@ -65,6 +65,8 @@ export class MambaModel {
 
   get config(): ModelConfig { return this.engine.runner.config; }
   get weightBytes(): number { return this.checkpoint.weightBytes; }
+  /** Storage dtype of the matrices on the GPU ('f32', 'f16' or 'bf16'). */
+  get dtype(): string { return this.engine.runner.headWeight.dtype; }
 
   /** logits for every position of each row (rows run one after another with their own state). */
   async forward(inputIds: readonly (readonly number[])[] | readonly number[], opts: { signal?: AbortSignal } = {}): Promise<ForwardOutput> {
@@ -173,14 +175,24 @@ function normaliseBatch(ids: readonly number[] | readonly (readonly number[])[])
 
 /** Loads a checkpoint (directory, URL, Hub id, File list or in-memory files) onto the GPU. */
 export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}): Promise<MambaModel> {
+  // The source first: a wrong path or model id fails before any GPU work starts.
+  const src = await openModelSource(source, { onDownloadProgress: opts.onProgress, signal: opts.signal });
+  const closeSource = async () => {
+    // Sources given by the caller stay open; the ones opened here (file handles) are closed.
+    if (src !== source) await src.close?.().catch(() => undefined);
+  };
+  let ctx: GpuContext;
   const ownsContext = !(opts.device instanceof GpuContext);
-  const ctx = opts.device instanceof GpuContext ? opts.device : await GpuContext.create(opts.device);
+  try {
+    ctx = opts.device instanceof GpuContext ? opts.device : await GpuContext.create(opts.device);
+  } catch (e) {
+    await closeSource();
+    throw e;
+  }
   const baselineBytes = ctx.memoryStats().liveBytes;
   let ckpt: LoadedCheckpoint | undefined;
   let tokenizer: Tokenizer | undefined;
-  let src: Awaited<ReturnType<typeof openModelSource>> | undefined;
   try {
-    src = await openModelSource(source, { onDownloadProgress: opts.onProgress, signal: opts.signal });
     ckpt = await loadCheckpoint(ctx, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
       // Refuse before the first weight is uploaded: OutOfMemoryError says needed vs available.
       beforeAllocate: (config, weightBytes) => {
@@ -211,8 +223,7 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     if (ownsContext) await ctx.destroy();
     throw e;
   } finally {
-    // Sources given by the caller stay open; the ones opened here (file handles) are closed.
-    if (src && src !== source) await src.close?.().catch(() => undefined);
+    await closeSource();
   }
 }
 

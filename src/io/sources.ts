@@ -129,7 +129,8 @@ export class UrlSource extends SourceBase {
     this.description = this.base;
     const f = opts.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
     if (!f) throw new UnsupportedError('no fetch() in this environment: pass options.fetch to read checkpoints from a URL');
-    this.fetchFn = f;
+    // Called unbound: browsers throw "Illegal invocation" when fetch runs with another `this`.
+    this.fetchFn = (input, init) => f(input, init);
   }
 
   url(name: string): string {
