@@ -10,8 +10,8 @@
 //   params (uniform)  T: u32 queries; pos0: u32 absolute position of query 0; nHeads: u32;
 //                     groupSize: u32 (query heads per kv head); kvStride: u32 (= nKvHeads * HD,
 //                     elements per cache row); qOffset: u32, qRowStride: u32 (elements); scale: f32
-//   1 q       array<f32>  q(t, h, d) = q[qOffset + t * qRowStride + h * HD + d]   read
-//   2 kCache  array<f32>  [capacity, nKvHeads * HD], rows 0 .. pos0 + T - 1 valid  read
+//   1 q       array<f32>  (array<vec4f> with VEC4) q(t, h, d) = q[qOffset + t * qRowStride + h * HD + d]   read
+//   2 kCache  array<f32>  (array<vec4f> with VEC4) [capacity, nKvHeads * HD], rows 0 .. pos0 + T - 1 valid  read
 //   3 vCache  array<f32>  same layout as kCache                                   read
 //   4 out     array<f32>  [T, nHeads * HD]                                        read_write
 // Dispatch: ceil(T / BQ) * nHeads workgroups of WG threads, linear id = wid.x + wid.y * nwg.x =
@@ -27,12 +27,18 @@
 //      coalesced across threads, and multiplies 4 queries at a time.
 // Workgroup memory is only the BK x BQ score tile (2 KiB): staging q or K/V tiles there as well
 //   made SwiftShader take 15+ s to compile each head-dim variant (2-3 s now).
-// Defines: HD head dim (any), WG threads, BQ queries per workgroup (multiple of 4), BK keys per
+// Defines: VEC4 (q and kCache read as vec4: HD, qOffset, qRowStride multiples of 4; the scores
+//   dominate the kernel's time on CPU adapters and vec4 loads cut them ~3x), HD head dim (any), WG threads, BQ queries per workgroup (multiple of 4), BK keys per
 //   tile, DPT = ceil(HD / WG).
 // Tuning knobs: BQ (16), BK (32), WG (host: HD rounded up to 32, within 64..256).
 
+#if VEC4
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> kCache: array<vec4f>;
+#else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<f32>;
+#endif
 @group(0) @binding(3) var<storage, read> vCache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> outBuf: array<f32>;
 
@@ -70,9 +76,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (j < nk && k0 + j <= params.pos0 + t0 + qi) {   // causal; also false for qi >= nq past kEnd
         let kb = (k0 + j) * params.kvStride + kvBase;
         let qb = params.qOffset + (t0 + qi) * params.qRowStride + h * HD;
+#if VEC4
+        var dot4 = vec4f(0.0);
+        for (var d4 = 0u; d4 < HD / 4u; d4++) { dot4 = fma(q[qb / 4u + d4], kCache[kb / 4u + d4], dot4); }
+        s = ((dot4.x + dot4.y) + (dot4.z + dot4.w)) * params.scale;
+#else
         var dot = 0.0;
         for (var d = 0u; d < HD; d++) { dot = fma(q[qb + d], kCache[kb + d], dot); }
         s = dot * params.scale;
+#endif
       }
       sp[e / 4u][e % 4u] = s;
     }

@@ -9,8 +9,8 @@
 //   params (uniform)  T, pos0, nHeads, groupSize, kvStride (= nKvHeads * HD), qOffset, qRowStride:
 //                     u32 (elements); nSplits: u32; splitLen: u32 keys per split (multiple of WG);
 //                     direct: u32 (1 when nSplits == 1: dst is out); scale: f32
-//   1 q       array<f32>  q(t, h, d) = q[qOffset + t * qRowStride + h * HD + d]   read
-//   2 kCache  array<f32>  [capacity, nKvHeads * HD]                                read
+//   1 q       array<f32>  (array<vec4f> with VEC4) q(t, h, d) = q[qOffset + t * qRowStride + h * HD + d]   read
+//   2 kCache  array<f32>  (vec4f with VEC4) [capacity, nKvHeads * HD]                          read
 //   3 vCache  array<f32>  [capacity, nKvHeads * HD]                                read
 //   4 dst     array<f32>  direct: out [T, nHeads * HD];
 //                         else partials [T, nHeads, nSplits, HD + 2] = (m, l, acc[0..HD))  read_write
@@ -20,15 +20,22 @@
 // Per tile of WG keys: thread j scores key j (q from workgroup memory, its K row from global);
 //   then every thread, owning head dims lid, lid + WG, ..., accumulates all WG probabilities times
 //   V rows (coalesced across threads). Two barriers per tile.
-// Defines: HD head dim (any), WG threads (keys per tile), DPT = ceil(HD / WG) dims per thread.
+// Defines: VEC4 (q and kCache read as vec4: HD, qOffset, qRowStride multiples of 4), HD head dim
+//   (any), WG threads (keys per tile), DPT = ceil(HD / WG) dims per thread.
 // Tuning knobs: WG (default 64); nSplits/splitLen chosen by the host (target workgroup count).
 
+#if VEC4
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> kCache: array<vec4f>;
+var<workgroup> qs: array<vec4f, HD / 4u>;
+#else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<f32>;
+var<workgroup> qs: array<f32, HD>;
+#endif
 @group(0) @binding(3) var<storage, read> vCache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-var<workgroup> qs: array<f32, HD>;
 var<workgroup> sc: array<f32, WG>;   // scores of the tile
 var<workgroup> pr: array<f32, WG>;   // exp(score - running max) of the tile
 
@@ -47,7 +54,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let kStop = min(kBeg + params.splitLen, params.pos0 + t + 1u);
 
   let qb = params.qOffset + t * params.qRowStride + h * HD;
+#if VEC4
+  for (var d4 = lid; d4 < HD / 4u; d4 += WG) { qs[d4] = q[qb / 4u + d4] * params.scale; }
+#else
   for (var d = lid; d < HD; d += WG) { qs[d] = q[qb + d] * params.scale; }
+#endif
   workgroupBarrier();
 
   var acc: array<f32, DPT>;
@@ -58,9 +69,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     var sj = -3.0e38;
     if (lid < nk) {
       let kb = (k0 + lid) * params.kvStride + kvBase;
+#if VEC4
+      var dot4 = vec4f(0.0);
+      for (var d4 = 0u; d4 < HD / 4u; d4++) { dot4 = fma(qs[d4], kCache[kb / 4u + d4], dot4); }
+      sj = (dot4.x + dot4.y) + (dot4.z + dot4.w);
+#else
       var dot = 0.0;
       for (var d = 0u; d < HD; d++) { dot = fma(qs[d], kCache[kb + d], dot); }
       sj = dot;
+#endif
     }
     sc[lid] = sj;
     workgroupBarrier();

@@ -135,16 +135,18 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
   need('attention', 'out', a.out, a.T * a.nHeads * a.headDim);
   if (keys * kvStride > 0xffffffff || a.T * a.nHeads * a.headDim > 0xffffffff) throw new InputError('attention: sizes exceed the u32 index range');
 
+  // vec4 reads of q and K whenever every row start is 16-byte aligned (all real head dims).
+  const VEC4 = a.headDim % 4 === 0 && qOffset % 4 === 0 && a.qRowStride % 4 === 0;
   const common = { T: a.T, pos0: a.pos0, nHeads: a.nHeads, groupSize: a.nHeads / a.nKvHeads, kvStride, qOffset, qRowStride: a.qRowStride };
   if (chooseAlgorithm(a) === 'flash') {
     const WG = flashThreads(a.headDim);
-    const k = await ctx.kernel(FLASH, { HD: a.headDim, WG, BQ: FLASH_BQ, BK: FLASH_BK, DPT: Math.ceil(a.headDim / WG) });
+    const k = await ctx.kernel(FLASH, { VEC4, HD: a.headDim, WG, BQ: FLASH_BQ, BK: FLASH_BK, DPT: Math.ceil(a.headDim / WG) });
     ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, out: a.out }, { ...common, scale: a.scale },
       [Math.ceil(a.T / FLASH_BQ) * a.nHeads]);
     return;
   }
   const { nSplits, splitLen } = splitPlan(a.T, a.pos0, a.nHeads);
-  const defines = { HD: a.headDim, WG: SPLITK_WG, DPT: Math.ceil(a.headDim / SPLITK_WG) };
+  const defines = { VEC4, HD: a.headDim, WG: SPLITK_WG, DPT: Math.ceil(a.headDim / SPLITK_WG) };
   const k = await ctx.kernel(SPLITK, defines);
   const rows = a.T * a.nHeads;
   if (nSplits === 1) {

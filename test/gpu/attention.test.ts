@@ -10,17 +10,20 @@ import { InputError } from '../../src/errors.ts';
 import { attention, attentionScratchBytes, type AttentionAlgorithm } from '../../src/kernels/attention.ts';
 import { attentionRef } from '../reference/layers.ts';
 
-// T, pos0, nHeads, nKvHeads, headDim
-const cases: [number, number, number, number, number][] = [
-  [1, 0, 3, 1, 8],
-  [1, 17, 3, 3, 12],
-  [5, 17, 3, 1, 12],
-  [37, 0, 3, 3, 8],
-  [37, 17, 3, 1, 128],
-  [130, 17, 3, 1, 8],
-  [1, 700, 4, 2, 128],   // decode over a longer context: split-K uses 11 splits + combine
-  [3, 5, 2, 1, 224],     // Zamba2-7B head dim: flash key tile of 9, 4 dims per split-K thread
-  [2, 130, 6, 3, 160],
+// T, pos0, nHeads, nKvHeads, headDim, q layout: 'qkv' = q inside a wider row at offset 5, stride
+// + 3 (scalar reads), 'packed' = [T, nHeads * hd] (vec4 reads when hd % 4 == 0)
+const cases: [number, number, number, number, number, 'qkv' | 'packed'][] = [
+  [1, 0, 3, 1, 8, 'qkv'],
+  [1, 17, 3, 3, 12, 'packed'],
+  [5, 17, 3, 1, 12, 'qkv'],
+  [5, 17, 3, 1, 10, 'packed'],   // hd not a multiple of 4: scalar reads even when packed
+  [37, 0, 3, 3, 8, 'packed'],
+  [37, 17, 3, 1, 128, 'qkv'],
+  [37, 17, 3, 1, 128, 'packed'],
+  [130, 17, 3, 1, 8, 'qkv'],
+  [1, 700, 4, 2, 128, 'packed'], // decode over a longer context: split-K uses 11 splits + combine
+  [3, 5, 2, 1, 224, 'qkv'],      // Zamba2-7B head dim: 224 flash threads, 4 dims per split-K thread
+  [2, 130, 6, 3, 160, 'packed'],
 ];
 
 /**
@@ -31,11 +34,10 @@ const cases: [number, number, number, number, number][] = [
  */
 const TOL = 1e-5;
 
-async function runCase(T: number, pos0: number, nHeads: number, nKv: number, hd: number, algorithm: AttentionAlgorithm): Promise<void> {
+async function runCase(T: number, pos0: number, nHeads: number, nKv: number, hd: number, layout: 'qkv' | 'packed', algorithm: AttentionAlgorithm): Promise<void> {
   const ctx = await testGpu();
   const keys = pos0 + T, capacity = keys + 7, kvw = nKv * hd;
-  // q lives inside a qkv-like row: offset 5, row stride (nHeads + 2 nKv) * hd + 3.
-  const qOffset = 5, qRowStride = (nHeads + 2 * nKv) * hd + 3;
+  const qOffset = layout === 'qkv' ? 5 : 0, qRowStride = layout === 'qkv' ? (nHeads + 2 * nKv) * hd + 3 : nHeads * hd;
   const q = randomArray(qOffset + T * qRowStride, 101 + T * hd + pos0, 1.5);
   const k = randomArray(capacity * kvw, 103 + keys * hd, 1);
   const v = randomArray(capacity * kvw, 107 + keys * hd, 1);
@@ -55,11 +57,11 @@ async function runCase(T: number, pos0: number, nHeads: number, nKv: number, hd:
   for (const b of [bq, bk, bv, bo]) ctx.alloc.destroy(b);
 }
 
-for (const [T, pos0, nHeads, nKv, hd] of cases) {
+for (const [T, pos0, nHeads, nKv, hd, layout] of cases) {
   for (const algorithm of ['flash', 'splitk'] as const) {
-    test(`attention ${algorithm} T=${T} pos0=${pos0} heads=${nHeads} kv=${nKv} hd=${hd}`, async () => {
+    test(`attention ${algorithm} T=${T} pos0=${pos0} heads=${nHeads} kv=${nKv} hd=${hd} q ${layout}`, async () => {
       const t0 = performance.now();
-      await runCase(T, pos0, nHeads, nKv, hd, algorithm);
+      await runCase(T, pos0, nHeads, nKv, hd, layout, algorithm);
       if (process.env.MSL_TIMING) console.log(`${algorithm} T=${T} hd=${hd}: ${(performance.now() - t0).toFixed(0)} ms`);
     });
   }
