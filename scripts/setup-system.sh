@@ -15,6 +15,13 @@ have_lavapipe() {
 }
 have_chromium() { [[ -x /usr/bin/chromium && -f /usr/lib/chromium/vk_swiftshader_icd.json ]]; }
 
+# A machine with a real GPU (a kernel GPU device node) needs none of this: nothing is installed,
+# the tests use its adapter, and the browser test skips if Chromium is absent.
+if [[ -n "${MSL_SKIP_SETUP:-}" ]] || compgen -G '/dev/nvidia[0-9]*' >/dev/null || compgen -G '/dev/dri/renderD*' >/dev/null; then
+  echo "setup-system: a GPU device (or MSL_SKIP_SETUP) is present; installing nothing"
+  exit 0
+fi
+
 if have_lavapipe && have_chromium; then
   echo "setup-system: lavapipe $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) and chromium already installed"
   exit 0
