@@ -477,7 +477,7 @@ export function encodePieces(textLen: i32, nRanges: i32): i32 {
 let decCount: i32 = 0;
 let decArena: usize = 0;   // u8: decoded bytes of each id
 let decOffs: usize = 0;    // i32 [decCount + 1]
-let decFlags: usize = 0;   // u8 [decCount]: bit 0 = special (skippable)
+let decFlags: usize = 0;   // u8 [decCount]: bit 0 = special (skippable), bit 1 = Metaspace leading space
 let stripFirstSpace = false;
 
 export function decodeTables(count: i32, bytes: i32, stripFirst: i32): usize {
@@ -521,7 +521,7 @@ export function decodeIds(n: i32, skip: i32, first: i32): i32 {
     const e = load<i32>(decOffs + (<usize>(id + 1) << 2));
     if (isFirst) {
       isFirst = false;
-      if (stripFirstSpace && e > s && load<u8>(decArena + s) == 0x20) s++;
+      if (stripFirstSpace && (load<u8>(decFlags + id) & 2) != 0 && e > s && load<u8>(decArena + s) == 0x20) s++;
     }
     memory.copy(decOutPtr + w, decArena + s, <usize>(e - s));
     w += e - s;

@@ -67,7 +67,8 @@ function cleanUp(t: string): string {
 
 /** A decoder step applied to each vocab entry at load (string until it becomes bytes). */
 type PerTokenStep = (t: string | Uint8Array, added: boolean) => string | Uint8Array;
-interface DecoderPlan { perToken: PerTokenStep[]; stripFirst: boolean }
+/** metaIndex: position of the Metaspace step (its "first token starts with a space" rule), or -1. */
+interface DecoderPlan { perToken: PerTokenStep[]; metaIndex: number }
 
 function checkPostProcessor(pp: Json | null | undefined): void {
   if (pp == null) return;
@@ -309,7 +310,7 @@ export class Tokenizer {
     walk(dec);
     const perToken: PerTokenStep[] = [];
     let fused = false;
-    let stripFirst = false;
+    let metaIndex = -1;
     for (const d of flat) {
       const t = d.type as string;
       if (fused) {
@@ -343,8 +344,8 @@ export class Tokenizer {
           break;
         case 'Metaspace': {
           const rep = String(d.replacement ?? '\u2581');
+          if (metaIndex < 0) metaIndex = perToken.length;
           perToken.push((p) => (typeof p === 'string' ? p.replaceAll(rep, ' ') : p));
-          stripFirst = true;
           break;
         }
         case 'Strip': {
@@ -356,23 +357,29 @@ export class Tokenizer {
           throw new UnsupportedError(`tokenizer.json: decoder type "${t}" is not supported (Sequence, Replace, ByteFallback, Fuse, Strip, ByteLevel, Metaspace)`);
       }
     }
-    return { perToken, stripFirst };
+    return { perToken, metaIndex };
   }
 
-  private buildDecodeTable({ perToken, stripFirst }: DecoderPlan): void {
+  private buildDecodeTable({ perToken, metaIndex }: DecoderPlan): void {
     const n = this.vocabSize;
     const bytes: Uint8Array[] = new Array(n);
+    const metaSpace = new Uint8Array(n);
     let total = 0;
     for (let id = 0; id < n; id++) {
       const added = this.addedById.has(id);
       let p: string | Uint8Array = this.idToTok[id]!;
-      for (const f of perToken) p = f(p, added);
+      for (let k = 0; k < perToken.length; k++) {
+        p = perToken[k]!(p, added);
+        // HF's Metaspace decoder drops the first token's leading space as that step sees it
+        // (a later <0x20> byte token does not count): remember it per id.
+        if (k === metaIndex && typeof p === 'string' && p.startsWith(' ')) metaSpace[id] = 1;
+      }
       const b = typeof p === 'string' ? utf8.encode(p) : p;
       bytes[id] = b;
       total += b.length;
     }
     const x = this.w.x;
-    const arena = x.decodeTables(n, total, stripFirst ? 1 : 0);
+    const arena = x.decodeTables(n, total, metaIndex >= 0 ? 1 : 0);
     const offs = x.decodeOffsets();
     const fl = x.decodeFlags();
     const u8 = this.w.u8, i32 = this.w.i32;
@@ -381,7 +388,7 @@ export class Tokenizer {
       i32[(offs >> 2) + id] = q;
       u8.set(bytes[id]!, arena + q);
       q += bytes[id]!.length;
-      u8[fl + id] = this.specialIds.has(id) ? 1 : 0;
+      u8[fl + id] = (this.specialIds.has(id) ? 1 : 0) | (metaSpace[id]! << 1);
     }
     i32[(offs >> 2) + n] = q;
   }
