@@ -12,7 +12,7 @@ import { InputError, MambaScanError } from './errors.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
-import { choosePrefillChunk } from './runtime/planner.ts';
+import { choosePrefillChunk, CHUNKED_SCAN_MIN_TOKENS } from './runtime/planner.ts';
 
 export type { ModelSource } from './io/open-source.ts';
 export type { GenerateOptions, GenerateStats } from './runtime/session.ts';
@@ -148,6 +148,7 @@ export class MambaModel {
     if (this.disposed) return;
     this.disposed = true;
     for (const s of [...this.sessions]) s.dispose();
+    this.engine.trim();
     this.checkpoint.dispose();
     this.tokenizer?.dispose();
     await this.ctx.sync().catch(() => undefined);
@@ -232,6 +233,6 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
  * The recurrent scan is sequential in T but needs no scratch; the chunked one parallelises within
  * a chunk and wins once blocks are long enough to fill the device.
  */
-function defaultChunkedThreshold(ctx: GpuContext): number {
-  return ctx.adapter.isSoftware ? 64 : 64;
+function defaultChunkedThreshold(_ctx: GpuContext): number {
+  return CHUNKED_SCAN_MIN_TOKENS;
 }

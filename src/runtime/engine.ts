@@ -47,6 +47,18 @@ export class Engine {
   /** Frees the workspace (it is re-created on the next call). */
   trim(): void { this.ws.release(); }
 
+  /**
+   * Sizes the workspace for a full block of prefillChunk tokens, once: every later block (and
+   * decode) fits in it, so scratch is one fixed figure whatever the prompt lengths are.
+   */
+  private sizeWorkspace(): void {
+    const T = this.opts.prefillChunk;
+    for (const [name, bytes] of Object.entries(this.runner.scratch(T))) this.ws.get(name, bytes);
+    this.ws.get('ids', 4 * T);
+    this.ws.get('logits', 4 * Math.min(this.opts.logitsRows, T) * this.vocabSize);
+    this.ws.get('argmax', 4);
+  }
+
   get vocabSize(): number { return this.runner.config.vocabSize; }
 
   createCache(): HybridCache { return new HybridCache(this.ctx, this.runner.cacheDims()); }
@@ -88,6 +100,7 @@ export class Engine {
     this.checkIds(ids);
     this.checkLength(cache, ids.length);
     cache.reserve(cache.position + ids.length);
+    this.sizeWorkspace();
     const ws = this.ws;
     const V = this.vocabSize;
     let last: Float32Array | undefined;
@@ -132,6 +145,7 @@ export class Engine {
 
   private async argmaxLocked(cache: HybridCache, id: number): Promise<number> {
     cache.reserve(cache.position + 1);
+    this.sizeWorkspace();
     const ws = this.ws;
     {
       const idsBuf = ws.get('ids', 4);

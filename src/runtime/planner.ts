@@ -26,7 +26,12 @@ export interface PlanOptions {
   weightBytes?: number;
   /** Plan for forward() returning every logits row (64-row readback blocks) rather than generation. */
   allLogits?: boolean;
+  /** The scan prefill blocks use (default: the runtime's choice for the block size). */
+  scan?: 'recurrent' | 'chunked';
 }
+
+/** Prefill blocks of at least this many tokens use the chunked scan by default (see bench/speed). */
+export const CHUNKED_SCAN_MIN_TOKENS = 64;
 
 export interface MemoryPlan {
   weights: number;
@@ -59,17 +64,19 @@ export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16
   return total;
 }
 
-export function scratchFor(config: ModelConfig, T: number, allLogits = false): number {
+export function scratchFor(config: ModelConfig, T: number, allLogits = false, scan?: 'recurrent' | 'chunked'): number {
   const ws = config.arch === 'zamba2' ? zamba2Scratch(config, T) : mamba2Scratch(config, T);
-  const rows = allLogits ? Math.min(LOGITS_ROWS, T) : 1;
+  // The engine sizes its workspace once for a full block, logits for up to LOGITS_ROWS rows.
+  const rows = Math.min(LOGITS_ROWS, T);
   ws.ids = 4 * T;
   ws.logits = 4 * rows * config.vocabSize;
   ws.argmax = 4;
   let total = 0;
   for (const v of Object.values(ws)) total += pad4(v);
   // Kernel scratch comes from the allocator's pool (bucketed sizes).
-  total += scratchBucket(scanScratchBytes({ T, nHeads: config.nHeads, algorithm: T > 1 ? 'chunked' : 'recurrent' }));
-  total += scratchBucket(4 * rows * config.vocabSize); // readback staging
+  const algorithm = scan ?? (T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent');
+  total += scratchBucket(scanScratchBytes({ T, nHeads: config.nHeads, algorithm }));
+  total += scratchBucket(4 * (allLogits ? rows : 1) * config.vocabSize); // readback staging
   return total;
 }
 
@@ -83,7 +90,7 @@ export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryP
   let kvBytesPerToken = 0;
   if (config.arch === 'zamba2') kvBytesPerToken = config.hybridLayerIds.length * 2 * config.numKeyValueHeads * config.attentionHeadDim * 4;
   const kvCache = batch * Math.ceil(maxTokens / KV_BLOCK) * KV_BLOCK * kvBytesPerToken;
-  const scratch = scratchFor(config, prefillChunk, opts.allLogits);
+  const scratch = scratchFor(config, prefillChunk, opts.allLogits, opts.scan);
   return { weights, state, kvCache, scratch, total: weights + state + kvCache + scratch, prefillChunk, kvBytesPerToken };
 }
 
