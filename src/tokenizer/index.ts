@@ -99,6 +99,10 @@ function encodeWtf8(s: string, out: Uint8Array, at: number): number {
   return w - at;
 }
 const LONE_SURROGATE = /\p{Cs}/u;
+// String.prototype.isWellFormed (ES2024; Node 20+, current browsers) is a fast native check.
+const hasLoneSurrogate: (s: string) => boolean = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+  ? (s) => !(s as unknown as { isWellFormed(): boolean }).isWellFormed()
+  : (s) => LONE_SURROGATE.test(s);
 
 export class Tokenizer {
   private w: TokenizerWasm; // null after dispose(); alive() guards every use
@@ -454,6 +458,14 @@ export class Tokenizer {
     }
   }
 
+  private inView: Uint8Array = new Uint8Array(0);
+  /** A view of the input buffer (reused while the pointer, size and memory stay the same). */
+  private inputView(ptr: number, cap: number): Uint8Array {
+    const v = this.inView;
+    if (v.buffer !== this.w.x.memory.buffer || v.byteOffset !== ptr || v.length < cap) this.inView = this.w.u8.subarray(ptr, ptr + cap);
+    return this.inView;
+  }
+
   /** Pre-tokenizes one normalized section and runs BPE on its pieces in Wasm (ids appended to output). */
   private encodeText(text: string, sectionIndex: number): void {
     let pieces = { text, ranges: null as number[] | null };
@@ -463,7 +475,7 @@ export class Tokenizer {
       const x = this.w.x;
       const cap = text.length * 3 + 8;
       const ptr = x.inputBuffer(cap);
-      const len = utf8.encodeInto(text, this.w.u8.subarray(ptr, ptr + cap)).written;
+      const len = utf8.encodeInto(text, this.inputView(ptr, cap)).written;
       x.encodeSplit(len, this.nativeSplit);
       return;
     }
@@ -472,8 +484,8 @@ export class Tokenizer {
     const x = this.w.x;
     const ptr = x.inputBuffer(t.length * 3 + 8);
     let len: number;
-    if (!this.byteLevel && LONE_SURROGATE.test(t)) len = encodeWtf8(t, this.w.u8, ptr);
-    else len = utf8.encodeInto(t, this.w.u8.subarray(ptr, ptr + t.length * 3 + 8)).written;
+    if (!this.byteLevel && hasLoneSurrogate(t)) len = encodeWtf8(t, this.w.u8, ptr);
+    else len = utf8.encodeInto(t, this.inputView(ptr, t.length * 3 + 8)).written;
     const r = pieces.ranges;
     if (r === null) { x.encodePieces(len, -1); return; }
     const rp = x.rangeBuffer(r.length);
