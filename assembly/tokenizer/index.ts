@@ -115,7 +115,18 @@ export function vocabBuild(): void {
     while (load<i32>(vhashPtr + (<usize>h << 2)) != 0) h = (h + 1) & vhashMask;
     store<i32>(vhashPtr + (<usize>h << 2), id + 1);
   }
+  asciiIdPtr = heap.alloc(128 * 4);
+  const one = heap.alloc(8);
+  for (let b = 0; b < 128; b++) {
+    store<u8>(one, <u8>b);
+    store<i32>(asciiIdPtr + (<usize>b << 2), lookup(one, 1));
+  }
+  heap.free(one);
 }
+
+// Ids of the 128 one-byte (ASCII) tokens, -1 if absent: the initial symbols of mostly-ASCII
+// SentencePiece text without hashing.
+let asciiIdPtr: usize = 0;
 
 /** Lookup from JS: token bytes are in the input buffer. */
 export function tokenId(n: i32): i32 { return lookup(inPtr, n); }
@@ -376,9 +387,10 @@ function bpePiece(p: usize, n: i32, segStart: i32): void {
   } else {
     let i = 0;
     while (i < n) {
-      let l = utf8Len(load<u8>(p + i));
+      const b0 = load<u8>(p + i);
+      let l = utf8Len(b0);
       if (i + l > n) l = n - i;
-      sset(symId, count, lookup(p + i, l));
+      sset(symId, count, b0 < 0x80 ? load<i32>(asciiIdPtr + (<usize>b0 << 2)) : lookup(p + i, l));
       sset(symStart, count, i);
       count++;
       i += l;
