@@ -83,8 +83,8 @@ async function runScan(ctx: GpuContext, inp: ScanInputs, o: RunOpts): Promise<{ 
 }
 
 const CASES: (ScanShape & { Q: number; dtMin: number; dtMax: number })[] = [
-  { T: 2048, NH: 4, P: 64, N: 64, G: 2, Q: 64, dtMin: 1e-3, dtMax: Infinity },
-  { T: 1000, NH: 3, P: 37, N: 128, G: 1, Q: 256, dtMin: 1e-4, dtMax: Infinity },   // last chunk 232
+  { T: 2048, NH: 2, P: 40, N: 64, G: 2, Q: 64, dtMin: 1e-3, dtMax: Infinity },
+  { T: 1000, NH: 2, P: 37, N: 128, G: 1, Q: 256, dtMin: 1e-4, dtMax: Infinity },   // last chunk 232
   { T: 300, NH: 8, P: 19, N: 16, G: 8, Q: 16, dtMin: 0.01, dtMax: 0.05 },          // both clamps
   { T: 77, NH: 2, P: 64, N: 256, G: 1, Q: 33, dtMin: 0, dtMax: Infinity },         // tiles cut by Q
   { T: 5, NH: 3, P: 8, N: 20, G: 1, Q: 64, dtMin: 0, dtMax: Infinity },            // T < Q
