@@ -19,7 +19,7 @@ const FLASH: KernelDef = {
   source: flashSource,
   bindings: ['q', 'kCache', 'vCache', 'out'],
   params: [...COMMON_PARAMS, ['scale', 'f32']],
-  workgroupSize: (d) => [Number(d.BQ), 1, 1],
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
 
 const SPLITK: KernelDef = {
@@ -38,10 +38,9 @@ const COMBINE: KernelDef = {
   workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
 
-/** Flash kernel: queries (threads) per workgroup; K+V tile budget; most keys per tile. */
-const FLASH_BQ = 32;
-const FLASH_TILE_BYTES = 8192;
-const FLASH_MAX_BK = 32;
+/** Flash kernel: queries per workgroup (a multiple of 4) and keys per tile. */
+const FLASH_BQ = 16;
+const FLASH_BK = 32;
 /** Threads (= keys per tile) of the split-K kernel and of the combine pass. */
 const SPLITK_WG = 64;
 /** Split-K aims for at least this many workgroups, so a single decode query fills the device. */
@@ -94,8 +93,9 @@ function splitPlan(T: number, pos0: number, nHeads: number): SplitPlan {
 }
 
 /**
- * Scratch bytes attention() takes from the pool for these arguments (0 unless the split-K path runs
- * with more than one split): T * nHeads * nSplits * (headDim + 2) f32, at most 64 splits.
+ * Scratch bytes attention() takes from the pool for these arguments: 0 unless the split-K path runs
+ * with more than one split, else T * nHeads * maxSplits * (headDim + 2) f32, where maxSplits (<= 64)
+ * depends on T and nHeads only, so the figure does not grow with the context.
  */
 export function attentionScratchBytes(a: Pick<AttentionArgs, 'T' | 'pos0' | 'nHeads' | 'headDim' | 'algorithm'>): number {
   if (a.T === 0 || chooseAlgorithm(a) !== 'splitk') return 0;
@@ -113,9 +113,9 @@ function partialsBytes(T: number, nHeads: number, headDim: number): number {
   return T * nHeads * maxSplits * (headDim + 2) * 4;
 }
 
-/** Flash kernel keys per tile: K and V tiles (vec4-padded rows) within 8 KiB, 1 to 32 keys. */
-function flashTile(headDim: number): number {
-  return Math.max(1, Math.min(FLASH_MAX_BK, Math.floor(FLASH_TILE_BYTES / (2 * 16 * Math.ceil(headDim / 4)))));
+/** Flash kernel threads: one per head dim where possible (HD rounded up to 32, within 64..256). */
+function flashThreads(headDim: number): number {
+  return Math.max(64, Math.min(256, Math.ceil(headDim / 32) * 32));
 }
 
 function need(kernel: string, name: string, buf: GPUBuffer, elems: number): void {
@@ -150,7 +150,8 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
   const VEC4 = a.headDim % 4 === 0 && qOffset % 4 === 0 && a.qRowStride % 4 === 0;
   const common = { T: a.T, pos0: a.pos0, nHeads: a.nHeads, groupSize: a.nHeads / a.nKvHeads, kvStride, qOffset, qRowStride: a.qRowStride };
   if (chooseAlgorithm(a) === 'flash') {
-    const k = await ctx.kernel(FLASH, { HD: a.headDim, BQ: FLASH_BQ, BK: flashTile(a.headDim) });
+    const WG = flashThreads(a.headDim);
+    const k = await ctx.kernel(FLASH, { VEC4, HD: a.headDim, WG, BQ: FLASH_BQ, BK: FLASH_BK, DPT: Math.ceil(a.headDim / WG) });
     ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, out: a.out }, { ...common, scale: a.scale },
       [Math.ceil(a.T / FLASH_BQ) * a.nHeads]);
     return;
