@@ -129,22 +129,23 @@ test('unsupported components fail at load with an error naming them', async () =
   }
 });
 
-test('BPE merge loop is O(n log n): one 400 KB SentencePiece word costs < 20x a 50 KB one', async () => {
+test('BPE merge loop is O(n log n): one 400 KB SentencePiece word costs < 24x a 50 KB one', async () => {
   // With no pre-tokenizer the whole text is one BPE word; spaces are removed so that even the
   // exact cut before each '▁' cannot shorten it: one word of 400 KB. A rescanning merge loop
-  // would be quadratic (64x for 8x the input). The bound leaves 2.5x slack over linear for
-  // log n growth and timing noise on a shared machine; min-of-3 timings damp the noise.
+  // would be quadratic (64x for 8x the input). The bound leaves 3x slack over linear for log n
+  // growth and timing noise on a shared machine (ratios of 6-14x seen under load); min-of-5
+  // timings damp the noise.
   const t = await loadOurs('llama2');
   const doc = longDocument(mulberry32(3), 400 * 1024).replace(/\s+/g, '');
   const small = doc.slice(0, doc.length >> 3);
   const time = (s: string): number => {
     let best = Infinity;
-    for (let k = 0; k < 3; k++) { const t0 = performance.now(); t.encode(s); best = Math.min(best, performance.now() - t0); }
+    for (let k = 0; k < 5; k++) { const t0 = performance.now(); t.encode(s); best = Math.min(best, performance.now() - t0); }
     return best;
   };
   time(small);
   const a = time(small), b = time(doc);
-  assert.ok(b < 20 * a, `100 KB: ${a.toFixed(1)} ms, 800 KB: ${b.toFixed(1)} ms`);
+  assert.ok(b < 24 * a, `50 KB: ${a.toFixed(1)} ms, 400 KB: ${b.toFixed(1)} ms`);
 });
 
 test('long single BPE words (heap merge path) match the oracle, both families', async () => {
