@@ -213,7 +213,17 @@ export interface CorpusEntry { category: string; text: string }
  * The parity corpus: `perCategory` strings of each category, as many mixtures, the empty string
  * and `longCount` long documents of >= 100 KB.
  */
+const memo = new Map<string, CorpusEntry[]>();
 export function generateCorpus(seed = 5, perCategory = 920, longCount = 2): CorpusEntry[] {
+  const key = `${seed}/${perCategory}/${longCount}`;
+  const hit = memo.get(key);
+  if (hit) return hit.slice(); // test files in one uvu process share it
+  const out = buildCorpus(seed, perCategory, longCount);
+  memo.set(key, out);
+  return out.slice();
+}
+
+function buildCorpus(seed: number, perCategory: number, longCount: number): CorpusEntry[] {
   const r = mulberry32(seed);
   const out: CorpusEntry[] = [{ category: 'empty', text: '' }];
   for (const [name, g] of GENERATORS) for (let i = 0; i < perCategory; i++) out.push({ category: name, text: g(r) });
