@@ -3,7 +3,7 @@
 //   - the vocab (token bytes -> id) and merge ((left id, right id) -> rank, merged id) hash tables,
 //   - the BPE merge loop over every piece, with a binary heap so one long word (a SentencePiece
 //     text without pre-tokenizer is a single word) costs O(n log n), not O(n^2),
-//   - a per-piece cache for short pieces (byte-level models see the same words again and again),
+//   - a per-piece cache for short pieces (words repeat a lot in real text),
 //   - decoding ids to bytes and the incremental UTF-8 validity check for streaming.
 //   - the pre-tokenizer split for the regexes real byte-level checkpoints use (Llama 3, Qwen 2,
 //     GPT-2/NeoX), as hand-written matchers over Unicode classes generated from the JS regex
