@@ -4,10 +4,10 @@
 //   - the BPE merge loop over every piece, with a binary heap so one long word (a SentencePiece
 //     text without pre-tokenizer is a single word) costs O(n log n), not O(n^2),
 //   - a per-piece cache for short pieces (words repeat a lot in real text),
-//   - decoding ids to bytes and the incremental UTF-8 validity check for streaming.
+//   - decoding ids to bytes (per-id tables built at load; UTF-8 decoding and streaming stay in JS),
 //   - the pre-tokenizer split for the regexes real byte-level checkpoints use (Llama 3, Qwen 2,
 //     GPT-2/NeoX), as hand-written matchers over Unicode classes generated from the JS regex
-//     engine at build time (scripts/gen-unicode-tables.mjs -> unicode-tables.ts).
+//     engine (scripts/gen-unicode-tables.mjs -> unicode-tables.ts, committed, checked by a test).
 // Everything lives in raw heap blocks (heap.alloc) addressed with load/store: no managed objects in
 // the hot paths, so the GC never scans them. Strings cross the boundary as UTF-8 in `input`.
 
