@@ -13,3 +13,4 @@ setGpuProvider(async () => {
 setStringSourceOpener(openBrowserStringSource);
 
 export * from './index.ts';
+export { hubCachedFetch, createCachingFetch, clearHubCache } from './io/hub-cache-browser.ts';

@@ -9,4 +9,5 @@ setGpuProvider(nodeGpu);
 setStringSourceOpener(openNodeStringSource);
 
 export * from './index.ts';
-export { downloadHubModel } from './io/hub-cache-node.ts';
+export { downloadHubModel, defaultHubCacheDir, hubModelDir } from './io/hub-cache-node.ts';
+export { fromFiles as tokenizerFromFiles } from './tokenizer/node.ts';

@@ -12,4 +12,5 @@ export type { MemoryStats } from './gpu/allocator.ts';
 export { setGpuProvider } from './gpu/provider.ts';
 export { Tokenizer } from './tokenizer/index.ts';
 export { AutoModelForCausalLM, AutoTokenizer } from './transformers.ts';
+export { isHubModelId, hubFileUrl, hubModelBaseUrl } from './io/hub.ts';
 export * from './errors.ts';

@@ -8,7 +8,7 @@
 // split of the same sums differs); 16-bit weights → 2e-3 (the reference uses the same rounded
 // weights, but activations are rounded differently nowhere; the slack covers f16 accumulation
 // order on the packed path).
-import { test } from 'uvu';
+import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions, type Fixture } from '../fixtures/index.ts';
@@ -16,6 +16,14 @@ import { refForward, refGreedy } from '../reference/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
 import { AbortError, InputError } from '../../src/errors.ts';
 import { planMemory } from '../../src/runtime/planner.ts';
+
+// MSL_TEST_TIMING=1 prints each test's wall time (to keep the suite's budget in view).
+const test = ((name: string, fn: () => Promise<void>) => uvuTest(name, async () => {
+  const t0 = performance.now();
+  await fn();
+  if (process.env.MSL_TEST_TIMING) console.log(`  [${((performance.now() - t0) / 1000).toFixed(1)} s] ${name}`);
+})) as unknown as typeof uvuTest;
+test.run = uvuTest.run;
 
 const CASES: { opts: FixtureOptions; tol: number }[] = [
   { opts: { arch: 'zamba2', variant: 'hybrid-1block', dtype: 'f32', seed: 11 }, tol: 1e-4 },
@@ -209,7 +217,7 @@ test('model: scratch memory is flat in prompt length; planner within 5%; dispose
   try {
     await model.generate([4, 5, 6], { maxNewTokens: 3 });
     const live = model.memoryStats().liveBytes;
-    for (let i = 0; i < 50; i++) await model.generate([4, 5, 6 + i], { maxNewTokens: 3, eosTokenIds: [] });
+    for (let i = 0; i < 50; i++) await model.generate([4, 5, 6 + i], { maxNewTokens: 1, eosTokenIds: [] });
     assert.is(model.memoryStats().liveBytes, live, 'no growth over 50 generate calls');
   } finally {
     await model.dispose();
