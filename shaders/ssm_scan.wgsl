@@ -8,7 +8,7 @@
 // Bindings:
 //   params (uniform)  T, NH, P: u32; headsPerGroup: u32 (NH/G); pBlocks: u32 (ceil(P/PB));
 //                     xOff, xStride, dtOff, dtStride, bOff, bStride, cOff, cStride: u32 (elements);
-//                     dtMin, dtMax: f32 (dtMax = 3.4e38 when unbounded); npt, rpt: u32 (= NPT, RPT)
+//                     dtMin, dtMax: f32 (dtMax = 3.4e38 when unbounded); npt: u32 (= NPT)
 //   1 xs    array<f32>  x(t,h,p)  = xs[xOff + t*xStride + h*P + p]      read
 //   2 dts   array<f32>  dt(t,h)   = dts[dtOff + t*dtStride + h]         read (raw, before bias)
 //   3 bs    array<f32>  B(t,g,n)  = bs[bOff + t*bStride + g*N + n]      read
@@ -33,9 +33,9 @@
 //   NPT = ceil(N/LN); RPT (rows per thread: clamp(64/NPT, 1, 4)); WG (64); PB = RPT*WG/LN;
 //   DIRECT (LN == 1); SUBGROUPS; TB (tokens per reduction block, workgroup path only: 4, else 1).
 //   Registers per thread for the state: NPT*RPT (64 for N = 128 on the subgroup path).
-//   K_END / I_END: the k and i loop bounds, as text: `NPT` / `RPT` (constants: the compiler unrolls
-//   and keeps the state in registers; real GPUs) or `params.npt` / `params.rpt` (runtime: no
-//   unrolling; software adapters, where LLVM needs 10-60 s per unrolled variant on a cold cache).
+//   K_END: the column loop bound, as text: `NPT` (constant: the compiler unrolls it and keeps the
+//   state in registers; real GPUs) or `params.npt` (runtime: software adapters, where LLVM needs
+//   6-65 s per fully unrolled variant on a cold shader cache).
 
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read> dts: array<f32>;
@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   // Rows p_i = pBlock + r + i*(WG/LN), i < RPT; rows past P run on a clamped row, never stored.
   var s: array<f32, NPT * RPT>;
   var xCol: array<u32, RPT>;
-  for (var i = 0u; i < {{I_END}}; i++) {
+  for (var i = 0u; i < RPT; i++) {
     let pc = min(pBlock + r + i * (WG / LN), P - 1u);
     xCol[i] = params.xOff + h * P + pc;
     for (var k = 0u; k < {{K_END}}; k++) {
@@ -98,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       var xv: array<f32, RPT>;
       var dx: array<f32, RPT>;
       var acc: array<f32, RPT>;
-      for (var i = 0u; i < {{I_END}}; i++) {
+      for (var i = 0u; i < RPT; i++) {
         // Explicit: Dawn on lavapipe and SwiftShader did not re-zero this array per iteration.
         acc[i] = 0.0;
         xv[i] = xs[xCol[i] + t * params.xStride];
@@ -112,14 +112,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           // One B and one C load serve RPT rows.
           let bv = bs[bRow + n];
           let cv = cs[cRow + n];
-          for (var i = 0u; i < {{I_END}}; i++) {
+          for (var i = 0u; i < RPT; i++) {
             let v = fma(s[k * RPT + i], dA, dx[i] * bv);
             s[k * RPT + i] = v;
             acc[i] = fma(v, cv, acc[i]);
           }
         }
       }
-      for (var i = 0u; i < {{I_END}}; i++) {
+      for (var i = 0u; i < RPT; i++) {
         if (j == 0u) { acc[i] = fma(hv.z, xv[i], acc[i]); }
         let p = pBlock + r + i * (WG / LN);
 #if DIRECT
@@ -154,7 +154,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 #endif
   }
 
-  for (var i = 0u; i < {{I_END}}; i++) {
+  for (var i = 0u; i < RPT; i++) {
     let p = pBlock + r + i * (WG / LN);
     if (p < P) {
       for (var k = 0u; k < {{K_END}}; k++) {

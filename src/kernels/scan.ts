@@ -69,10 +69,11 @@ const SCAN_PARAMS = [
   ['T', 'u32'], ['NH', 'u32'], ['P', 'u32'], ['headsPerGroup', 'u32'], ['pBlocks', 'u32'],
   ['xOff', 'u32'], ['xStride', 'u32'], ['dtOff', 'u32'], ['dtStride', 'u32'],
   ['bOff', 'u32'], ['bStride', 'u32'], ['cOff', 'u32'], ['cStride', 'u32'],
-  ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'], ['rpt', 'u32'],
+  ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'],
 ] as const;
 
-const SCAN: KernelDef = {
+/** The recurrent kernel's definition (exported so tests can compile every variant). */
+export const SSM_SCAN: KernelDef = {
   name: 'ssm_scan',
   source: scanSource,
   bindings: ['xs', 'dts', 'bs', 'cs', 'hp', 'state', 'y'],
@@ -151,10 +152,11 @@ export function recurrentVariant(N: number, reduction: ScanReduction, unroll = t
   return {
     N, LN, NPT, RPT, PB: (RPT * WG) / LN, WG, TB: reduction === 'workgroup' ? 4 : 1,
     SUBGROUPS: reduction === 'subgroup', DIRECT: reduction === 'none',
-    // Constant loop bounds let GPU compilers unroll and keep the state in registers. Software
-    // adapters get runtime bounds: lavapipe's LLVM spent 6-65 s per unrolled variant on a cold
-    // shader cache (vs ~2 s), for a ~1.5x faster kernel.
-    K_END: unroll ? 'NPT' : 'params.npt', I_END: unroll ? 'RPT' : 'params.rpt',
+    // The column loop's bound: a constant lets GPU compilers unroll it and keep the state in
+    // registers. Software adapters get a runtime bound: lavapipe's LLVM spent 6-65 s per fully
+    // unrolled variant on a cold shader cache (vs 2-6 s), for a similar speed once the (small,
+    // constant) row loop stays unrolled.
+    K_END: unroll ? 'NPT' : 'params.npt',
   };
 }
 
@@ -245,7 +247,7 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
       const pBlocks = Math.ceil(s.P / PB);
       ctx.dispatch(scan, { xs: a.x.buffer, dts: a.dt.buffer, bs: a.B.buffer, cs: a.C.buffer, hp, state: a.state, y: a.y }, {
         T: s.T, NH: s.NH, P: s.P, headsPerGroup: s.NH / s.G, pBlocks, ...stridedParams(a), ...dtClamp(a),
-        npt: Number(scan.defines.NPT), rpt: Number(scan.defines.RPT),
+        npt: Number(scan.defines.NPT),
       }, [s.NH * pBlocks]);
     } else {
       const cum = ctx.alloc.scratch('scratch:scan.cum', 4 * 4 * s.NH * Q, STORAGE_RW);
@@ -274,7 +276,7 @@ async function recurrentKernels(ctx: GpuContext, N: number, reduction: ScanReduc
   if (reduction === 'subgroup' && !ctx.features.subgroups) {
     throw new UnsupportedError("ssmScan: reduction 'subgroup' needs the WebGPU 'subgroups' feature, which this device lacks");
   }
-  return [await ctx.kernel(SCAN, recurrentVariant(N, reduction, !ctx.adapter.isSoftware))];
+  return [await ctx.kernel(SSM_SCAN, recurrentVariant(N, reduction, !ctx.adapter.isSoftware))];
 }
 
 /** The chunk loop: four dispatches per chunk of Q tokens, reusing the same scratch every chunk. */

@@ -15,7 +15,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { STORAGE_RW } from '../../src/gpu/flags.ts';
 import { InputError, UnsupportedError } from '../../src/errors.ts';
-import { ssmScan, scanScratchBytes, type ScanAlgorithm, type ScanReduction } from '../../src/kernels/scan.ts';
+import { ssmScan, scanScratchBytes, recurrentVariant, SSM_SCAN, type ScanAlgorithm, type ScanReduction } from '../../src/kernels/scan.ts';
 import { makeScanInputs, scanInputsRef, type ScanInputs, type ScanShape } from '../reference/ssm.ts';
 
 const TOL = 2e-5;
@@ -173,6 +173,18 @@ test('recurrent scan: uses O(NH) scratch and releases it; bad arguments throw ty
   try { await ssmScan(ctx, { ...base, T: 100 }); } catch (e) { err = e; }
   assert.instance(err, InputError, 'views past the end of the buffer');
   for (const x of [b, base.state, base.y]) ctx.alloc.destroy(x);
+});
+
+test('recurrent scan: the unrolled variants real GPUs get compile (WGSL validation and pipeline)', async () => {
+  // Software adapters run the runtime-bound form; this keeps the constant-bound text valid too.
+  const ctx = await testGpu();
+  const reds: ScanReduction[] = ctx.features.subgroups ? ['subgroup', 'workgroup', 'none'] : ['workgroup', 'none'];
+  for (const red of reds) {
+    for (const N of [16, 64, 128, 256]) {
+      const k = await ctx.kernel(SSM_SCAN, recurrentVariant(N, red, true));
+      assert.is(k.defines.K_END, 'NPT', k.label);
+    }
+  }
 });
 
 test.run();
