@@ -10,6 +10,7 @@
 // copy bandwidth measured in the same run (bench/roofline.ts), bytes counted as read + written.
 //
 //   node --import ./scripts/register.mjs bench/kernels-matmul.ts [--quick] [--m 1,256] [--dtype bf16,f32] [--shapes in_proj,lm_head]
+//        [--gemv WG,ROWS] [--gemm gemm-tiled|gemm-blocked]
 //
 // Timing: wall time of a batch of identical calls recorded into one submit, after a warm-up call
 // (compiles); the batch is sized to ~50 ms (at least one call), best of 2 batches. Weights are
@@ -17,7 +18,7 @@
 import { STORAGE_RW } from '../src/gpu/flags.ts';
 import type { GpuContext } from '../src/gpu/context.ts';
 import type { DType, GpuTensor, TensorPart } from '../src/gpu/tensor.ts';
-import { argmax, embedding, matmul, type GemvTuning } from '../src/kernels/matmul.ts';
+import { GEMV_MAX_M, argmax, embedding, matmul, type GemvTuning, type MatmulPath } from '../src/kernels/matmul.ts';
 import { QUICK, benchGpu, jsonLine, table } from './common.ts';
 import { measureCopyBandwidth } from './roofline.ts';
 
@@ -34,6 +35,7 @@ const Ms = (arg('m') ?? '1,256').split(',').map(Number);
 const dtypes = (arg('dtype') ?? 'bf16,f32').split(',') as DType[];
 const gemvArg = arg('gemv'); // "wg,rows" override, for tuning runs
 const gemv: GemvTuning | undefined = gemvArg ? { wg: +gemvArg.split(',')[0], rows: +gemvArg.split(',')[1] } : undefined;
+const gemmPath = arg('gemm') as MatmulPath | undefined; // 'gemm-tiled' | 'gemm-blocked' override
 
 /** A zero-filled weight [N, K] split into parts that fit the storage binding limit (even row starts). */
 function makeWeight(ctx: GpuContext, name: string, N: number, K: number, dtype: DType): GpuTensor {
@@ -88,10 +90,10 @@ for (const dtype of dtypes) {
     if (wantShapes && !wantShapes.includes(name)) continue;
     const w = makeWeight(ctx, name, N, K, dtype);
     for (const M of Ms) {
-      const s = await timeCall(ctx, () => matmul(ctx, { x: xBuf, M, w, y: yBuf, gemv }));
+      const path: MatmulPath = M <= GEMV_MAX_M ? 'gemv' : gemmPath ?? (ctx.adapter.isSoftware ? 'gemm-blocked' : 'gemm-tiled');
+      const s = await timeCall(ctx, () => matmul(ctx, { x: xBuf, M, w, y: yBuf, gemv, path }));
       const bytes = w.byteLength + 4 * M * (K + N);
       const GBs = bytes / s / 1e9, GFLOPs = (2 * M * N * K) / s / 1e9;
-      const path = M <= 8 ? 'gemv' : 'gemm';
       jsonLine('kernels-matmul', {
         kernel: 'matmul', shape: name, adapter, dtype, M, N, K, path, parts: w.parts.length,
         us: +(s * 1e6).toFixed(1), GBs: +GBs.toFixed(2), GFLOPs: +GFLOPs.toFixed(1), ofCopy: +(GBs / copyGBs).toFixed(3),

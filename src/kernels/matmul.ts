@@ -8,6 +8,7 @@ import type { DefineValue, KernelDef } from '../gpu/kernel.ts';
 import type { DType, GpuTensor } from '../gpu/tensor.ts';
 import gemvSource from '../../shaders/gemv.wgsl';
 import gemmSource from '../../shaders/matmul.wgsl';
+import gemmBlockedSource from '../../shaders/matmul_rb.wgsl';
 import embeddingSource from '../../shaders/embedding.wgsl';
 import argmaxSource from '../../shaders/argmax.wgsl';
 
@@ -33,6 +34,14 @@ const GEMM: KernelDef = {
   workgroupSize: () => [256, 1, 1],
 };
 
+const GEMM_BLOCKED: KernelDef = {
+  name: 'matmul_rb',
+  source: gemmBlockedSource,
+  bindings: ['x', 'w', 'y'],
+  params: MATMUL_PARAMS,
+  workgroupSize: () => [64, 1, 1],
+};
+
 const EMBEDDING: KernelDef = {
   name: 'embedding',
   source: embeddingSource,
@@ -49,16 +58,23 @@ const ARGMAX: KernelDef = {
   workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
 
-/** GEMM tile sizes (must match shaders/matmul.wgsl). */
-const GEMM_BM = 64;
-const GEMM_BN = 64;
+/** Output tile per workgroup [BM, BN] (must match shaders/matmul.wgsl and matmul_rb.wgsl). */
+const TILE = { 'gemm-tiled': 64, 'gemm-blocked': 32 } as const;
 
 /** Largest M served by the GEMV kernel; above it the tiled GEMM is used. */
 export const GEMV_MAX_M = 8;
 
 /** Tuning of the GEMV kernel (threads per workgroup, rows of W per workgroup). */
 export interface GemvTuning { wg: number; rows: number }
-const DEFAULT_GEMV: GemvTuning = { wg: 64, rows: 4 };
+/**
+ * GPUs: 128 threads stream 4 rows (16-byte loads per thread per row, enough workgroups to fill
+ * the machine at N = 2048). CPU emulations: every workgroup costs two barriers (coroutine
+ * switches per invocation), so fewer, bigger workgroups (32 rows each) win there.
+ */
+const GEMV_GPU: GemvTuning = { wg: 128, rows: 4 };
+const GEMV_SOFTWARE: GemvTuning = { wg: 32, rows: 32 };
+
+export type MatmulPath = 'gemv' | 'gemm' | 'gemm-tiled' | 'gemm-blocked';
 
 export interface MatmulArgs {
   /** Activations f32 [M, xRowStride] starting at element xOffset (a row may be a slice of a wider row). */
@@ -78,8 +94,12 @@ export interface MatmulArgs {
   accumulate?: boolean;
   /** Read 16-bit weights as packed u32 + unpack even when shader-f16 is available (tests). */
   forcePacked?: boolean;
-  /** Force a kernel (tests, benchmarks); default: GEMV for M <= GEMV_MAX_M, else GEMM. */
-  path?: 'gemv' | 'gemm';
+  /**
+   * Force a kernel (tests, benchmarks). Default: 'gemv' for M <= GEMV_MAX_M, else 'gemm', which is
+   * 'gemm-tiled' (workgroup-memory tiles, shaders/matmul.wgsl) on GPUs and 'gemm-blocked'
+   * (register blocking only, shaders/matmul_rb.wgsl) on CPU emulations.
+   */
+  path?: MatmulPath;
   /** GEMV tuning override (benchmarks). */
   gemv?: GemvTuning;
 }
@@ -131,18 +151,19 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     VEC: vec,
     XVEC: vec && xOffset % 4 === 0 && xRowStride % 4 === 0,
   };
-  const path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
+  let path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
+  if (path === 'gemm') path = ctx.adapter.isSoftware ? 'gemm-blocked' : 'gemm-tiled';
   let k;
   let mb = 1, rows = 0;
   if (path === 'gemv') {
-    const t = args.gemv ?? DEFAULT_GEMV;
+    const t = args.gemv ?? (ctx.adapter.isSoftware ? GEMV_SOFTWARE : GEMV_GPU);
     while (mb < Math.min(M, GEMV_MAX_M)) mb *= 2;
     rows = t.rows;
     while (rows * mb > 32 && rows > 1) rows /= 2; // keeps R * MB partials within 16 KiB of workgroup memory
     if (t.wg < rows * mb) throw new UnsupportedError(`matmul: GEMV workgroup ${t.wg} smaller than ${rows * mb} partial sums`);
     k = await ctx.kernel(GEMV, { ...defines, WG: t.wg, R: rows, MB: mb });
   } else {
-    k = await ctx.kernel(GEMM, defines);
+    k = await ctx.kernel(path === 'gemm-tiled' ? GEMM : GEMM_BLOCKED, defines);
   }
   const base = { M, K, xOffset, xRowStride, yOffset, yRowStride, accumulate: args.accumulate ? 1 : 0 };
   for (const part of w.parts) {
@@ -150,7 +171,7 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     const params = { ...base, N: part.rows, nBase: part.rowStart };
     const bindings = { x: args.x, w: part.buffer, y: args.y };
     if (path === 'gemv') ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / rows), 1, Math.ceil(M / mb)]);
-    else ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / GEMM_BN), 1, Math.ceil(M / GEMM_BM)]);
+    else ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / TILE[path]), 1, Math.ceil(M / TILE[path])]);
   }
 }
 

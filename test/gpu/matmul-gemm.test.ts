@@ -1,5 +1,6 @@
-// matmul, tiled GEMM path (prefill, M > 8, shaders/matmul.wgsl), against a float64 CPU reference:
-// every weight dtype, M, N, K not multiples of the 64 x 64 x 16 tile, unaligned K (scalar loads)
+// matmul, default GEMM path (prefill, M > 8: shaders/matmul.wgsl on GPUs, the register-blocked
+// shaders/matmul_rb.wgsl on CPU emulations; the tiled kernel is forced in matmul-gemm-tiled.test.ts),
+// against a float64 CPU reference: every weight dtype, M, N, K not multiples of the tiles, unaligned K (scalar loads)
 // and K % 8 == 0 (vector loads), split weights, x/y offsets and strides, accumulation.
 // Tolerance and its reason: test/helpers/matmul-check.ts.
 import { test } from 'uvu';

@@ -21,6 +21,9 @@ matmulTests(test, testGpu, [
   { dtype: 'f16', M: 3, N: 77, K: 136, forcePacked: true, rowsPerPart: 20 },
   { dtype: 'f16', M: 67, N: 77, K: 136, forcePacked: true, rowsPerPart: 20 },
   { dtype: 'f16', M: 67, N: 45, K: 61, forcePacked: true, xOffset: 5, xRowStride: 70, yOffset: 3, yRowStride: 50, accumulate: true },
+  { dtype: 'f16', M: 67, N: 77, K: 136, forcePacked: true, path: 'gemm-tiled' },
+  { dtype: 'f16', M: 67, N: 45, K: 61, forcePacked: true, path: 'gemm-tiled' },
+  { dtype: 'f16', M: 2, N: 300, K: 136, forcePacked: true, gemv: { wg: 128, rows: 4 } },
 ]);
 
 test('matmul: rejects bad shapes and aliasing with InputError', async () => {

@@ -14,18 +14,19 @@ import { randomArray } from './gpu.ts';
 import { makeTensor } from './tensors.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import type { DType } from '../../src/gpu/tensor.ts';
-import { matmul } from '../../src/kernels/matmul.ts';
+import { matmul, type GemvTuning, type MatmulPath } from '../../src/kernels/matmul.ts';
 
 const U = 2 ** -24;
 
 export interface MatmulCase {
   dtype: DType; M: number; N: number; K: number;
   xOffset?: number; xRowStride?: number; yOffset?: number; yRowStride?: number;
-  accumulate?: boolean; rowsPerPart?: number; forcePacked?: boolean; path?: 'gemv' | 'gemm';
+  accumulate?: boolean; rowsPerPart?: number; forcePacked?: boolean; path?: MatmulPath; gemv?: GemvTuning;
 }
 
 export function label(c: MatmulCase): string {
-  const extra = Object.entries(c).filter(([k]) => !['dtype', 'M', 'N', 'K'].includes(k)).map(([k, v]) => `${k}=${v}`);
+  const extra = Object.entries(c).filter(([k]) => !['dtype', 'M', 'N', 'K'].includes(k))
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? Object.values(v).join('/') : v}`);
   return `matmul ${c.dtype} M=${c.M} N=${c.N} K=${c.K}${extra.length ? ' ' + extra.join(' ') : ''}`;
 }
 
@@ -48,7 +49,7 @@ export async function runMatmulCase(ctx: GpuContext, c: MatmulCase): Promise<voi
   try {
     await matmul(ctx, {
       x: xb, xOffset: c.xOffset, xRowStride: c.xRowStride, M, w: wt.tensor, y: yb,
-      yOffset: c.yOffset, yRowStride: c.yRowStride, accumulate: c.accumulate, forcePacked: c.forcePacked, path: c.path,
+      yOffset: c.yOffset, yRowStride: c.yRowStride, accumulate: c.accumulate, forcePacked: c.forcePacked, path: c.path, gemv: c.gemv,
     });
     const got = await ctx.readF32(yb);
     const wv = wt.values;
