@@ -83,6 +83,9 @@ for (const T of Ts) {
       chunkSize: v.algorithm === 'chunked' ? Math.min(Q, T) : undefined, T, NH, P, N, G, reps,
       ms: Number(ms.toFixed(2)), msAll: times.map((t) => Number(t.toFixed(2))),
       tokensPerS: Math.round((T / ms) * 1000),
+      // The recurrence's useful work, 4 flops per state element per token (2 FMAs), for both
+      // algorithms: a like-for-like rate, not the chunked form's own (larger) flop count.
+      gflops: Number(((4 * T * NH * P * N) / (ms * 1e6)).toFixed(3)),
       scratchBytes: scanScratchBytes({ T, nHeads: NH, algorithm: v.algorithm, chunkSize: Q }),
       peakScratchBytes: peak, stateBytes: 4 * NH * P * N,
     }));
