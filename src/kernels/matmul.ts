@@ -121,6 +121,21 @@ function checkExtent(what: string, buf: GPUBuffer, lastElem: number): void {
   }
 }
 
+/**
+ * Binds only the elements [start, end) of an f32 buffer: a window from `start` rounded down to the
+ * storage offset alignment, so a slice of a buffer larger than the storage binding limit (a long
+ * KV cache, a big logits buffer) can be used. Returns the element offset of `start` in the window.
+ */
+function window(ctx: GpuContext, buffer: GPUBuffer, start: number, end: number): { binding: { buffer: GPUBuffer; offset: number; size: number }; offset: number } {
+  const align = ctx.limits.minStorageBufferOffsetAlignment;
+  const byteStart = Math.floor((start * 4) / align) * align;
+  const size = Math.min(buffer.size, end * 4) - byteStart;
+  if (size > ctx.limits.maxStorageBufferBindingSize) {
+    throw new UnsupportedError(`matmul: the ${size}-byte range of ${buffer.label || 'a buffer'} it touches exceeds the storage binding limit ${ctx.limits.maxStorageBufferBindingSize}`);
+  }
+  return { binding: { buffer, offset: byteStart, size }, offset: start - byteStart / 4 };
+}
+
 /** y[m, n] (= or +=) sum_k x[m, k] * w[n, k]; records one dispatch per weight part. */
 export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   const { w, M } = args;
@@ -165,11 +180,14 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   } else {
     k = await ctx.kernel(path === 'gemm-tiled' ? GEMM : GEMM_BLOCKED, defines);
   }
-  const base = { M, K, xOffset, xRowStride, yOffset, yRowStride, accumulate: args.accumulate ? 1 : 0 };
+  // Bind only the rows touched (window offsets keep the element offsets' residues mod 4, as XVEC needs).
+  const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + K);
+  const yw = window(ctx, args.y, yOffset, yOffset + (M - 1) * yRowStride + N);
+  const base = { M, K, xOffset: xw.offset, xRowStride, yOffset: yw.offset, yRowStride, accumulate: args.accumulate ? 1 : 0 };
   for (const part of w.parts) {
     if (part.rows === 0) continue;
     const params = { ...base, N: part.rows, nBase: part.rowStart };
-    const bindings = { x: args.x, w: part.buffer, y: args.y };
+    const bindings = { x: xw.binding, w: part.buffer, y: yw.binding };
     if (path === 'gemv') ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / rows), 1, Math.ceil(M / mb)]);
     else ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / TILE[path]), 1, Math.ceil(M / TILE[path])]);
   }

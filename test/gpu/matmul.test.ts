@@ -26,6 +26,15 @@ matmulTests(test, testGpu, [
   { dtype: 'f16', M: 2, N: 300, K: 136, forcePacked: true, gemv: { wg: 128, rows: 4 } },
 ]);
 
+// Offsets far into the buffers: x and y are bound as windows starting at an aligned offset below
+// the first touched element; the kernels see rebased offsets (both load paths, all kernels).
+matmulTests(test, testGpu, [
+  { dtype: 'bf16', M: 3, N: 70, K: 64, xOffset: 1000, xRowStride: 72, yOffset: 333, yRowStride: 90, accumulate: true },
+  { dtype: 'f32', M: 1, N: 70, K: 61, xOffset: 1001, yOffset: 4097 },
+  { dtype: 'f16', M: 20, N: 70, K: 61, xOffset: 777, xRowStride: 65, yOffset: 5000 },
+  { dtype: 'bf16', M: 67, N: 70, K: 136, xOffset: 2052, xRowStride: 140, yOffset: 999, yRowStride: 75, path: 'gemm-tiled' },
+]);
+
 test('matmul: rejects bad shapes and aliasing with InputError', async () => {
   const ctx = await testGpu();
   const wt = makeTensor(ctx, 'w', randomArray(12, 1), [3, 4], 'f32');
