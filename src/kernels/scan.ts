@@ -202,18 +202,23 @@ function chunkOf(a: Pick<SsmScanArgs, 'chunkSize'>): number {
 
 /**
  * Scratch bytes one ssmScan call takes from the pool (released before it returns): the packed
- * per-head constants, plus for 'chunked' the per-chunk matrices. Independent of T beyond T < Q.
+ * per-head constants, plus for 'chunked' the per-chunk matrices. Independent of T once T >= Q.
+ * The sum of scanScratchBuffers (the pool rounds each buffer up separately).
  */
-export function scanScratchBytes(a: Pick<SsmScanArgs, 'T' | 'nHeads'> & Partial<Pick<SsmScanArgs, 'algorithm' | 'chunkSize'>>): number {
-  const head = 16 * a.nHeads;
-  if ((a.algorithm ?? 'recurrent') === 'recurrent') return head;
-  const Q = Math.min(chunkOf(a), a.T);
-  return head + chunkedScratch(a.nHeads, Q);
+export function scanScratchBytes(a: ScratchArgs): number {
+  return scanScratchBuffers(a).reduce((x, y) => x + y, 0);
 }
 
-function chunkedScratch(NH: number, Q: number): number {
+type ScratchArgs = Pick<SsmScanArgs, 'T' | 'nHeads'> & Partial<Pick<SsmScanArgs, 'algorithm' | 'chunkSize'>>;
+
+/** The individual scratch requests of one ssmScan call, in bytes: [hp] or [hp, cum, m]. */
+export function scanScratchBuffers(a: ScratchArgs): number[] {
+  const NH = a.nHeads;
+  const hp = 16 * NH; // vec4 (dt_bias, A, D, 0) per head
+  if ((a.algorithm ?? 'recurrent') === 'recurrent') return [hp];
+  const Q = Math.min(chunkOf(a), a.T);
   // cum [NH, 4, Q] (dt, cumsum hi/lo, state weights) and the decay-weighted C·Bᵀ matrix M [NH, Q, Q].
-  return 4 * (4 * NH * Q + NH * Q * Q);
+  return [hp, 4 * 4 * NH * Q, 4 * NH * Q * Q];
 }
 
 function stridedParams(a: SsmScanArgs) {
@@ -250,9 +255,10 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
         npt: Number(scan.defines.NPT),
       }, [s.NH * pBlocks]);
     } else {
-      const cum = ctx.alloc.scratch('scratch:scan.cum', 4 * 4 * s.NH * Q, STORAGE_RW);
+      const [, cumBytes, mBytes] = scanScratchBuffers({ T: s.T, nHeads: s.NH, algorithm, chunkSize: Q });
+      const cum = ctx.alloc.scratch('scratch:scan.cum', cumBytes, STORAGE_RW);
       scratch.push(cum);
-      const m = ctx.alloc.scratch('scratch:scan.m', 4 * s.NH * Q * Q, STORAGE_RW);
+      const m = ctx.alloc.scratch('scratch:scan.m', mBytes, STORAGE_RW);
       scratch.push(m);
       recordChunked(ctx, a, s, Q, kernels as ChunkKernels, hp, cum, m);
     }

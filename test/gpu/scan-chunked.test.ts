@@ -17,7 +17,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { STORAGE_RW } from '../../src/gpu/flags.ts';
 import { UnsupportedError } from '../../src/errors.ts';
-import { ssmScan, scanScratchBytes, type ScanAlgorithm } from '../../src/kernels/scan.ts';
+import { ssmScan, scanScratchBytes, scanScratchBuffers, type ScanAlgorithm } from '../../src/kernels/scan.ts';
 import { makeScanInputs, scanInputsRef, type ScanInputs, type ScanShape } from '../reference/ssm.ts';
 
 const TOL_REF = 2e-5;
@@ -133,6 +133,7 @@ test('chunked scan: scratch is O(NH·Q²), the same at T = 256 and T = 2048, and
     const inp = makeScanInputs(shape, T);
     const want = scanScratchBytes({ T, nHeads: 4, algorithm: 'chunked', chunkSize: 64 });
     assert.is(want, 16 * 4 + 4 * (4 * 4 * 64 + 4 * 64 * 64));
+    assert.equal(scanScratchBuffers({ T, nHeads: 4, algorithm: 'chunked', chunkSize: 64 }), [16 * 4, 4 * 4 * 4 * 64, 4 * 4 * 64 * 64]);
     const r = await runScan(ctx, inp, { dtMin: 0, dtMax: Infinity, algorithm: 'chunked', chunkSize: 64, measure: true });
     // The allocator rounds each of the 3 scratch buffers up by at most 12.5% (min 256 bytes).
     assert.ok(r.scratchPeak! >= want && r.scratchPeak! <= want * 1.125 + 3 * 256, `peak ${r.scratchPeak} vs ${want}`);
