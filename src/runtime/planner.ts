@@ -8,7 +8,7 @@ import { zamba2Scratch } from '../models/zamba2.ts';
 import { mamba2Scratch } from '../models/mamba2.ts';
 import { expectedTensors } from '../models/layout.ts';
 import { convStateBytes } from '../kernels/conv1d.ts';
-import { scanScratchBytes } from '../kernels/scan.ts';
+import { scanScratchBuffers } from '../kernels/scan.ts';
 import { OutOfMemoryError } from '../errors.ts';
 
 export const KV_BLOCK = 256;
@@ -75,7 +75,8 @@ export function scratchFor(config: ModelConfig, T: number, allLogits = false, sc
   for (const v of Object.values(ws)) total += pad4(v);
   // Kernel scratch comes from the allocator's pool (bucketed sizes).
   const algorithm = scan ?? (T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent');
-  total += scratchBucket(scanScratchBytes({ T, nHeads: config.nHeads, algorithm }));
+  for (const b of scanScratchBuffers({ T, nHeads: config.nHeads, algorithm })) total += scratchBucket(b);
+  // Decode (T = 1) uses the recurrent scan; its head-params buffer shares the pool bucket above.
   total += scratchBucket(4 * (allLogits ? rows : 1) * config.vocabSize); // readback staging
   return total;
 }
