@@ -206,6 +206,7 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
       prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
     }
     const runner = makeRunner(ctx, config, ckpt);
+    checkBlockFits(ctx, runner, prefillChunk, opts.prefillChunk !== undefined);
     const maxContext = opts.maxContext ?? (config.arch === 'zamba2' && config.useMemRope ? config.maxPositionEmbeddings : Number.MAX_SAFE_INTEGER);
     const engine = new Engine(ctx, runner, {
       prefillChunk, logitsRows: 64, scan: opts.scan ?? 'auto', chunkedScanMinTokens: defaultChunkedThreshold(ctx), maxContext,
@@ -226,6 +227,20 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
   } finally {
     await closeSource();
   }
+}
+
+/**
+ * Every activation buffer of a block must fit one storage binding. A prefillChunk the caller
+ * chose that does not fit is an InputError naming the largest that does.
+ */
+function checkBlockFits(ctx: GpuContext, runner: ModelRunner, prefillChunk: number, explicit: boolean): void {
+  const limit = ctx.limits.maxStorageBufferBindingSize;
+  const largest = (T: number) => Math.max(...Object.values(runner.scratch(T)), 4 * Math.min(64, T) * runner.config.vocabSize);
+  if (largest(prefillChunk) <= limit) return;
+  let ok = prefillChunk;
+  while (ok > 1 && largest(ok) > limit) ok = Math.floor(ok / 2);
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  throw new InputError(`prefillChunk ${prefillChunk}${explicit ? '' : ' (default)'} needs a ${mib(largest(prefillChunk))} activation buffer, above this device's ${mib(limit)} storage binding limit; use prefillChunk ${ok} or less`);
 }
 
 /**
