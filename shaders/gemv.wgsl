@@ -18,7 +18,7 @@
 //          F16 (read f16 natively via bitcast<vec2<f16>>, else unpack2x16float);
 //          VEC (K % 8 == 0: aligned vector loads), XVEC (VEC and x offset/stride % 4 == 0).
 // Tuning (launcher): GPUs WG 128, R 4; CPU emulations WG 32, R 32 (fewer workgroups, so fewer
-//         barriers, which are coroutine switches there); MB = smallest power of two >= M, at most 8,
+//         barriers, which are coroutine switches there); MB = 1, 4 or 8 (M = 1, 2..4, 5..8),
 //         and R is halved until R * MB <= 32 (workgroup memory WG * R * MB floats).
 
 #if VEC

@@ -172,7 +172,8 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   let mb = 1, rows = 0;
   if (path === 'gemv') {
     const t = args.gemv ?? (ctx.adapter.isSoftware ? GEMV_SOFTWARE : GEMV_GPU);
-    while (mb < Math.min(M, GEMV_MAX_M)) mb *= 2;
+    // MB in {1, 4, 8}: M = 2 shares the M = 3..4 variant (one compile fewer; the unused row is skipped).
+    mb = M === 1 ? 1 : M <= 4 ? 4 : 8;
     rows = t.rows;
     while (rows * mb > 32 && rows > 1) rows /= 2; // keeps R * MB partials within 16 KiB of workgroup memory
     if (t.wg < rows * mb) throw new UnsupportedError(`matmul: GEMV workgroup ${t.wg} smaller than ${rows * mb} partial sums`);
