@@ -14,7 +14,7 @@ import { testGpu } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions, type Fixture } from '../fixtures/index.ts';
 import { refForward, refGreedy } from '../reference/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
-import { AbortError, InputError } from '../../src/errors.ts';
+import { AbortError, InputError, OutOfMemoryError } from '../../src/errors.ts';
 import { planMemory } from '../../src/runtime/planner.ts';
 
 // MSL_TEST_TIMING=1 prints each test's wall time (to keep the suite's budget in view).
@@ -225,6 +225,31 @@ test('model: scratch memory is flat in prompt length; planner within 5%; dispose
   assert.is(ctx.memoryStats().liveBytes, before, 'every buffer freed');
 });
 
+test('model: maxMemoryBytes picks a fitting prefill block or refuses before allocating', async () => {
+  const ctx = await testGpu();
+  const fx = makeFixture(CASES[0].opts);
+  const before = ctx.memoryStats().liveBytes;
+  await rejects(() => load(fx, { maxMemoryBytes: 10_000, maxTokens: 64 }), OutOfMemoryError);
+  assert.is(ctx.memoryStats().liveBytes, before, 'nothing allocated by a refused load');
+  const roomy = await load(fx, { maxTokens: 64 });
+  const w = roomy.weightBytes;
+  const full = planMemory(roomy.config, { maxTokens: 64, prefillChunk: 64, weightBytes: w });
+  const small = planMemory(roomy.config, { maxTokens: 64, prefillChunk: 8, weightBytes: w });
+  await roomy.dispose();
+  const budget = Math.floor((full.total + small.total) / 2);
+  const model = await load(fx, { maxMemoryBytes: budget, maxTokens: 64, prefillChunk: 64 });
+  try {
+    const chunk = model.engine.opts.prefillChunk;
+    assert.ok(chunk < 64 && chunk >= 8, `chose prefillChunk ${chunk}`);
+    model.resetPeak();
+    await model.generate(randomIds(50, model.config.vocabSize, 4), { maxNewTokens: 13, eosTokenIds: [] });
+    const st = model.memoryStats();
+    assert.ok(st.peakBytes - st.baselineBytes <= budget, `peak ${st.peakBytes - st.baselineBytes} within budget ${budget}`);
+  } finally {
+    await model.dispose();
+  }
+});
+
 test('model: bad inputs give typed errors and leave the model usable', async () => {
   const fx = makeFixture(CASES[0].opts);
   const model = await load(fx, { maxContext: 64 });
@@ -237,6 +262,9 @@ test('model: bad inputs give typed errors and leave the model usable', async () 
     await rejects(() => model.forward([]), InputError);
     await rejects(() => model.generate(randomIds(60, V, 1), { maxNewTokens: 10 }), InputError);
     await rejects(() => model.generate([5], { temperature: -1, doSample: true }), InputError);
+    await rejects(() => load(fx, { prefillChunk: 0 }), InputError);
+    await rejects(() => load(fx, { prefillChunk: 2.5 }), InputError);
+    await rejects(() => load(fx, { prefillChunk: 4_000_000 }), InputError); // activations over the binding limit
     const ac = new AbortController();
     let n = 0;
     await rejects(() => model.generate([5, 6, 7], { maxNewTokens: 20, eosTokenIds: [], onToken: () => { if (++n === 3) ac.abort(); }, signal: ac.signal }), AbortError);
