@@ -176,7 +176,10 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     mb = M === 1 ? 1 : M <= 4 ? 4 : 8;
     rows = t.rows;
     while (rows * mb > 32 && rows > 1) rows /= 2; // keeps R * MB partials within 16 KiB of workgroup memory
-    if (t.wg < rows * mb) throw new UnsupportedError(`matmul: GEMV workgroup ${t.wg} smaller than ${rows * mb} partial sums`);
+    const pow2 = (v: number) => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0;
+    if (!pow2(t.wg) || !pow2(rows) || t.wg < rows * mb || t.wg > ctx.limits.maxComputeInvocationsPerWorkgroup) {
+      throw new UnsupportedError(`matmul: GEMV tuning wg ${t.wg}, rows ${t.rows} must be powers of two with wg >= rows * MB (${rows * mb}) and within the workgroup limit`);
+    }
     k = await ctx.kernel(GEMV, { ...defines, WG: t.wg, R: rows, MB: mb });
   } else {
     k = await ctx.kernel(path === 'gemm-tiled' ? GEMM : GEMM_BLOCKED, defines);
