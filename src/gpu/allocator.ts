@@ -112,6 +112,7 @@ export class BufferAllocator {
 
   /** Destroys every pooled (released) scratch buffer. */
   trimPool(): void {
+    this.beforeDestroy?.(); // released buffers may still be used by recorded, unsubmitted work
     for (const list of this.pool.values()) {
       for (const b of list.splice(0)) {
         const e = this.live.get(b);
