@@ -389,6 +389,9 @@ export class GpuContext {
       try {
         await staging.mapAsync(MapMode.READ, 0, padded);
       } catch (e) {
+        // A lost device rejects pending maps before `lost` resolves: give it a moment so the
+        // caller gets the typed DeviceLostError rather than a generic failure.
+        await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 100))]);
         this.check();
         throw new MambaScanError(`readback of ${buf.label} failed: ${(e as Error).message}`, { cause: e });
       }

@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
 import { STORAGE_RW } from '../../src/gpu/flags.ts';
-import { ShaderCompileError } from '../../src/errors.ts';
+import { DeviceLostError, ShaderCompileError } from '../../src/errors.ts';
+import { GpuContext } from '../../src/gpu/context.ts';
 import { add, addInPlace } from '../../src/kernels/add.ts';
 
 test('allocator: live and peak bytes are exact', async () => {
@@ -118,6 +119,29 @@ test('profiler: timestamp queries count every dispatch per kernel, results uncha
   } finally {
     ctx.alloc.destroy(a); ctx.alloc.destroy(b); ctx.alloc.destroy(out);
   }
+});
+
+test('device loss: pending and later calls fail with DeviceLostError', async () => {
+  // A context of its own: losing it must not disturb the shared one.
+  const ctx = await GpuContext.create();
+  const n = 1 << 16;
+  const a = ctx.upload('t:a', randomArray(n, 3));
+  const b = ctx.upload('t:b', randomArray(n, 4));
+  const out = ctx.alloc.create('t:out', n * 4, STORAGE_RW);
+  await add(ctx, a, b, out, n);
+  const pending = ctx.readF32(out);
+  ctx.device.destroy(); // what a driver reset or a lost GPU looks like to WebGPU
+  let err: unknown;
+  try { await pending; } catch (e) { err = e; }
+  // The readback was submitted before the loss, so it may also have completed.
+  if (err) assert.instance(err, DeviceLostError);
+  await ctx.device.lost;
+  assert.ok(ctx.isLost);
+  let later: unknown;
+  try { await add(ctx, a, b, out, n); } catch (e) { later = e; }
+  assert.instance(later, DeviceLostError);
+  assert.match(String((later as Error).message), /lost/i);
+  await ctx.destroy();
 });
 
 test.run();
