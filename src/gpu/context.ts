@@ -83,6 +83,12 @@ export class GpuContext {
   private uniformUsed = 0;
   private pendingDispatches = 0;
   private profiler: KernelProfiler | undefined;
+  /**
+   * Benchmarks only: dispatches are validated but not recorded, so a run allocates exactly what
+   * it would and skips the arithmetic (memory figures at lengths a software adapter cannot
+   * compute in reasonable time). Results read back are meaningless while set.
+   */
+  allocationOnly = false;
   /** Number of dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
   submitCount = 0;
@@ -282,7 +288,7 @@ export class GpuContext {
       y = Math.ceil(x / maxDim);
       x = Math.ceil(x / y);
     }
-    if (x === 0 || y === 0 || z === 0) return;
+    if (x === 0 || y === 0 || z === 0 || this.allocationOnly) return;
     if (this.profiler) {
       if (this.profiler.full) this.flush();
       // One pass per dispatch, with its own begin/end timestamps.
