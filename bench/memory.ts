@@ -32,6 +32,11 @@ const model = await loadModel(syn.source, { device: ctx, prefillChunk, maxContex
 const rows: (string | number)[][] = [];
 console.log(`adapter: ${ctx.adapter.name}; model: Zamba2-1.2B widths, 2 of 38 layers (1 mamba + 1 hybrid), bf16 weights; prefill blocks of ${prefillChunk}`);
 for (const T of lengths) {
+  if (T > model.engine.kvTokenLimit) {
+    console.log(`T=${T}: skipped: one KV buffer of ${T} tokens exceeds this adapter's ${mib(ctx.limits.maxStorageBufferBindingSize).toFixed(0)} MiB storage binding limit (at most ${model.engine.kvTokenLimit} tokens here)`);
+    jsonLine('memory', { adapter: ctx.adapter.name, T, skipped: 'kv buffer over the storage binding limit', kvTokenLimit: model.engine.kvTokenLimit });
+    continue;
+  }
   const ids = Array.from({ length: T }, (_, i) => 3 + ((i * 7919) % 31000));
   const session = model.createSession();
   model.resetPeak();

@@ -75,7 +75,7 @@ async function benchModel(name: string, config: Record<string, unknown>, promptL
   await ctx.sync();
   const prefillS = (performance.now() - t) / 1000;
   t = performance.now();
-  await session.generate([], { maxNewTokens: decodeTokens, eosTokenIds: [] });
+  await session.generate([5], { maxNewTokens: decodeTokens, eosTokenIds: [] });
   const decodeS = (performance.now() - t) / 1000;
   const decodeTokS = decodeTokens / decodeS;
   const prefillTokS = promptLen / prefillS;
@@ -84,7 +84,7 @@ async function benchModel(name: string, config: Record<string, unknown>, promptL
   const prefillFlops = 2 * paramCount(model) * promptLen / prefillS;
   const prefillRoofline = prefillFlops / gemmFlops;
   const breakdown = await profile(async () => {
-    await session.generate([], { maxNewTokens: 2, eosTokenIds: [] });
+    await session.generate([5], { maxNewTokens: 2, eosTokenIds: [] });
     await session.append(ids.slice(0, profileBlock));
   });
   session.dispose();

@@ -77,11 +77,26 @@ export class Engine {
     }
   }
 
+  /**
+   * Longest sequence whose KV cache buffer (one per site, k or v) still fits one storage binding
+   * (capacity rounds up to the cache block); Infinity without attention layers.
+   */
+  get kvTokenLimit(): number {
+    const d = this.runner.cacheDims();
+    if (d.numKvSites === 0) return Infinity;
+    const perToken = d.kvWidth * 4;
+    return Math.floor(this.ctx.limits.maxStorageBufferBindingSize / perToken / d.kvBlock) * d.kvBlock;
+  }
+
   /** Throws InputError if `cache` cannot take `extra` more tokens. */
   checkLength(cache: HybridCache, extra: number): void {
     const end = cache.position + extra;
     if (end > this.opts.maxContext) {
       throw new InputError(`sequence of ${end} tokens exceeds the context limit of ${this.opts.maxContext} (maxContext option)`);
+    }
+    if (end > this.kvTokenLimit) {
+      throw new InputError(`sequence of ${end} tokens needs a KV cache buffer above this device's storage binding limit ` +
+        `(${(this.ctx.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB); at most ${this.kvTokenLimit} tokens fit`);
     }
   }
 

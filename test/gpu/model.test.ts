@@ -262,6 +262,7 @@ test('model: bad inputs give typed errors and leave the model usable', async () 
     await rejects(() => model.forward([]), InputError);
     await rejects(() => model.generate(randomIds(60, V, 1), { maxNewTokens: 10 }), InputError);
     await rejects(() => model.generate([5], { temperature: -1, doSample: true }), InputError);
+    assert.ok(model.engine.kvTokenLimit >= 256, 'the KV buffer limit leaves room for long contexts');
     await rejects(() => load(fx, { prefillChunk: 0 }), InputError);
     await rejects(() => load(fx, { prefillChunk: 2.5 }), InputError);
     await rejects(() => load(fx, { prefillChunk: 4_000_000 }), InputError); // activations over the binding limit
