@@ -73,7 +73,8 @@ export class Zamba2Runner implements ModelRunner {
     this.attnWidth = c.numAttentionHeads * c.attentionHeadDim;
 
     const blocks: SharedBlock[] = [];
-    for (let b = 0; b < c.numMemBlocks; b++) {
+    // A Zamba2 without hybrid layers (a pure mamba stack) stores no shared block.
+    for (let b = 0; b < Math.min(c.numMemBlocks, c.hybridLayerIds.length); b++) {
       const p = `model.layers.${c.hybridLayerIds[b]}.shared_transformer`;
       blocks.push({
         inputNorm: w.vector(`${p}.input_layernorm.weight`),
