@@ -42,8 +42,9 @@ jsonLine('speed.limits', { adapter, copyGBps, gemmGflops: gemmFlops / 1e9 });
 
 // --- models -----------------------------------------------------------------------------
 function paramCount(m: MambaModel): number {
-  // bf16 matrices: 2 bytes per parameter dominates weight bytes; vectors are small.
-  return m.weightBytes / 2;
+  // Parameters that prefill multiplies: bf16 matrices (2 bytes each; vectors are small) minus
+  // the embedding, which is a gather (a tied head is not run for prefill-only blocks).
+  return m.weightBytes / 2 - m.config.vocabSize * m.config.hiddenSize;
 }
 
 async function profile(fn: () => Promise<void>): Promise<Record<string, number>> {
