@@ -14,6 +14,13 @@ if (!existsSync(`${MODEL}/config.json`)) {
   console.error(`error: ${MODEL}/config.json is missing; this script needs the checkpoint that ships in the repository`);
   process.exit(1);
 }
+// A machine without a GPU needs a software WebGPU adapter (Mesa lavapipe); the same idempotent
+// script `npm test` uses installs it when missing (and does nothing on machines with a GPU).
+if (process.platform === 'linux' && !process.env.MSL_SKIP_SETUP) {
+  const s = spawnSync('bash', ['scripts/setup-system.sh'], { stdio: ['ignore', 2, 2] });
+  if (s.status !== 0) console.error('warning: scripts/setup-system.sh failed; if no WebGPU adapter is found, see README "Troubleshooting"');
+}
+
 if (!existsSync('dist/cli.js')) {
   console.error('dist/cli.js is missing: building it first (npm run build)...');
   const b = spawnSync(process.execPath, ['scripts/build.mjs', '--no-types'], { stdio: 'inherit' });
