@@ -22,17 +22,7 @@
 #endif
 @group(0) @binding(3) var<storage, read_write> outBuf: array<f32>;
 
-fn unpack2(u: u32) -> vec2<f32> {
-#if W_BF16
-  return vec2<f32>(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u));
-#else
-#if F16
-  return vec2<f32>(bitcast<vec2<f16>>(u));
-#else
-  return unpack2x16float(u);
-#endif
-#endif
-}
+// unpack2 comes from shaders/lib/unpack16.wgsl (KernelDef.libraries).
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

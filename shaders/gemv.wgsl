@@ -47,30 +47,7 @@ const TPV: u32 = WG / V;    // threads per value in the second reduction stage
 var<workgroup> red: array<f32, WG * V>;
 var<workgroup> red2: array<f32, WG>;
 
-// Two packed 16-bit values -> vec2<f32> (element 2i in the low half).
-fn unpack2(u: u32) -> vec2<f32> {
-#if W_BF16
-  return vec2<f32>(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u));
-#else
-#if F16
-  return vec2<f32>(bitcast<vec2<f16>>(u));
-#else
-  return unpack2x16float(u);
-#endif
-#endif
-}
-
-#if !VEC
-// One element e (row-major index within the part) of W; only for the unaligned path.
-fn wElem(e: u32) -> f32 {
-#if W_F32
-  return w[e];
-#else
-  let p = unpack2(w[e >> 1u]);
-  return select(p.x, p.y, (e & 1u) == 1u);
-#endif
-}
-#endif
+// unpack2 and wElem come from shaders/lib/{unpack16,w_elem}.wgsl (KernelDef.libraries).
 
 struct Chunk { a: vec4<f32>, b: vec4<f32> }
 

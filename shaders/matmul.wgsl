@@ -49,66 +49,7 @@ const XS: u32 = BK / 4u + 1u;
 var<workgroup> xs: array<vec4<f32>, BM * XS>;
 var<workgroup> ws: array<vec4<f32>, BN * XS>;
 
-fn unpack2(u: u32) -> vec2<f32> {
-#if W_BF16
-  return vec2<f32>(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u));
-#else
-#if F16
-  return vec2<f32>(bitcast<vec2<f16>>(u));
-#else
-  return unpack2x16float(u);
-#endif
-#endif
-}
-
-#if !VEC
-fn wElem(e: u32) -> f32 {
-#if W_F32
-  return w[e];
-#else
-  let p = unpack2(w[e >> 1u]);
-  return select(p.x, p.y, (e & 1u) == 1u);
-#endif
-}
-#endif
-
-// W[n, k .. k+4) (n < N checked by the caller's clamp; zeros past K).
-fn loadW4(n: u32, k: u32) -> vec4<f32> {
-  let e = n * params.K + k;
-#if VEC
-  if (k >= params.K) { return vec4<f32>(0.0); } // K % 8 == 0: a group of 4 is all in or all out
-#if W_F32
-  return w[e / 4u];
-#else
-  let q = w[e / 4u];
-  return vec4<f32>(unpack2(q.x), unpack2(q.y));
-#endif
-#else
-  // Element-wise; indices are clamped into the part so the reads past K stay in bounds.
-  let last = params.N * params.K - 1u;
-  return vec4<f32>(
-    select(0.0, wElem(min(e, last)), k < params.K),
-    select(0.0, wElem(min(e + 1u, last)), k + 1u < params.K),
-    select(0.0, wElem(min(e + 2u, last)), k + 2u < params.K),
-    select(0.0, wElem(min(e + 3u, last)), k + 3u < params.K));
-#endif
-}
-
-// x[m, k .. k+4) with zeros past K (m < M checked by the caller's clamp).
-fn loadX4(m: u32, k: u32) -> vec4<f32> {
-  let e = params.xOffset + m * params.xRowStride + k;
-#if XVEC
-  if (k >= params.K) { return vec4<f32>(0.0); }
-  return x[e / 4u];
-#else
-  let last = arrayLength(&x) - 1u;
-  return vec4<f32>(
-    select(0.0, x[min(e, last)], k < params.K),
-    select(0.0, x[min(e + 1u, last)], k + 1u < params.K),
-    select(0.0, x[min(e + 2u, last)], k + 2u < params.K),
-    select(0.0, x[min(e + 3u, last)], k + 3u < params.K));
-#endif
-}
+// unpack2, wElem, loadW4, loadX4 come from shaders/lib/{unpack16,w_elem,load4}.wgsl (KernelDef.libraries).
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

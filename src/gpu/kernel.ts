@@ -21,6 +21,12 @@ export interface KernelDef {
   readonly bindings: readonly string[];
   /** Uniform fields in declaration order; each is 4 bytes. */
   readonly params?: readonly (readonly [string, ParamType])[];
+  /**
+   * Shared WGSL (shaders/lib/*.wgsl) placed before `source`, under the same defines: helpers
+   * several kernels use (WGSL has no includes). Module-scope order does not matter in WGSL, so a
+   * library may use bindings the kernel declares.
+   */
+  readonly libraries?: readonly string[];
   /** Workgroup size the source declares, for the host's grid computation (may depend on defines). */
   readonly workgroupSize?: (defines: Record<string, DefineValue>) => [number, number, number];
 }
@@ -55,7 +61,10 @@ export function specialise(def: KernelDef, defines: Record<string, DefineValue>)
   const out: string[] = [];
   const stack: { active: boolean; taken: boolean }[] = [];
   const active = () => stack.every((s) => s.active);
-  for (const line of def.source.split('\n')) {
+  const libraryText = (def.libraries ?? []).join('\n');
+  const libraryLines = def.libraries?.length ? libraryText.split('\n').length : 0;
+  const text = def.libraries?.length ? `${libraryText}\n${def.source}` : def.source;
+  for (const line of text.split('\n')) {
     const m = /^\s*#(if|else|endif)\b\s*(!?)\s*([A-Z0-9_]*)/.exec(line);
     if (m) {
       if (m[1] === 'if') {
@@ -82,7 +91,9 @@ export function specialise(def: KernelDef, defines: Record<string, DefineValue>)
     if (v === undefined) throw new Error(`kernel ${def.name}: {{${k}}} has no define`);
     return String(v);
   });
-  return { code: `${prelude.join('\n')}\n${body}`, preludeLines: prelude.length + 1 };
+  // Error lines are reported in the kernel's own file: the prelude (at least one line, possibly
+  // empty) and the libraries come first.
+  return { code: `${prelude.join('\n')}\n${body}`, preludeLines: Math.max(1, prelude.length) + libraryLines };
 }
 
 /** Packs params by name into a little-endian uniform block. Missing or unknown names throw. */

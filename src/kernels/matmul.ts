@@ -6,6 +6,9 @@ import { InputError, UnsupportedError } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import type { DefineValue, KernelDef } from '../gpu/kernel.ts';
 import type { DType, GpuTensor } from '../gpu/tensor.ts';
+import unpack16Lib from '../../shaders/lib/unpack16.wgsl';
+import wElemLib from '../../shaders/lib/w_elem.wgsl';
+import load4Lib from '../../shaders/lib/load4.wgsl';
 import gemvSource from '../../shaders/gemv.wgsl';
 import gemmSource from '../../shaders/matmul.wgsl';
 import gemmBlockedSource from '../../shaders/matmul_rb.wgsl';
@@ -21,6 +24,7 @@ const MATMUL_PARAMS = [
 const GEMV: KernelDef = {
   name: 'gemv',
   source: gemvSource,
+  libraries: [unpack16Lib, wElemLib],
   bindings: ['x', 'w', 'y'],
   params: MATMUL_PARAMS,
   workgroupSize: (d) => [Number(d.WG), 1, 1],
@@ -29,6 +33,7 @@ const GEMV: KernelDef = {
 const GEMM: KernelDef = {
   name: 'matmul',
   source: gemmSource,
+  libraries: [unpack16Lib, wElemLib, load4Lib],
   bindings: ['x', 'w', 'y'],
   params: MATMUL_PARAMS,
   workgroupSize: () => [256, 1, 1],
@@ -37,6 +42,7 @@ const GEMM: KernelDef = {
 const GEMM_BLOCKED: KernelDef = {
   name: 'matmul_rb',
   source: gemmBlockedSource,
+  libraries: [unpack16Lib, wElemLib, load4Lib],
   bindings: ['x', 'w', 'y'],
   params: MATMUL_PARAMS,
   workgroupSize: () => [64, 1, 1],
@@ -45,6 +51,7 @@ const GEMM_BLOCKED: KernelDef = {
 const EMBEDDING: KernelDef = {
   name: 'embedding',
   source: embeddingSource,
+  libraries: [unpack16Lib],
   bindings: ['ids', 'table', 'out'],
   params: [['T', 'u32'], ['H', 'u32'], ['rowStart', 'u32'], ['rows', 'u32'], ['V', 'u32'], ['zeroInvalid', 'u32']],
   workgroupSize: () => [256, 1, 1],

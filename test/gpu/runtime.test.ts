@@ -95,6 +95,23 @@ test('shader compile errors are typed and name the WGSL line', async () => {
   }
 });
 
+test('shader compile errors name the kernel file line with defines and libraries before it', async () => {
+  const ctx = await testGpu();
+  const def = {
+    name: 'broken_lib', bindings: [], params: [['n', 'u32']] as const,
+    libraries: ['fn helper() -> u32 {\n  return 1u;\n}\n'],
+    source: '@compute @workgroup_size(1)\nfn main() {\n  let y = helper() + params.n;\n  let x: u32 = missingName;\n}\n',
+  };
+  try {
+    await ctx.kernel(def, { SIZE: 4, FLAG: true });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.instance(e, ShaderCompileError);
+    assert.is((e as ShaderCompileError).line, 4);
+    assert.match((e as Error).message, /missingName/);
+  }
+});
+
 test('profiler: timestamp queries count every dispatch per kernel, results unchanged', async () => {
   const ctx = await testGpu();
   const n = 4099;
