@@ -44,7 +44,6 @@ export class Mamba2Runner implements ModelRunner {
     const { ctx, config: c } = this;
     const H = c.hiddenSize;
     const sz = mamba2Scratch(c, T);
-    for (const [name, bytes] of Object.entries(sz)) ws.get(name, bytes);
     const x = ws.get('x', sz.x);
     const normed = ws.get('normed', sz.normed);
     await embedding(ctx, { ids, T, table: this.embed, out: x });

@@ -21,7 +21,11 @@ export interface ModelRunner {
   block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer>;
   /** logits [rows, V] = hn[rowStart .. rowStart+rows) · headᵀ. */
   head(hn: GPUBuffer, rowStart: number, rows: number, logits: GPUBuffer): Promise<void>;
-  /** Workspace buffers (name → bytes) for a block of T tokens (the memory planner sums these). */
+  /**
+   * Workspace buffers (name → bytes) for a block of T tokens. The engine sizes the workspace from
+   * this for a full prefill block before the first call, so no buffer is regrown mid-block; the
+   * memory planner sums the same figures.
+   */
   scratch(T: number): Record<string, number>;
   /** Weight tensors the head reads (for bandwidth figures). */
   readonly headWeight: import('../gpu/tensor.ts').GpuTensor;

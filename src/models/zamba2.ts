@@ -136,8 +136,6 @@ export class Zamba2Runner implements ModelRunner {
     const { ctx, config: c } = this;
     const H = c.hiddenSize;
     const sz = zamba2Scratch(c, T);
-    // Size every slot before recording anything, so no buffer is regrown mid-block.
-    for (const [name, bytes] of Object.entries(sz)) ws.get(name, bytes);
     const x = ws.get('x', sz.x);
     const orig = ws.get('orig', sz.orig);
     const normed = ws.get('normed', sz.normed);
