@@ -19,17 +19,9 @@ export function testGpu(): Promise<GpuContext> {
   return ctx;
 }
 
-/** Deterministic PRNG (mulberry32) for random test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32) for random test inputs: the fixture generator's. */
+import { mulberry32 as rng } from '../fixtures/rng.ts';
+export { rng };
 
 export function randn(r: () => number): number {
   const u = Math.max(r(), 1e-12), v = r();
