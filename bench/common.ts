@@ -1,7 +1,7 @@
 // Shared bits of the benchmarks: flags, one JSON line per figure, aligned tables, the GPU context.
-import { GpuContext } from '../src/gpu/context.ts';
-import { setGpuProvider } from '../src/gpu/provider.ts';
-import { nodeGpu } from '../src/gpu/node-gpu.ts';
+import { GpuContext } from '../src/backends/webgpu/context.ts';
+import { setGpuProvider } from '../src/backends/webgpu/provider.ts';
+import { nodeGpu } from '../src/backends/webgpu/node-gpu.ts';
 
 export const QUICK = process.argv.includes('--quick') || process.env.MSL_BENCH_QUICK === '1';
 

@@ -12,11 +12,11 @@
 // (T 256 from position 0, and a 64-token continuation after 960) and decode (T 1) at contexts of
 // 1k and 4k with the default split-K kernel and, for comparison, the flash kernel at 1k.
 // Runs in well under a minute on lavapipe.
-import { STORAGE_RW } from '../src/gpu/flags.ts';
-import { rmsNorm, gatedRmsNorm } from '../src/kernels/norm.ts';
-import { geluGate } from '../src/kernels/elementwise.ts';
-import { rope } from '../src/kernels/rope.ts';
-import { attention, attentionScratchBytes, type AttentionAlgorithm } from '../src/kernels/attention.ts';
+import { STORAGE_RW } from '../src/backends/webgpu/flags.ts';
+import { rmsNorm, gatedRmsNorm } from '../src/backends/webgpu/kernels/norm.ts';
+import { geluGate } from '../src/backends/webgpu/kernels/elementwise.ts';
+import { rope } from '../src/backends/webgpu/kernels/rope.ts';
+import { attention, attentionScratchBytes, type AttentionAlgorithm } from '../src/backends/webgpu/kernels/attention.ts';
 import { benchGpu, jsonLine, QUICK } from './common.ts';
 
 const H = 2048, HEADS = 32, KV_HEADS = 32, HD = 128, F = 8192, DI = 4096;

@@ -17,10 +17,10 @@
 // emulations a call slower than 50 ms is timed once. Weights are zero-filled device buffers (values
 // do not change the work), x is random. On CPU emulations the M = 256 GEMMs (~90 GFLOP per dtype,
 // minutes there) run for out_proj only, so the whole script stays near 2 minutes; --full runs all.
-import { STORAGE_RW } from '../src/gpu/flags.ts';
-import type { GpuContext } from '../src/gpu/context.ts';
-import type { DType, GpuTensor, TensorPart } from '../src/gpu/tensor.ts';
-import { GEMV_MAX_M, argmax, embedding, matmul, type GemvTuning, type MatmulPath } from '../src/kernels/matmul.ts';
+import { STORAGE_RW } from '../src/backends/webgpu/flags.ts';
+import type { GpuContext } from '../src/backends/webgpu/context.ts';
+import type { DType, GpuTensor, TensorPart } from '../src/backends/webgpu/tensor.ts';
+import { GEMV_MAX_M, argmax, embedding, matmul, type GemvTuning, type MatmulPath } from '../src/backends/webgpu/kernels/matmul.ts';
 import { QUICK, benchGpu, jsonLine, table } from './common.ts';
 import { measureCopyBandwidth } from './roofline.ts';
 

@@ -9,11 +9,11 @@
 // default run stays near 2 minutes on lavapipe even on a loaded 2-core machine; --q 64,256 adds a
 // chunk size). ms includes one submit + fence wait (~0.1-1 ms), which matters only at small T. Inputs use the real layout (x/B/C slices of xbc [T, convDim]);
 // dt is given compact ([T, NH]) so no buffer exceeds a 128 MiB binding at T = 4096.
-import { GpuContext } from '../src/gpu/context.ts';
-import { setGpuProvider } from '../src/gpu/provider.ts';
-import { nodeGpu } from '../src/gpu/node-gpu.ts';
-import { STORAGE_RW } from '../src/gpu/flags.ts';
-import { ssmScan, scanScratchBytes, type ScanAlgorithm, type SsmScanArgs } from '../src/kernels/scan.ts';
+import { GpuContext } from '../src/backends/webgpu/context.ts';
+import { setGpuProvider } from '../src/backends/webgpu/provider.ts';
+import { nodeGpu } from '../src/backends/webgpu/node-gpu.ts';
+import { STORAGE_RW } from '../src/backends/webgpu/flags.ts';
+import { ssmScan, scanScratchBytes, type ScanAlgorithm, type SsmScanArgs } from '../src/backends/webgpu/kernels/scan.ts';
 
 const NH = 64, P = 64, N = 128, G = 1;
 

@@ -5,8 +5,8 @@
 //
 //   node --import ./scripts/register.mjs bench/roofline.ts     (prints one JSON line)
 import { pathToFileURL } from 'node:url';
-import type { GpuContext } from '../src/gpu/context.ts';
-import { BufferUsage } from '../src/gpu/flags.ts';
+import type { GpuContext } from '../src/backends/webgpu/context.ts';
+import { BufferUsage } from '../src/backends/webgpu/flags.ts';
 
 export interface CopyBandwidthOptions {
   /** Bytes per copy (default 256 MiB on GPUs, 32 MiB on software adapters, capped by maxBufferSize). */

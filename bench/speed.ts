@@ -5,11 +5,11 @@
 // plus where the time goes per op class (timestamp queries), and recurrent vs chunked scan at
 // the model level for T = 512 and 2048.
 import { loadModel, type MambaModel } from '../src/api.ts';
-import { matmul } from '../src/kernels/matmul.ts';
-import { opClass } from '../src/gpu/profiler.ts';
-import { STORAGE_RW } from '../src/gpu/flags.ts';
-import type { GpuContext } from '../src/gpu/context.ts';
-import type { GpuTensor } from '../src/gpu/tensor.ts';
+import { matmul } from '../src/backends/webgpu/kernels/matmul.ts';
+import { opClass } from '../src/backends/webgpu/profiler.ts';
+import { STORAGE_RW } from '../src/backends/webgpu/flags.ts';
+import type { GpuContext } from '../src/backends/webgpu/context.ts';
+import type { GpuTensor } from '../src/backends/webgpu/tensor.ts';
 import { syntheticCheckpoint, zamba2_1p2bConfig, mamba2_130mConfig } from './synthetic.ts';
 import { QUICK, benchGpu, jsonLine, table } from './common.ts';
 import { measureCopyBandwidth } from './roofline.ts';

@@ -1,6 +1,6 @@
 // The public API: loadModel → MambaModel with forward, generate, sessions, memoryStats, dispose.
-import { GpuContext, type DeviceOptions } from './gpu/context.ts';
-import type { MemoryStats } from './gpu/allocator.ts';
+import { GpuContext, type DeviceOptions } from './backends/webgpu/context.ts';
+import type { MemoryStats } from './backends/webgpu/allocator.ts';
 import type { ModelConfig } from './models/config.ts';
 import type { ModelRunner } from './models/runner.ts';
 import { WeightSet } from './models/weights.ts';

@@ -1,6 +1,6 @@
 // Browser entry: WebGPU from navigator.gpu; string sources are URLs or Hugging Face model ids
 // (fetched with Range requests, whole files cached with the Cache API).
-import { setGpuProvider } from './gpu/provider.ts';
+import { setGpuProvider } from './backends/webgpu/provider.ts';
 import { DeviceError } from './errors.ts';
 import { setStringSourceOpener } from './io/open-source.ts';
 import { openBrowserStringSource } from './io/open-source-browser.ts';

@@ -1,7 +1,7 @@
 // Node entry: WebGPU from Dawn (the `webgpu` package); string sources may be directories,
 // URLs or Hugging Face model ids (downloaded into a local cache).
-import { setGpuProvider } from './gpu/provider.ts';
-import { nodeGpu } from './gpu/node-gpu.ts';
+import { setGpuProvider } from './backends/webgpu/provider.ts';
+import { nodeGpu } from './backends/webgpu/node-gpu.ts';
 import { setStringSourceOpener } from './io/open-source.ts';
 import { openNodeStringSource } from './io/open-source-node.ts';
 

@@ -7,9 +7,9 @@ export { SeededRandom, sampleToken, type SamplingOptions } from './runtime/sampl
 export { planMemory, choosePrefillChunk, type MemoryPlan, type PlanOptions } from './runtime/planner.ts';
 export { parseConfig } from './models/parse-config.ts';
 export type { ModelConfig, Zamba2Config, Mamba2Config, LayerKind } from './models/config.ts';
-export { GpuContext, type DeviceOptions } from './gpu/context.ts';
-export type { MemoryStats } from './gpu/allocator.ts';
-export { setGpuProvider } from './gpu/provider.ts';
+export { GpuContext, type DeviceOptions } from './backends/webgpu/context.ts';
+export type { MemoryStats } from './backends/webgpu/allocator.ts';
+export { setGpuProvider } from './backends/webgpu/provider.ts';
 export { Tokenizer } from './tokenizer/index.ts';
 export { AutoModelForCausalLM, AutoTokenizer } from './transformers.ts';
 export { isHubModelId, hubFileUrl, hubModelBaseUrl } from './io/hub.ts';

@@ -12,9 +12,9 @@
 // the high-water mark is tracked and returned. Any failure or abort destroys every buffer this
 // load created (the allocator's live bytes return to where they were) and rethrows a typed error.
 import { AbortError, CheckpointError, ConfigError, MambaScanError, UnsupportedError } from '../errors.ts';
-import type { GpuContext } from '../gpu/context.ts';
-import { STORAGE_RW } from '../gpu/flags.ts';
-import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../gpu/tensor.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import { STORAGE_RW } from '../backends/webgpu/flags.ts';
+import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../backends/webgpu/tensor.ts';
 import { type PlannedPart, maxPartBytes, planParts } from './upload.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { type ExpectedTensor, type TensorRole, expectedTensors } from '../models/layout.ts';

@@ -1,9 +1,9 @@
 // Placing tensors on the GPU: the dim-0 split rule shared by the checkpoint loader and by code
 // that builds weights in memory (generated models, tests), and a one-shot upload of host data.
 import { UnsupportedError } from '../errors.ts';
-import type { GpuContext } from '../gpu/context.ts';
-import { STORAGE_RW } from '../gpu/flags.ts';
-import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../gpu/tensor.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import { STORAGE_RW } from '../backends/webgpu/flags.ts';
+import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../backends/webgpu/tensor.ts';
 
 export interface PlannedPart {
   /** First dim-0 row of the part. */

@@ -1,16 +1,16 @@
 // Plain Mamba2 (SPEC.md §Mamba2): x = E[ids]; per layer x += Mixer(RMSNorm(x)); logits =
 // RMSNorm_f(x) · headᵀ with the head tied to the embedding unless lm_head.weight is stored.
-import type { GpuContext } from '../gpu/context.ts';
-import type { GpuTensor } from '../gpu/tensor.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import type { GpuTensor } from '../backends/webgpu/tensor.ts';
 import type { Mamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
 import { mixerForward, mixerScratch, mixerWeights, type MixerWeights } from './mixer.ts';
 import type { CacheDims, HybridCache } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
-import { convStateBytes } from '../kernels/conv1d.ts';
-import { embedding, matmul } from '../kernels/matmul.ts';
-import { rmsNorm } from '../kernels/norm.ts';
+import { convStateBytes } from '../backends/webgpu/kernels/conv1d.ts';
+import { embedding, matmul } from '../backends/webgpu/kernels/matmul.ts';
+import { rmsNorm } from '../backends/webgpu/kernels/norm.ts';
 
 export class Mamba2Runner implements ModelRunner {
   private readonly layers: { norm: GPUBuffer; mixer: MixerWeights }[] = [];

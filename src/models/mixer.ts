@@ -7,17 +7,17 @@
 //   y      [T, di]        = scan(x, dt, B, C)       (ssmState [NH, P, N] f32 carried)
 //   yn     [T, di]        = groupRmsNorm(y · silu(z)) · norm.weight
 //   residual [T, H]      += yn · out_projᵀ
-import type { GpuContext } from '../gpu/context.ts';
-import type { GpuTensor } from '../gpu/tensor.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import type { GpuTensor } from '../backends/webgpu/tensor.ts';
 import type { MixerConfig } from './config.ts';
 import type { MambaLayerState } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
 import type { WeightSet } from './weights.ts';
-import { matmul } from '../kernels/matmul.ts';
-import { conv1d } from '../kernels/conv1d.ts';
-import { ssmScan } from '../kernels/scan.ts';
-import { gatedRmsNorm } from '../kernels/norm.ts';
-import { strided } from '../kernels/strided.ts';
+import { matmul } from '../backends/webgpu/kernels/matmul.ts';
+import { conv1d } from '../backends/webgpu/kernels/conv1d.ts';
+import { ssmScan } from '../backends/webgpu/kernels/scan.ts';
+import { gatedRmsNorm } from '../backends/webgpu/kernels/norm.ts';
+import { strided } from '../backends/webgpu/kernels/strided.ts';
 
 export type ScanAlgorithm = 'recurrent' | 'chunked';
 

@@ -1,6 +1,6 @@
 // What the engine needs from an architecture: run a block of tokens through the layers from a
 // cache, and project final hidden rows to logits. One implementation per file in src/models/.
-import type { GpuContext } from '../gpu/context.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
 import type { ModelConfig } from './config.ts';
 import type { CacheDims, HybridCache } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
@@ -28,5 +28,5 @@ export interface ModelRunner {
    */
   scratch(T: number): Record<string, number>;
   /** Weight tensors the head reads (for bandwidth figures). */
-  readonly headWeight: import('../gpu/tensor.ts').GpuTensor;
+  readonly headWeight: import('../backends/webgpu/tensor.ts').GpuTensor;
 }

@@ -1,6 +1,6 @@
 // Name-based access to a loaded checkpoint's GPU tensors, with errors that name what is missing.
 import { CheckpointError } from '../errors.ts';
-import { singleBuffer, type GpuTensor } from '../gpu/tensor.ts';
+import { singleBuffer, type GpuTensor } from '../backends/webgpu/tensor.ts';
 
 export class WeightSet {
   constructor(private readonly tensors: ReadonlyMap<string, GpuTensor>) {}

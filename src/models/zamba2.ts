@@ -13,21 +13,21 @@
 //     t  [T,H]  = (h·downᵀ)·linear_lᵀ
 //     x += Mixer_l(RMSNorm_l(x + t))
 //   hn [T,H] = RMSNorm_final(x)
-import type { GpuContext } from '../gpu/context.ts';
-import type { GpuTensor } from '../gpu/tensor.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import type { GpuTensor } from '../backends/webgpu/tensor.ts';
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
 import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_Y, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
 import type { CacheDims, HybridCache } from '../runtime/cache.ts';
 import type { Workspace } from '../runtime/workspace.ts';
-import { convStateBytes } from '../kernels/conv1d.ts';
-import { embedding, matmul } from '../kernels/matmul.ts';
-import { rmsNorm } from '../kernels/norm.ts';
-import { add } from '../kernels/add.ts';
-import { geluGate } from '../kernels/elementwise.ts';
-import { rope } from '../kernels/rope.ts';
-import { attention } from '../kernels/attention.ts';
+import { convStateBytes } from '../backends/webgpu/kernels/conv1d.ts';
+import { embedding, matmul } from '../backends/webgpu/kernels/matmul.ts';
+import { rmsNorm } from '../backends/webgpu/kernels/norm.ts';
+import { add } from '../backends/webgpu/kernels/add.ts';
+import { geluGate } from '../backends/webgpu/kernels/elementwise.ts';
+import { rope } from '../backends/webgpu/kernels/rope.ts';
+import { attention } from '../backends/webgpu/kernels/attention.ts';
 
 /** LoRA pair: y += (x·downᵀ)·upᵀ; down [r, in], up [out, r]. */
 interface Lora { readonly down: GpuTensor; readonly up: GpuTensor }

@@ -1,11 +1,11 @@
 // The recurrent cache of one sequence: conv and SSM state per mamba layer, and the attention KV
 // cache of each hybrid call site. Constant size except the KV caches, which grow with the context
 // (their capacity is reserved up front per call, so growth happens at most once per forward).
-import type { GpuContext } from '../gpu/context.ts';
-import { STORAGE_RW } from '../gpu/flags.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import { STORAGE_RW } from '../backends/webgpu/flags.ts';
 
 export interface MambaLayerState {
-  /** convState: the last K-1 raw pre-conv xBC columns, layout per src/kernels/conv1d.ts. */
+  /** convState: the last K-1 raw pre-conv xBC columns, layout per src/backends/webgpu/kernels/conv1d.ts. */
   readonly convState: GPUBuffer;
   /** ssmState [NH, P, N] f32. */
   readonly ssmState: GPUBuffer;

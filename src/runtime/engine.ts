@@ -1,12 +1,12 @@
 // Runs token sequences through a ModelRunner in bounded blocks. A prompt of any length is cut
 // into blocks of at most `prefillChunk` tokens that carry every state across, so scratch memory
 // depends on the block size only; the KV caches are reserved once per call, up front.
-import type { GpuContext } from '../gpu/context.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
 import type { ModelRunner } from '../models/runner.ts';
 import type { ScanAlgorithm } from '../models/mixer.ts';
 import { HybridCache } from './cache.ts';
 import { Workspace } from './workspace.ts';
-import { argmax } from '../kernels/matmul.ts';
+import { argmax } from '../backends/webgpu/kernels/matmul.ts';
 import { AbortError, InputError } from '../errors.ts';
 
 export type ScanChoice = ScanAlgorithm | 'auto';

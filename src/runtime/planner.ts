@@ -7,8 +7,8 @@ import type { ModelConfig } from '../models/config.ts';
 import { zamba2Scratch } from '../models/zamba2.ts';
 import { mamba2Scratch } from '../models/mamba2.ts';
 import { expectedTensors } from '../models/layout.ts';
-import { convStateBytes } from '../kernels/conv1d.ts';
-import { scanScratchBuffers } from '../kernels/scan.ts';
+import { convStateBytes } from '../backends/webgpu/kernels/conv1d.ts';
+import { scanScratchBuffers } from '../backends/webgpu/kernels/scan.ts';
 import { OutOfMemoryError } from '../errors.ts';
 
 export const KV_BLOCK = 256;

@@ -3,8 +3,8 @@
 // tokens), so scratch memory is bounded by the block size and never by the prompt length, and
 // it is an exact, predictable sum (src/runtime/planner.ts). Callers must not run two forwards on
 // one workspace at once (the engine serialises them).
-import type { GpuContext } from '../gpu/context.ts';
-import { STORAGE_RW } from '../gpu/flags.ts';
+import type { GpuContext } from '../backends/webgpu/context.ts';
+import { STORAGE_RW } from '../backends/webgpu/flags.ts';
 
 export class Workspace {
   private readonly held = new Map<string, { buffer: GPUBuffer; bytes: number }>();

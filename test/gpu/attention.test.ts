@@ -5,9 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { InputError } from '../../src/errors.ts';
-import { attention, attentionScratchBytes, type AttentionAlgorithm } from '../../src/kernels/attention.ts';
+import { attention, attentionScratchBytes, type AttentionAlgorithm } from '../../src/backends/webgpu/kernels/attention.ts';
 import { attentionRef } from '../reference/layers.ts';
 
 // T, pos0, nHeads, nKvHeads, headDim, q layout: 'qkv' = q inside a wider row at offset 5, stride

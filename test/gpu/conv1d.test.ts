@@ -1,4 +1,4 @@
-// Causal depthwise conv1d + bias + SiLU with a rolling state (src/kernels/conv1d.ts) against the
+// Causal depthwise conv1d + bias + SiLU with a rolling state (src/backends/webgpu/kernels/conv1d.ts) against the
 // float64 reference in test/reference/ssm.ts. Input is a column slice of a wider zxbcdt-like buffer
 // (offset di, row stride inProjDim), as the mixer passes it.
 //
@@ -8,10 +8,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
-import type { GpuContext } from '../../src/gpu/context.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { UnsupportedError, InputError } from '../../src/errors.ts';
-import { conv1d, convStateBytes } from '../../src/kernels/conv1d.ts';
+import { conv1d, convStateBytes } from '../../src/backends/webgpu/kernels/conv1d.ts';
 import { conv1dRef } from '../reference/ssm.ts';
 
 const TOL = 1e-5;

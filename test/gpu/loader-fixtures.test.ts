@@ -7,8 +7,8 @@ import { testGpu } from '../helpers/gpu.ts';
 import { makeFixture, ZAMBA2_VARIANTS, ZAMBA2_SPELLINGS, MAMBA2_VARIANTS, FIXTURE_DTYPES, type FixtureOptions } from '../fixtures/index.ts';
 import { loadCheckpoint } from '../../src/io/loader.ts';
 import { MemorySource } from '../../src/io/sources.ts';
-import type { GpuContext } from '../../src/gpu/context.ts';
-import type { GpuTensor } from '../../src/gpu/tensor.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import type { GpuTensor } from '../../src/backends/webgpu/tensor.ts';
 
 function decode(bits: number, expBits: number, manBits: number): number {
   const sign = (bits >> (expBits + manBits)) & 1 ? -1 : 1;

@@ -16,8 +16,8 @@ import { loadCheckpoint, planParts, type LoadedCheckpoint } from '../../src/io/l
 import { MemorySource, type CheckpointSource } from '../../src/io/sources.ts';
 import { parseConfig } from '../../src/models/parse-config.ts';
 import { expectedTensors } from '../../src/models/layout.ts';
-import type { GpuContext } from '../../src/gpu/context.ts';
-import type { GpuTensor } from '../../src/gpu/tensor.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import type { GpuTensor } from '../../src/backends/webgpu/tensor.ts';
 import { AbortError, CheckpointError, MambaScanError, UnsupportedError } from '../../src/errors.ts';
 
 // ---------------------------------------------------------------------------------------------

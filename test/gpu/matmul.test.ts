@@ -7,10 +7,10 @@ import * as assert from 'uvu/assert';
 import { testGpu, randomArray, rng } from '../helpers/gpu.ts';
 import { makeTensor } from '../helpers/tensors.ts';
 import { matmulTests } from '../helpers/matmul-check.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
-import type { DType } from '../../src/gpu/tensor.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
+import type { DType } from '../../src/backends/webgpu/tensor.ts';
 import { InputError } from '../../src/errors.ts';
-import { argmax, embedding, matmul } from '../../src/kernels/matmul.ts';
+import { argmax, embedding, matmul } from '../../src/backends/webgpu/kernels/matmul.ts';
 
 const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
 

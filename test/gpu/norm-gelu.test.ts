@@ -1,12 +1,12 @@
-// The exact-erf GELU gate (src/kernels/elementwise.ts) against the float64 reference, on random
+// The exact-erf GELU gate (src/backends/webgpu/kernels/elementwise.ts) against the float64 reference, on random
 // gates and on a dense sweep of the gate value across the whole range where erf is not 0/1.
 // (Lives beside the norm tests: these are the pointwise pieces of the shared transformer block.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { InputError } from '../../src/errors.ts';
-import { geluGate } from '../../src/kernels/elementwise.ts';
+import { geluGate } from '../../src/backends/webgpu/kernels/elementwise.ts';
 import { geluGateRef, gelu64, erf64 } from '../reference/layers.ts';
 
 /**

@@ -3,9 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { InputError } from '../../src/errors.ts';
-import { rmsNorm, gatedRmsNorm } from '../../src/kernels/norm.ts';
+import { rmsNorm, gatedRmsNorm } from '../../src/backends/webgpu/kernels/norm.ts';
 import { rmsNormRef, gatedRmsNormRef } from '../reference/layers.ts';
 
 /**

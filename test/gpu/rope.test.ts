@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
 import { InputError } from '../../src/errors.ts';
-import { rope, ropeInvFreq } from '../../src/kernels/rope.ts';
+import { rope, ropeInvFreq } from '../../src/backends/webgpu/kernels/rope.ts';
 import { ropeRef, ropeInvFreqF32 } from '../reference/layers.ts';
 
 // T, nHeads, headDim, pos0, offset, rowStride (0 = packed nHeads * headDim), theta

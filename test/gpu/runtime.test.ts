@@ -3,10 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { DeviceLostError, ShaderCompileError } from '../../src/errors.ts';
-import { GpuContext } from '../../src/gpu/context.ts';
-import { add, addInPlace } from '../../src/kernels/add.ts';
+import { GpuContext } from '../../src/backends/webgpu/context.ts';
+import { add, addInPlace } from '../../src/backends/webgpu/kernels/add.ts';
 
 test('allocator: live and peak bytes are exact', async () => {
   const ctx = await testGpu();

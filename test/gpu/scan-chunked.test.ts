@@ -1,4 +1,4 @@
-// Chunked SSD scan, streamed (src/kernels/scan.ts 'chunked', shaders/ssd_chunk_*.wgsl) against the
+// Chunked SSD scan, streamed (src/backends/webgpu/kernels/scan.ts 'chunked', shaders/ssd_chunk_*.wgsl) against the
 // recurrent kernel and the float64 recurrence (test/reference/ssm.ts), on random inputs laid out as
 // the mixer lays them out, at T up to 2048 and chunk sizes Q = 1..256 that do not divide T.
 //
@@ -14,10 +14,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
-import type { GpuContext } from '../../src/gpu/context.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { UnsupportedError } from '../../src/errors.ts';
-import { ssmScan, scanScratchBytes, scanScratchBuffers, type ScanAlgorithm } from '../../src/kernels/scan.ts';
+import { ssmScan, scanScratchBytes, scanScratchBuffers, type ScanAlgorithm } from '../../src/backends/webgpu/kernels/scan.ts';
 import { makeScanInputs, scanInputsRef, type ScanInputs, type ScanShape } from '../reference/ssm.ts';
 
 const TOL_REF = 2e-5;

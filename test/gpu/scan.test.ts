@@ -1,4 +1,4 @@
-// Recurrent selective scan (src/kernels/scan.ts, shaders/ssm_scan.wgsl) against the float64
+// Recurrent selective scan (src/backends/webgpu/kernels/scan.ts, shaders/ssm_scan.wgsl) against the float64
 // recurrence in test/reference/ssm.ts, on random inputs with trained-model value ranges, laid out as
 // the mixer lays them out (x/B/C column slices of xbc [T, convDim], dt a slice of zxbcdt).
 //
@@ -12,10 +12,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../helpers/gpu.ts';
-import type { GpuContext } from '../../src/gpu/context.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
 import { InputError, UnsupportedError } from '../../src/errors.ts';
-import { ssmScan, scanScratchBytes, recurrentVariant, SSM_SCAN, type ScanAlgorithm, type ScanReduction } from '../../src/kernels/scan.ts';
+import { ssmScan, scanScratchBytes, recurrentVariant, SSM_SCAN, type ScanAlgorithm, type ScanReduction } from '../../src/backends/webgpu/kernels/scan.ts';
 import { makeScanInputs, scanInputsRef, type ScanInputs, type ScanShape } from '../reference/ssm.ts';
 
 const TOL = 2e-5;

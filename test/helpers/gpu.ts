@@ -1,9 +1,9 @@
 // One GpuContext per test process (acquiring devices is slow on software adapters).
 // MSL_EXPECT_ADAPTER=swiftshader makes the suite fail loudly if the adapter is not the one the
 // runner meant to test.
-import { GpuContext } from '../../src/gpu/context.ts';
-import { setGpuProvider } from '../../src/gpu/provider.ts';
-import { nodeGpu } from '../../src/gpu/node-gpu.ts';
+import { GpuContext } from '../../src/backends/webgpu/context.ts';
+import { setGpuProvider } from '../../src/backends/webgpu/provider.ts';
+import { nodeGpu } from '../../src/backends/webgpu/node-gpu.ts';
 
 let ctx: Promise<GpuContext> | undefined;
 

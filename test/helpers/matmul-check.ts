@@ -12,9 +12,9 @@
 import * as assert from 'uvu/assert';
 import { randomArray } from './gpu.ts';
 import { makeTensor } from './tensors.ts';
-import type { GpuContext } from '../../src/gpu/context.ts';
-import type { DType } from '../../src/gpu/tensor.ts';
-import { matmul, type GemvTuning, type MatmulPath } from '../../src/kernels/matmul.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import type { DType } from '../../src/backends/webgpu/tensor.ts';
+import { matmul, type GemvTuning, type MatmulPath } from '../../src/backends/webgpu/kernels/matmul.ts';
 
 const U = 2 ** -24;
 

@@ -5,9 +5,9 @@
 //   const w = makeTensor(ctx, 'w', data, [N, K], 'bf16', { rowsPerPart: 7 });
 //   ... matmul(ctx, { w: w.tensor, ... }) ... reference uses w.values (Float64Array, N*K) ...
 //   w.dispose();
-import type { GpuContext } from '../../src/gpu/context.ts';
-import { STORAGE_RW } from '../../src/gpu/flags.ts';
-import type { DType, GpuTensor, TensorPart } from '../../src/gpu/tensor.ts';
+import type { GpuContext } from '../../src/backends/webgpu/context.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
+import type { DType, GpuTensor, TensorPart } from '../../src/backends/webgpu/tensor.ts';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -1,6 +1,6 @@
 // Where the `GPU` object comes from. Browsers have navigator.gpu; the Node entry installs Dawn's
 // through setGpuProvider. The library never writes to globalThis.navigator.
-import { DeviceError } from '../errors.ts';
+import { DeviceError } from '../../errors.ts';
 
 let provider: (() => Promise<GPU>) | undefined;
 

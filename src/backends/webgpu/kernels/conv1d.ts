@@ -5,12 +5,12 @@
 //
 // Conv state layout: f32 [K-1, C], the last K-1 raw (pre-conv) input rows, oldest first; zeros for
 // a fresh sequence. Callers size it with convStateBytes and treat it as opaque otherwise.
-import type { GpuContext } from '../gpu/context.ts';
-import type { KernelDef } from '../gpu/kernel.ts';
-import { InputError, UnsupportedError } from '../errors.ts';
+import type { GpuContext } from '../context.ts';
+import type { KernelDef } from '../kernel.ts';
+import { InputError, UnsupportedError } from '../../../errors.ts';
 import type { StridedInput } from './strided.ts';
-import convSource from '../../shaders/conv1d.wgsl';
-import stateSource from '../../shaders/conv1d_state.wgsl';
+import convSource from '../../../../shaders/conv1d.wgsl';
+import stateSource from '../../../../shaders/conv1d_state.wgsl';
 
 const PARAMS = [['T', 'u32'], ['C', 'u32'], ['K', 'u32'], ['inOff', 'u32'], ['inStride', 'u32']] as const;
 

@@ -2,18 +2,18 @@
 // M, shaders/matmul.wgsl tiled GEMM for prefill), the embedding gather (shaders/embedding.wgsl)
 // and argmax over logits rows (shaders/argmax.wgsl). Weights are GpuTensors in f32, f16 or bf16,
 // possibly split along dim 0 into parts: one dispatch per part, each writing its own N range.
-import { InputError, UnsupportedError } from '../errors.ts';
-import type { GpuContext } from '../gpu/context.ts';
-import type { DefineValue, KernelDef } from '../gpu/kernel.ts';
-import type { DType, GpuTensor } from '../gpu/tensor.ts';
-import unpack16Lib from '../../shaders/lib/unpack16.wgsl';
-import wElemLib from '../../shaders/lib/w_elem.wgsl';
-import load4Lib from '../../shaders/lib/load4.wgsl';
-import gemvSource from '../../shaders/gemv.wgsl';
-import gemmSource from '../../shaders/matmul.wgsl';
-import gemmBlockedSource from '../../shaders/matmul_rb.wgsl';
-import embeddingSource from '../../shaders/embedding.wgsl';
-import argmaxSource from '../../shaders/argmax.wgsl';
+import { InputError, UnsupportedError } from '../../../errors.ts';
+import type { GpuContext } from '../context.ts';
+import type { DefineValue, KernelDef } from '../kernel.ts';
+import type { DType, GpuTensor } from '../tensor.ts';
+import unpack16Lib from '../../../../shaders/lib/unpack16.wgsl';
+import wElemLib from '../../../../shaders/lib/w_elem.wgsl';
+import load4Lib from '../../../../shaders/lib/load4.wgsl';
+import gemvSource from '../../../../shaders/gemv.wgsl';
+import gemmSource from '../../../../shaders/matmul.wgsl';
+import gemmBlockedSource from '../../../../shaders/matmul_rb.wgsl';
+import embeddingSource from '../../../../shaders/embedding.wgsl';
+import argmaxSource from '../../../../shaders/argmax.wgsl';
 
 const MATMUL_PARAMS = [
   ['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['nBase', 'u32'],

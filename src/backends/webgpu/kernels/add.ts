@@ -1,9 +1,9 @@
 // Launchers for the residual adds: shaders/add.wgsl (out = a + b) and shaders/add_inplace.wgsl
 // (x += delta), f32, any n.
-import type { GpuContext } from '../gpu/context.ts';
-import type { KernelDef } from '../gpu/kernel.ts';
-import source from '../../shaders/add.wgsl';
-import inplaceSource from '../../shaders/add_inplace.wgsl';
+import type { GpuContext } from '../context.ts';
+import type { KernelDef } from '../kernel.ts';
+import source from '../../../../shaders/add.wgsl';
+import inplaceSource from '../../../../shaders/add_inplace.wgsl';
 
 const ADD: KernelDef = {
   name: 'add',

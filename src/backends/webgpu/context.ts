@@ -1,7 +1,7 @@
 // The GPU runtime: one device, its allocator, the pipeline cache, and the command batching that
 // every kernel launch goes through. Dispatches are recorded into one compute pass per batch; the
 // batch is submitted when a readback, copy or write needs it (or when the uniform arena fills).
-import { DeviceError, DeviceLostError, MambaScanError, ShaderCompileError } from '../errors.ts';
+import { DeviceError, DeviceLostError, MambaScanError, ShaderCompileError } from '../../errors.ts';
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { BufferAllocator, type MemoryStats } from './allocator.ts';
 import { BufferUsage, MapMode } from './flags.ts';

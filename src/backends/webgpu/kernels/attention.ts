@@ -3,13 +3,13 @@
 // a few queries against a long context (decode). Both use an f32 online softmax; neither forms a
 // T x T (or T x context) score matrix. Split-K partials come from the scratch pool and go back to
 // it right after the combine dispatch is recorded (reuse is safe in stream order).
-import type { GpuContext } from '../gpu/context.ts';
-import type { KernelDef } from '../gpu/kernel.ts';
-import { STORAGE_RW } from '../gpu/flags.ts';
-import { InputError } from '../errors.ts';
-import flashSource from '../../shaders/attention_flash.wgsl';
-import splitkSource from '../../shaders/attention_splitk.wgsl';
-import combineSource from '../../shaders/attention_combine.wgsl';
+import type { GpuContext } from '../context.ts';
+import type { KernelDef } from '../kernel.ts';
+import { STORAGE_RW } from '../flags.ts';
+import { InputError } from '../../../errors.ts';
+import flashSource from '../../../../shaders/attention_flash.wgsl';
+import splitkSource from '../../../../shaders/attention_splitk.wgsl';
+import combineSource from '../../../../shaders/attention_combine.wgsl';
 
 const COMMON_PARAMS = [['T', 'u32'], ['pos0', 'u32'], ['nHeads', 'u32'], ['groupSize', 'u32'], ['kvStride', 'u32'],
   ['qOffset', 'u32'], ['qRowStride', 'u32']] as const;

@@ -1,12 +1,12 @@
 // Launchers for the two RMSNorms: shaders/rmsnorm.wgsl (plain, and the Zamba2 shared block's
 // concat(x, orig) input of width 2H without storing the concat) and shaders/gated_rmsnorm.wgsl
 // (the mixer's y * silu(z), normalised per group). All f32; both record one dispatch.
-import type { GpuContext } from '../gpu/context.ts';
-import type { KernelDef } from '../gpu/kernel.ts';
+import type { GpuContext } from '../context.ts';
+import type { KernelDef } from '../kernel.ts';
 import type { StridedInput } from './strided.ts';
-import { InputError } from '../errors.ts';
-import rmsSource from '../../shaders/rmsnorm.wgsl';
-import gatedSource from '../../shaders/gated_rmsnorm.wgsl';
+import { InputError } from '../../../errors.ts';
+import rmsSource from '../../../../shaders/rmsnorm.wgsl';
+import gatedSource from '../../../../shaders/gated_rmsnorm.wgsl';
 
 /** Threads per row (per group for the gated norm); a power of two. */
 const WG = 256;

@@ -5,17 +5,17 @@
 //    carried f32 state; scratch O(NH·Q² + NH·Q) whatever T is.
 // Both read the initial state from `state` [NH, P, N] and leave the final state there, so calls
 // continue each other (prefill in pieces, then decode).
-import type { CompiledKernel, GpuContext } from '../gpu/context.ts';
-import type { DefineValue, KernelDef } from '../gpu/kernel.ts';
-import { STORAGE_RW } from '../gpu/flags.ts';
-import { InputError, UnsupportedError } from '../errors.ts';
+import type { CompiledKernel, GpuContext } from '../context.ts';
+import type { DefineValue, KernelDef } from '../kernel.ts';
+import { STORAGE_RW } from '../flags.ts';
+import { InputError, UnsupportedError } from '../../../errors.ts';
 import type { StridedInput } from './strided.ts';
-import headParamsSource from '../../shaders/ssm_scan_head_params.wgsl';
-import scanSource from '../../shaders/ssm_scan.wgsl';
-import cumsumSource from '../../shaders/ssd_chunk_cumsum.wgsl';
-import cbSource from '../../shaders/ssd_chunk_cb.wgsl';
-import chunkScanSource from '../../shaders/ssd_chunk_scan.wgsl';
-import chunkStateSource from '../../shaders/ssd_chunk_state.wgsl';
+import headParamsSource from '../../../../shaders/ssm_scan_head_params.wgsl';
+import scanSource from '../../../../shaders/ssm_scan.wgsl';
+import cumsumSource from '../../../../shaders/ssd_chunk_cumsum.wgsl';
+import cbSource from '../../../../shaders/ssd_chunk_cb.wgsl';
+import chunkScanSource from '../../../../shaders/ssd_chunk_scan.wgsl';
+import chunkStateSource from '../../../../shaders/ssd_chunk_state.wgsl';
 
 export type ScanAlgorithm = 'recurrent' | 'chunked';
 

@@ -1,7 +1,7 @@
 // Dawn for Node (npm `webgpu`). The object returned by create() must stay referenced for as long
 // as any device lives: if it is garbage-collected Dawn frees its instance under the device
 // (segfaults, hangs at exit). It is kept in this module for the life of the process.
-import { DeviceError } from '../errors.ts';
+import { DeviceError } from '../../errors.ts';
 
 let dawnGpu: GPU | undefined;
 

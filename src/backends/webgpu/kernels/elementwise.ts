@@ -1,8 +1,8 @@
 // Launcher for the exact-erf GELU gate of the Zamba2 MLP (shaders/gelu_gate.wgsl).
-import type { GpuContext } from '../gpu/context.ts';
-import type { KernelDef } from '../gpu/kernel.ts';
-import { InputError } from '../errors.ts';
-import geluSource from '../../shaders/gelu_gate.wgsl';
+import type { GpuContext } from '../context.ts';
+import type { KernelDef } from '../kernel.ts';
+import { InputError } from '../../../errors.ts';
+import geluSource from '../../../../shaders/gelu_gate.wgsl';
 
 const WG = 256;
 

@@ -1,10 +1,10 @@
 // Launcher for NeoX RoPE in place on strided rows (shaders/rope.wgsl). The inverse frequencies are
 // computed here exactly as transformers does in float32 and kept on the GPU per (headDim, theta)
 // for the life of the context (a few hundred bytes, label 'weights:rope_inv_freq').
-import type { GpuContext } from '../gpu/context.ts';
-import type { KernelDef } from '../gpu/kernel.ts';
-import { InputError } from '../errors.ts';
-import ropeSource from '../../shaders/rope.wgsl';
+import type { GpuContext } from '../context.ts';
+import type { KernelDef } from '../kernel.ts';
+import { InputError } from '../../../errors.ts';
+import ropeSource from '../../../../shaders/rope.wgsl';
 
 const WG = 256;
 
