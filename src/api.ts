@@ -1,6 +1,7 @@
 // The public API: loadModel → MambaModel with forward, generate, sessions, memoryStats, dispose.
 import { GpuContext, type DeviceOptions } from './backends/webgpu/context.ts';
-import type { MemoryStats } from './backends/webgpu/allocator.ts';
+import { WebGpuBackend } from './backends/webgpu/backend.ts';
+import type { Backend, BackendKind, KvDType, MemoryStats } from './backends/backend.ts';
 import type { ModelConfig } from './models/config.ts';
 import type { ModelRunner } from './models/runner.ts';
 import { WeightSet } from './models/weights.ts';
@@ -8,11 +9,11 @@ import { Zamba2Runner } from './models/zamba2.ts';
 import { Mamba2Runner } from './models/mamba2.ts';
 import { Engine, type ScanChoice } from './runtime/engine.ts';
 import { Session, type GenerateOptions, type GenerateStats } from './runtime/session.ts';
-import { InputError, MambaScanError } from './errors.ts';
+import { InputError, MambaScanError, UnsupportedError } from './errors.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
-import { choosePrefillChunk, CHUNKED_SCAN_MIN_TOKENS } from './runtime/planner.ts';
+import { choosePrefillChunk, LOGITS_ROWS } from './runtime/planner.ts';
 
 export type { ModelSource } from './io/open-source.ts';
 export type { GenerateOptions, GenerateStats } from './runtime/session.ts';
@@ -22,8 +23,15 @@ export interface LoadModelOptions {
   prefillChunk?: number;
   /** GPU storage for 16-bit-capable weights: 'auto' keeps the checkpoint's dtype. */
   dtype?: 'auto' | 'f32' | 'f16' | 'bf16';
-  /** An existing context (shared, not destroyed by dispose) or options for a new one. */
+  /**
+   * Where the model runs: 'webgpu', 'wasm' (CPU), 'auto' (the default: WebGPU when an adapter
+   * exists), or an existing Backend (shared, not destroyed by dispose).
+   */
+  backend?: 'webgpu' | 'wasm' | 'auto' | Backend;
+  /** WebGPU only: an existing context (shared, not destroyed by dispose) or options for a new one. */
   device?: GpuContext | DeviceOptions;
+  /** Storage of the attention KV cache (default: f16 where the backend supports it natively, else f32). */
+  kvDtype?: KvDType;
   /** Refuse to load (OutOfMemoryError) unless weights + state + KV + scratch fit in this many bytes. */
   maxMemoryBytes?: number;
   /** Tokens the memory plan reserves for one sequence (default 2048); used with maxMemoryBytes. */
@@ -43,9 +51,9 @@ export interface ForwardOutput {
   data: Float32Array;
 }
 
-function makeRunner(ctx: GpuContext, config: ModelConfig, ckpt: LoadedCheckpoint): ModelRunner {
+function makeRunner(be: Backend, config: ModelConfig, ckpt: LoadedCheckpoint): ModelRunner {
   const w = new WeightSet(ckpt.tensors);
-  return config.arch === 'zamba2' ? new Zamba2Runner(ctx, config, w) : new Mamba2Runner(ctx, config, w);
+  return config.arch === 'zamba2' ? new Zamba2Runner(be, config, w) : new Mamba2Runner(be, config, w);
 }
 
 export class MambaModel {
@@ -54,8 +62,9 @@ export class MambaModel {
 
   /** @internal use loadModel */
   constructor(
-    readonly ctx: GpuContext,
-    private readonly ownsContext: boolean,
+    /** The backend the model runs on (its buffers, ops and memory accounting). */
+    readonly be: Backend,
+    private readonly ownsBackend: boolean,
     private readonly checkpoint: LoadedCheckpoint,
     readonly engine: Engine,
     readonly tokenizer: Tokenizer | undefined,
@@ -64,8 +73,17 @@ export class MambaModel {
   ) {}
 
   get config(): ModelConfig { return this.engine.runner.config; }
+  /** Which backend runs the model. */
+  get backend(): BackendKind { return this.be.kind; }
+  /** The adapter or CPU the backend runs on, for reports (`llvmpipe`, `wasm-simd 2 threads`). */
+  get deviceName(): string { return this.be.name; }
+  /** The WebGPU context (WebGPU backend only). */
+  get ctx(): GpuContext {
+    if (this.be instanceof WebGpuBackend) return this.be.ctx;
+    throw new UnsupportedError(`model.ctx: this model runs on the ${this.be.kind} backend, which has no WebGPU context`);
+  }
   get weightBytes(): number { return this.checkpoint.weightBytes; }
-  /** Storage dtype of the matrices on the GPU ('f32', 'f16' or 'bf16'). */
+  /** Storage dtype of the output head matrix ('f32', 'f16', 'bf16' or a quantized format). */
   get dtype(): string { return this.engine.runner.headWeight.dtype; }
 
   /** logits for every position of each row (rows run one after another with their own state). */
@@ -138,10 +156,10 @@ export class MambaModel {
   }
 
   memoryStats(): MemoryStats & { weightBytes: number; baselineBytes: number } {
-    return { ...this.ctx.memoryStats(), weightBytes: this.checkpoint.weightBytes, baselineBytes: this.baselineBytes };
+    return { ...this.be.memoryStats(), weightBytes: this.checkpoint.weightBytes, baselineBytes: this.baselineBytes };
   }
 
-  resetPeak(): void { this.ctx.alloc.resetPeak(); }
+  resetPeak(): void { this.be.resetPeak(); }
 
   /** Frees every GPU buffer this model holds (liveBytes returns to the pre-load value). */
   async dispose(): Promise<void> {
@@ -151,14 +169,14 @@ export class MambaModel {
     this.engine.trim();
     this.checkpoint.dispose();
     this.tokenizer?.dispose();
-    await this.ctx.sync().catch(() => undefined);
-    this.ctx.alloc.trimPool();
-    if (this.ownsContext) await this.ctx.destroy();
+    await this.be.sync().catch(() => undefined);
+    this.be.trimPool();
+    if (this.ownsBackend) await this.be.destroy();
   }
 
   private check(): void {
     if (this.disposed) throw new MambaScanError('this model was disposed');
-    this.ctx.check();
+    this.be.check();
   }
 }
 
@@ -182,19 +200,19 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     // Sources given by the caller stay open; the ones opened here (file handles) are closed.
     if (src !== source) await src.close?.().catch(() => undefined);
   };
-  let ctx: GpuContext;
-  const ownsContext = !(opts.device instanceof GpuContext);
+  let be: Backend;
+  let ownsBackend: boolean;
   try {
-    ctx = opts.device instanceof GpuContext ? opts.device : await GpuContext.create(opts.device);
+    ({ be, ownsBackend } = await openBackend(opts));
   } catch (e) {
     await closeSource();
     throw e;
   }
-  const baselineBytes = ctx.memoryStats().liveBytes;
+  const baselineBytes = be.memoryStats().liveBytes;
   let ckpt: LoadedCheckpoint | undefined;
   let tokenizer: Tokenizer | undefined;
   try {
-    ckpt = await loadCheckpoint(ctx, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
+    ckpt = await loadCheckpoint(be, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
       // Refuse before the first weight is uploaded: OutOfMemoryError says needed vs available.
       beforeAllocate: (config, weightBytes) => {
         if (opts.maxMemoryBytes === undefined) return;
@@ -205,12 +223,13 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     if (opts.maxMemoryBytes !== undefined) {
       prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
     }
-    const runner = makeRunner(ctx, config, ckpt);
-    checkBlockFits(ctx, runner, prefillChunk, opts.prefillChunk !== undefined);
+    const runner = makeRunner(be, config, ckpt);
+    checkBlockFits(be, runner, prefillChunk, opts.prefillChunk !== undefined);
     const maxContext = opts.maxContext ?? (config.arch === 'zamba2' && config.useMemRope ? config.maxPositionEmbeddings : Number.MAX_SAFE_INTEGER);
-    const engine = new Engine(ctx, runner, {
-      prefillChunk, logitsRows: 64, scan: opts.scan ?? 'auto', chunkedScanMinTokens: defaultChunkedThreshold(ctx), maxContext,
-    });
+    const kvDtype = opts.kvDtype ?? be.defaultKvDtype;
+    if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError(`kvDtype must be 'f32' or 'f16', got ${JSON.stringify(kvDtype)}`);
+    if (kvDtype === 'f16' && !be.supportsF16Kv) throw new UnsupportedError(`kvDtype 'f16' is not supported on the ${be.kind} backend`);
+    const engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype });
     if (!opts.noTokenizer) {
       const tokJson = await src.readTextIfExists('tokenizer.json');
       if (tokJson !== undefined) {
@@ -218,36 +237,39 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
         tokenizer = await Tokenizer.fromJSON(tokJson, tokConfig);
       }
     }
-    return new MambaModel(ctx, ownsContext, ckpt, engine, tokenizer, baselineBytes);
+    return new MambaModel(be, ownsBackend, ckpt, engine, tokenizer, baselineBytes);
   } catch (e) {
     ckpt?.dispose();
     tokenizer?.dispose();
-    if (ownsContext) await ctx.destroy();
+    if (ownsBackend) await be.destroy();
     throw e;
   } finally {
     await closeSource();
   }
 }
 
+/** The backend `opts` asks for; `ownsBackend` is false when the caller passed one in. */
+async function openBackend(opts: LoadModelOptions): Promise<{ be: Backend; ownsBackend: boolean }> {
+  const choice = opts.backend ?? 'auto';
+  if (typeof choice === 'object') return { be: choice, ownsBackend: false };
+  if (choice !== 'webgpu' && choice !== 'wasm' && choice !== 'auto') {
+    throw new InputError(`backend must be 'webgpu', 'wasm', 'auto' or a Backend, got ${JSON.stringify(choice)}`);
+  }
+  if (choice === 'wasm') throw new UnsupportedError("backend 'wasm' is not available yet");
+  if (opts.device instanceof GpuContext) return { be: new WebGpuBackend(opts.device, false), ownsBackend: true };
+  return { be: await WebGpuBackend.create(opts.device), ownsBackend: true };
+}
+
 /**
- * Every activation buffer of a block must fit one storage binding. A prefillChunk the caller
- * chose that does not fit is an InputError naming the largest that does.
+ * Every activation buffer of a block must fit one binding. A prefillChunk the caller chose that
+ * does not fit is an InputError naming the largest that does.
  */
-function checkBlockFits(ctx: GpuContext, runner: ModelRunner, prefillChunk: number, explicit: boolean): void {
-  const limit = ctx.limits.maxStorageBufferBindingSize;
-  const largest = (T: number) => Math.max(...Object.values(runner.scratch(T)), 4 * Math.min(64, T) * runner.config.vocabSize);
+function checkBlockFits(be: Backend, runner: ModelRunner, prefillChunk: number, explicit: boolean): void {
+  const limit = be.limits.maxBindingBytes;
+  const largest = (T: number) => Math.max(...Object.values(runner.scratch(T)), 4 * Math.min(LOGITS_ROWS, T) * runner.config.vocabSize);
   if (largest(prefillChunk) <= limit) return;
   let ok = prefillChunk;
   while (ok > 1 && largest(ok) > limit) ok = Math.floor(ok / 2);
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-  throw new InputError(`prefillChunk ${prefillChunk}${explicit ? '' : ' (default)'} needs a ${mib(largest(prefillChunk))} activation buffer, above this device's ${mib(limit)} storage binding limit; use prefillChunk ${ok} or less`);
-}
-
-/**
- * Prefill blocks this long or longer use the chunked scan. Measured by bench/speed: see README.
- * The recurrent scan is sequential in T but needs no scratch; the chunked one parallelises within
- * a chunk and wins once blocks are long enough to fill the device.
- */
-function defaultChunkedThreshold(_ctx: GpuContext): number {
-  return CHUNKED_SCAN_MIN_TOKENS;
+  throw new InputError(`prefillChunk ${prefillChunk}${explicit ? '' : ' (default)'} needs a ${mib(largest(prefillChunk))} activation buffer, above this device's ${mib(limit)} binding limit; use prefillChunk ${ok} or less`);
 }

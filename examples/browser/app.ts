@@ -100,7 +100,7 @@ async function load(source: string | FileList): Promise<void> {
   }
   progress.classList.add('hidden');
   const c = model.config;
-  status.textContent = ` ${c.arch}, ${c.numLayers} layers, ${mib(model.weightBytes)} of weights on ${model.ctx.adapter.name} ` +
+  status.textContent = ` ${c.arch}, ${c.numLayers} layers, ${mib(model.weightBytes)} of weights on ${model.deviceName} ` +
     `(${((performance.now() - t0) / 1000).toFixed(1)} s)${model.tokenizer ? '' : ' · no tokenizer.json: cannot encode text'}`;
   $('note').classList.toggle('hidden', !/default-model/.test(label));
   setState('ready');
@@ -151,10 +151,10 @@ async function generate(opts: { prompt: string; maxNewTokens: number; temperatur
     `decode ${decodeRate?.toFixed(1) ?? '–'} tok/s`,
     `first token after ${(stats.timeToFirstToken * 1000).toFixed(0)} ms`,
     `peak GPU memory ${mib(peakBytes)}`,
-    model.ctx.adapter.name,
+    model.deviceName,
   ].join(' · ');
   setState('done');
-  return { promptIds, ids, text, stats, peakBytes, adapter: model.ctx.adapter.name };
+  return { promptIds, ids, text, stats, peakBytes, adapter: model.deviceName };
 }
 
 function formOptions() {

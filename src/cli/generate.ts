@@ -25,7 +25,7 @@ export function generateOptions(model: MambaModel, s: SamplingArgs, signal?: Abo
 }
 
 export function figuresOf(model: MambaModel, stats: GenerateStats): RunFigures {
-  return runFigures(stats, model.memoryStats().peakBytes, model.ctx.adapter.name);
+  return runFigures(stats, model.memoryStats().peakBytes, model.deviceName);
 }
 
 export function noTokenizer(model: string): InputError {

@@ -12,9 +12,8 @@
 // the high-water mark is tracked and returned. Any failure or abort destroys every buffer this
 // load created (the allocator's live bytes return to where they were) and rethrows a typed error.
 import { AbortError, CheckpointError, ConfigError, MambaScanError, UnsupportedError } from '../errors.ts';
-import type { GpuContext } from '../backends/webgpu/context.ts';
-import { STORAGE_RW } from '../backends/webgpu/flags.ts';
-import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../backends/webgpu/tensor.ts';
+import type { Backend, Buf } from '../backends/backend.ts';
+import { type FloatDType, FLOAT_DTYPE_BYTES as DTYPE_BYTES, type TensorPart, type WeightTensor, numel, rowSize } from '../backends/tensor.ts';
 import { type PlannedPart, maxPartBytes, planParts } from './upload.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { type ExpectedTensor, type TensorRole, expectedTensors } from '../models/layout.ts';
@@ -67,7 +66,7 @@ export interface LoadedCheckpoint {
   /** config.json as parsed (non-finite numbers restored). */
   readonly configJson: Record<string, unknown>;
   /** Canonical tensor name (layout.ts) -> GPU tensor. */
-  readonly tensors: Map<string, GpuTensor>;
+  readonly tensors: Map<string, WeightTensor>;
   /** GPU bytes held by the weights (buffer sizes, padding included). */
   readonly weightBytes: number;
   /** Most host bytes the loader held at once (chunk buffers, conversion scratch, headers). */
@@ -85,16 +84,16 @@ interface Planned {
   readonly file: string;
   readonly entry: SafetensorsEntry;
   readonly src: SupportedDType;
-  readonly dst: DType;
+  readonly dst: FloatDType;
   readonly shape: readonly number[];
   readonly parts: PlannedPart[];
   readonly byteLength: number;
 }
 
 const DEFAULT_CHUNK = 8 << 20;
-const SRC_DTYPE: Record<SupportedDType, DType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+const SRC_DTYPE: Record<SupportedDType, FloatDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
-function gpuDtypeFor(role: TensorRole, src: SupportedDType, want: WeightDType): DType {
+function gpuDtypeFor(role: TensorRole, src: SupportedDType, want: WeightDType): FloatDType {
   if (role === 'vector') return 'f32';
   return want === 'auto' ? SRC_DTYPE[src] : want;
 }
@@ -104,11 +103,11 @@ function shapeEq(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Loads a checkpoint onto the GPU. `input` is a CheckpointSource or anything resolveSource takes. */
-export async function loadCheckpoint(ctx: GpuContext, input: SourceInput, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(be: Backend, input: SourceInput, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const ownsSource = !isCheckpointSource(input);
   const source = await resolveSource(input, { ...opts.url, signal: opts.url?.signal ?? opts.signal });
   try {
-    return await load(ctx, source, opts);
+    return await load(be, source, opts);
   } finally {
     if (ownsSource) await source.close?.().catch(() => {});
   }
@@ -121,7 +120,7 @@ function checkAbort(signal?: AbortSignal): void {
   }
 }
 
-async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions): Promise<LoadedCheckpoint> {
+async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): Promise<LoadedCheckpoint> {
   const want = opts.dtype ?? 'auto';
   if (!['auto', 'f32', 'f16', 'bf16'].includes(want)) throw new UnsupportedError(`dtype ${JSON.stringify(want)}: expected 'auto', 'f32', 'f16' or 'bf16'`);
   const signal = opts.signal;
@@ -214,7 +213,7 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
   const unusedTensors = [...where.keys()].filter((n) => !used.has(n));
 
   // 4. plan storage
-  const maxPart = maxPartBytes(ctx, opts.maxBindingBytes);
+  const maxPart = maxPartBytes(be, opts.maxBindingBytes);
   const plan: Planned[] = found.map(({ exp, file, entry }) => {
     const src = entry.dtype as SupportedDType;
     const dst = gpuDtypeFor(exp.role, src, want);
@@ -231,8 +230,8 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
   const chunkBytes = Math.max(64, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK) / 8) * 8);
   const chunkElems = chunkBytes / 4; // even; one chunk of f32 fits chunkBytes
   const syncEvery = opts.syncEveryBytes ?? 64 << 20;
-  const created: GPUBuffer[] = [];
-  const tensors = new Map<string, GpuTensor>();
+  const created: Buf[] = [];
+  const tensors = new Map<string, WeightTensor>();
   let wasm: HostWasm | undefined;
   let scratch: ConvertScratch | undefined;
   const hostBuf = new Uint8Array(chunkBytes);
@@ -258,7 +257,7 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
       for (let i = 0; i < p.parts.length; i++) {
         const part = p.parts[i];
         const label = `weights:${p.exp.name}${p.parts.length > 1 ? `#${i}` : ''}`;
-        const buffer = ctx.alloc.create(label, part.bytes, STORAGE_RW);
+        const buffer = be.alloc(label, part.bytes);
         created.push(buffer);
         parts.push({ buffer, rowStart: part.rowStart, rows: part.rows });
         const partElems = part.rows * rowElems;
@@ -272,14 +271,14 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
           if (raw.buffer !== hostBuf.buffer) noteHost(hostHeld + raw.byteLength); // sources without in-place reads
           let out: Uint8Array = raw;
           if (SRC_DTYPE[p.src] !== p.dst) out = convert(wasm!, scratch!, raw, p.src, p.dst, n);
-          ctx.write(parts[i].buffer, e0 * dstItem, out);
+          be.write(parts[i].buffer, e0 * dstItem, out);
           loaded += n * srcItem;
           sinceSync += out.byteLength;
           progress?.({ phase: 'weights', loadedBytes: loaded, totalBytes, tensorsDone: done, tensorsTotal: plan.length, tensor: p.exp.name, file: p.file });
           if (sinceSync >= syncEvery) {
             // Dawn copies writeBuffer data into staging that is recycled only as the queue
             // drains; waiting here keeps that bounded too.
-            await ctx.sync();
+            await be.sync();
             sinceSync = 0;
           }
         }
@@ -287,10 +286,10 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
       tensors.set(p.exp.name, { name: p.exp.name, dtype: p.dst, shape: p.shape, parts, byteLength: p.byteLength });
       done++;
     }
-    await ctx.sync();
+    await be.sync();
     progress?.({ phase: 'done', loadedBytes: loaded, totalBytes, tensorsDone: plan.length, tensorsTotal: plan.length });
   } catch (e) {
-    for (const b of created) ctx.alloc.destroy(b);
+    for (const b of created) be.free(b);
     if (e instanceof MambaScanError || e instanceof RangeError) throw e;
     if ((e as Error)?.name === 'AbortError') throw new AbortError(`checkpoint load aborted: ${(e as Error).message}`);
     throw new CheckpointError(source.description, `load failed: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e });
@@ -310,14 +309,14 @@ async function load(ctx: GpuContext, source: CheckpointSource, opts: LoadOptions
     dispose() {
       if (disposed) return;
       disposed = true;
-      for (const b of created) ctx.alloc.destroy(b);
+      for (const b of created) be.free(b);
       tensors.clear();
     },
   };
 }
 
 /** Converts n elements of `raw` (src dtype) to dst through the Wasm scratch; returns a view of Wasm memory. */
-function convert(w: HostWasm, s: ConvertScratch, raw: Uint8Array, src: SupportedDType, dst: DType, n: number): Uint8Array {
+function convert(w: HostWasm, s: ConvertScratch, raw: Uint8Array, src: SupportedDType, dst: FloatDType, n: number): Uint8Array {
   w.input(s, raw.byteLength).set(raw);
   if (src === 'F32') return w.fromF32(s, dst as 'f16' | 'bf16', n);
   const up = w.toF32(s, src === 'F16' ? 'f16' : 'bf16', n);

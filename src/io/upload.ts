@@ -1,9 +1,8 @@
-// Placing tensors on the GPU: the dim-0 split rule shared by the checkpoint loader and by code
+// Placing tensors on a backend: the dim-0 split rule shared by the checkpoint loader and by code
 // that builds weights in memory (generated models, tests), and a one-shot upload of host data.
 import { UnsupportedError } from '../errors.ts';
-import type { GpuContext } from '../backends/webgpu/context.ts';
-import { STORAGE_RW } from '../backends/webgpu/flags.ts';
-import { type DType, DTYPE_BYTES, type GpuTensor, type TensorPart, numel, rowSize } from '../backends/webgpu/tensor.ts';
+import type { Backend, Buf } from '../backends/backend.ts';
+import { type FloatDType, FLOAT_DTYPE_BYTES as DTYPE_BYTES, type TensorPart, type WeightTensor, numel, rowSize } from '../backends/tensor.ts';
 
 export interface PlannedPart {
   /** First dim-0 row of the part. */
@@ -13,9 +12,9 @@ export interface PlannedPart {
   bytes: number;
 }
 
-/** The largest buffer one tensor part may use on this device (optionally lowered, e.g. by tests). */
-export function maxPartBytes(ctx: GpuContext, override?: number): number {
-  const limit = Math.min(override ?? Infinity, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+/** The largest buffer one tensor part may use on this backend (optionally lowered, e.g. by tests). */
+export function maxPartBytes(be: Backend, override?: number): number {
+  const limit = Math.min(override ?? Infinity, be.limits.maxBindingBytes, be.limits.maxBufferBytes);
   return Math.floor(limit / 4) * 4;
 }
 
@@ -50,30 +49,30 @@ export function planParts(name: string, shape: readonly number[], elem: number, 
  * for f16/bf16, in PyTorch order) as a GpuTensor, split like the loader splits. Buffers are
  * labelled `weights:<name>` (`#i` per part).
  */
-export function uploadTensor(ctx: GpuContext, name: string, dtype: DType, shape: readonly number[], data: ArrayBufferView,
-  opts: { maxBindingBytes?: number; labelPrefix?: string } = {}): GpuTensor {
+export function uploadTensor(be: Backend, name: string, dtype: FloatDType, shape: readonly number[], data: ArrayBufferView,
+  opts: { maxBindingBytes?: number; labelPrefix?: string } = {}): WeightTensor {
   const elem = DTYPE_BYTES[dtype];
   const byteLength = numel(shape) * elem;
   if (data.byteLength !== byteLength) throw new RangeError(`${name}: ${data.byteLength} bytes given, shape [${shape}] ${dtype} needs ${byteLength}`);
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const plan = planParts(name, shape, elem, maxPartBytes(ctx, opts.maxBindingBytes));
+  const plan = planParts(name, shape, elem, maxPartBytes(be, opts.maxBindingBytes));
   const rowBytes = rowSize(shape) * elem;
   const parts: TensorPart[] = [];
   const prefix = opts.labelPrefix ?? 'weights';
   try {
     plan.forEach((p, i) => {
-      const buffer = ctx.alloc.create(`${prefix}:${name}${plan.length > 1 ? `#${i}` : ''}`, p.bytes, STORAGE_RW);
+      const buffer = be.alloc(`${prefix}:${name}${plan.length > 1 ? `#${i}` : ''}`, p.bytes);
       parts.push({ buffer, rowStart: p.rowStart, rows: p.rows });
-      if (p.bytes > 0) ctx.write(buffer, 0, bytes.subarray(p.rowStart * rowBytes, p.rowStart * rowBytes + p.bytes));
+      if (p.bytes > 0) be.write(buffer, 0, bytes.subarray(p.rowStart * rowBytes, p.rowStart * rowBytes + p.bytes));
     });
   } catch (e) {
-    for (const p of parts) ctx.alloc.destroy(p.buffer);
+    for (const p of parts) be.free(p.buffer);
     throw e;
   }
   return { name, dtype, shape: [...shape], parts, byteLength };
 }
 
 /** Destroys a tensor's buffers. */
-export function destroyTensor(ctx: GpuContext, t: GpuTensor): void {
-  for (const p of t.parts) ctx.alloc.destroy(p.buffer);
+export function destroyTensor(be: Backend, t: WeightTensor): void {
+  for (const p of t.parts) be.free(p.buffer);
 }

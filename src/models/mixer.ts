@@ -7,29 +7,23 @@
 //   y      [T, di]        = scan(x, dt, B, C)       (ssmState [NH, P, N] f32 carried)
 //   yn     [T, di]        = groupRmsNorm(y · silu(z)) · norm.weight
 //   residual [T, H]      += yn · out_projᵀ
-import type { GpuContext } from '../backends/webgpu/context.ts';
-import type { GpuTensor } from '../backends/webgpu/tensor.ts';
+import type { Backend, Buf, ScanAlgorithm, WeightTensor } from '../backends/backend.ts';
+import { strided } from '../backends/tensor.ts';
 import type { MixerConfig } from './config.ts';
-import type { MambaLayerState } from '../runtime/cache.ts';
-import type { Workspace } from '../runtime/workspace.ts';
+import type { MambaLayerState, Workspace } from './state.ts';
 import type { WeightSet } from './weights.ts';
-import { matmul } from '../backends/webgpu/kernels/matmul.ts';
-import { conv1d } from '../backends/webgpu/kernels/conv1d.ts';
-import { ssmScan } from '../backends/webgpu/kernels/scan.ts';
-import { gatedRmsNorm } from '../backends/webgpu/kernels/norm.ts';
-import { strided } from '../backends/webgpu/kernels/strided.ts';
 
-export type ScanAlgorithm = 'recurrent' | 'chunked';
+export type { ScanAlgorithm } from '../backends/backend.ts';
 
 export interface MixerWeights {
-  readonly inProj: GpuTensor;      // [inProjDim, H]
-  readonly convWeight: GPUBuffer;  // [convDim, K] f32
-  readonly convBias: GPUBuffer;    // [convDim] f32
-  readonly dtBias: GPUBuffer;      // [NH]
-  readonly aLog: GPUBuffer;        // [NH]
-  readonly D: GPUBuffer;           // [NH]
-  readonly normWeight: GPUBuffer;  // [di]
-  readonly outProj: GpuTensor;     // [H, di]
+  readonly inProj: WeightTensor;   // [inProjDim, H]
+  readonly convWeight: Buf;        // [convDim, K] f32
+  readonly convBias: Buf;          // [convDim] f32
+  readonly dtBias: Buf;            // [NH]
+  readonly aLog: Buf;              // [NH]
+  readonly D: Buf;                 // [NH]
+  readonly normWeight: Buf;        // [di]
+  readonly outProj: WeightTensor;  // [H, di]
 }
 
 /** `prefix` ends with the mixer module name: `model.layers.3.mamba`, `backbone.layers.0.mixer`. */
@@ -68,8 +62,8 @@ export const SLOT_YN = 'slot.d';
 
 /** residual [T, H] += Mixer(u [T, H]). */
 export async function mixerForward(
-  ctx: GpuContext, cfg: MixerConfig, w: MixerWeights, state: MambaLayerState,
-  u: GPUBuffer, residual: GPUBuffer, T: number, ws: Workspace, scan: ScanAlgorithm,
+  be: Backend, cfg: MixerConfig, w: MixerWeights, state: MambaLayerState,
+  u: Buf, residual: Buf, T: number, ws: Workspace, scan: ScanAlgorithm,
 ): Promise<void> {
   const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
   const sz = mixerScratch(cfg, T);
@@ -78,12 +72,12 @@ export async function mixerForward(
   const y = ws.get(SLOT_Y, sz[SLOT_Y]);
   const yn = ws.get(SLOT_YN, sz[SLOT_YN]);
 
-  await matmul(ctx, { x: u, M: T, w: w.inProj, y: zxbcdt });
-  await conv1d(ctx, {
+  await be.matmul({ x: u, M: T, w: w.inProj, y: zxbcdt });
+  await be.conv1d({
     T, channels: convDim, kernelSize: cfg.convKernel, input: strided(zxbcdt, di, inProjDim),
     weight: w.convWeight, bias: w.convBias, convState: state.convState, out: xbc,
   });
-  await ssmScan(ctx, {
+  await be.ssmScan({
     T, nHeads, headDim, dState, nGroups,
     x: strided(xbc, 0, convDim),
     B: strided(xbc, di, convDim),
@@ -92,9 +86,9 @@ export async function mixerForward(
     dtBias: w.dtBias, aLog: w.aLog, D: w.D, state: state.ssmState, y,
     dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan,
   });
-  await gatedRmsNorm(ctx, {
+  await be.gatedRmsNorm({
     y, z: strided(zxbcdt, 0, inProjDim), weight: w.normWeight, out: yn,
     T, D: di, groupSize: di / nGroups, eps: cfg.mixerNormEps,
   });
-  await matmul(ctx, { x: yn, M: T, w: w.outProj, y: residual, accumulate: true });
+  await be.matmul({ x: yn, M: T, w: w.outProj, y: residual, accumulate: true });
 }

@@ -1,10 +1,8 @@
 // What the engine needs from an architecture: run a block of tokens through the layers from a
-// cache, and project final hidden rows to logits. One implementation per file in src/models/.
-import type { GpuContext } from '../backends/webgpu/context.ts';
+// sequence state, and project final hidden rows to logits. One implementation per file in src/models/.
+import type { Buf, ScanAlgorithm, WeightTensor } from '../backends/backend.ts';
 import type { ModelConfig } from './config.ts';
-import type { CacheDims, HybridCache } from '../runtime/cache.ts';
-import type { Workspace } from '../runtime/workspace.ts';
-import type { ScanAlgorithm } from './mixer.ts';
+import type { CacheDims, SequenceState, Workspace } from './state.ts';
 
 export interface BlockOptions {
   scan: ScanAlgorithm;
@@ -14,19 +12,19 @@ export interface ModelRunner {
   readonly config: ModelConfig;
   cacheDims(): CacheDims;
   /**
-   * Runs T tokens (ids u32 [T] on the GPU) at positions cache.position .. +T-1 and returns the
-   * final-normed hidden states hn [T, H] (a workspace buffer). Advances every state in `cache`
-   * except `cache.position`, which the engine moves.
+   * Runs T tokens (ids u32 [T] on the backend) at positions state.position .. +T-1 and returns the
+   * final-normed hidden states hn [T, H] (a workspace buffer). Advances every state in `state`
+   * except its position, which the engine moves.
    */
-  block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer>;
+  block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf>;
   /** logits [rows, V] = hn[rowStart .. rowStart+rows) · headᵀ. */
-  head(hn: GPUBuffer, rowStart: number, rows: number, logits: GPUBuffer): Promise<void>;
+  head(hn: Buf, rowStart: number, rows: number, logits: Buf): Promise<void>;
   /**
    * Workspace buffers (name → bytes) for a block of T tokens. The engine sizes the workspace from
    * this for a full prefill block before the first call, so no buffer is regrown mid-block; the
    * memory planner sums the same figures.
    */
   scratch(T: number): Record<string, number>;
-  /** Weight tensors the head reads (for bandwidth figures). */
-  readonly headWeight: import('../backends/webgpu/tensor.ts').GpuTensor;
+  /** The weight the head reads (for bandwidth figures and the storage dtype report). */
+  readonly headWeight: WeightTensor;
 }

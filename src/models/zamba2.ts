@@ -6,46 +6,37 @@
 //   mamba layer l:  x += Mixer_l(RMSNorm_l(x))
 //   hybrid layer l (call site j, shared block b = j mod numMemBlocks):
 //     s  [T,2H] = RMSNorm_in_b(concat(x, orig))
-//     q  [T,A]  = s·Wqᵀ (+ LoRA);  k, v [T,kvW] written straight into site j's KV cache rows
+//     q  [T,A]  = s·Wqᵀ (+ LoRA);  k, v [T,kvW] likewise, then appended to site j's KV cache
 //     RoPE(q, k) at absolute positions; att [T,A] = causal attention over the cache
 //     a  [T,H]  = RMSNorm_preff_b(att·Woᵀ)
 //     h  [T,F]  = gelu(g)·u where [g|u] = a·gate_upᵀ + (a·A_mlpᵀ)·B_mlpᵀ
 //     t  [T,H]  = (h·downᵀ)·linear_lᵀ
 //     x += Mixer_l(RMSNorm_l(x + t))
 //   hn [T,H] = RMSNorm_final(x)
-import type { GpuContext } from '../backends/webgpu/context.ts';
-import type { GpuTensor } from '../backends/webgpu/tensor.ts';
+import { type Backend, type Buf, type WeightTensor, convStateBytes } from '../backends/backend.ts';
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
 import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_Y, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
-import type { CacheDims, HybridCache } from '../runtime/cache.ts';
-import type { Workspace } from '../runtime/workspace.ts';
-import { convStateBytes } from '../backends/webgpu/kernels/conv1d.ts';
-import { embedding, matmul } from '../backends/webgpu/kernels/matmul.ts';
-import { rmsNorm } from '../backends/webgpu/kernels/norm.ts';
-import { add } from '../backends/webgpu/kernels/add.ts';
-import { geluGate } from '../backends/webgpu/kernels/elementwise.ts';
-import { rope } from '../backends/webgpu/kernels/rope.ts';
-import { attention } from '../backends/webgpu/kernels/attention.ts';
+import { KV_BLOCK, type CacheDims, type SequenceState, type Workspace } from './state.ts';
 
 /** LoRA pair: y += (x·downᵀ)·upᵀ; down [r, in], up [out, r]. */
-interface Lora { readonly down: GpuTensor; readonly up: GpuTensor }
+interface Lora { readonly down: WeightTensor; readonly up: WeightTensor }
 
 interface SharedBlock {
-  readonly inputNorm: GPUBuffer;   // [2H]
-  readonly preFfNorm: GPUBuffer;   // [H]
-  readonly q: GpuTensor;           // [A, 2H]
-  readonly k: GpuTensor;           // [kvW, 2H]
-  readonly v: GpuTensor;           // [kvW, 2H]
-  readonly o: GpuTensor;           // [H, A]
-  readonly gateUp: GpuTensor;      // [2F, H]
-  readonly down: GpuTensor;        // [H, F]
+  readonly inputNorm: Buf;         // [2H]
+  readonly preFfNorm: Buf;         // [H]
+  readonly q: WeightTensor;        // [A, 2H]
+  readonly k: WeightTensor;        // [kvW, 2H]
+  readonly v: WeightTensor;        // [kvW, 2H]
+  readonly o: WeightTensor;        // [H, A]
+  readonly gateUp: WeightTensor;   // [2F, H]
+  readonly down: WeightTensor;     // [H, F]
 }
 
 interface HybridSite {
   readonly block: SharedBlock;
-  readonly linear: GpuTensor;      // [H, H]
+  readonly linear: WeightTensor;   // [H, H]
   readonly qLora?: Lora;
   readonly kLora?: Lora;
   readonly vLora?: Lora;
@@ -53,18 +44,18 @@ interface HybridSite {
 }
 
 type Layer =
-  | { kind: LayerKind.Mamba; norm: GPUBuffer; mixer: MixerWeights; stateIndex: number }
-  | { kind: LayerKind.Hybrid; norm: GPUBuffer; mixer: MixerWeights; stateIndex: number; site: HybridSite; siteIndex: number };
+  | { kind: LayerKind.Mamba; norm: Buf; mixer: MixerWeights; stateIndex: number }
+  | { kind: LayerKind.Hybrid; norm: Buf; mixer: MixerWeights; stateIndex: number; site: HybridSite; siteIndex: number };
 
 export class Zamba2Runner implements ModelRunner {
   private readonly layers: Layer[] = [];
-  private readonly embed: GpuTensor;
-  private readonly finalNorm: GPUBuffer;
-  readonly headWeight: GpuTensor;
+  private readonly embed: WeightTensor;
+  private readonly finalNorm: Buf;
+  readonly headWeight: WeightTensor;
   private readonly kvWidth: number;
   private readonly attnWidth: number;
 
-  constructor(private readonly ctx: GpuContext, readonly config: Zamba2Config, w: WeightSet) {
+  constructor(private readonly be: Backend, readonly config: Zamba2Config, w: WeightSet) {
     const c = config;
     this.embed = w.matrix('model.embed_tokens.weight');
     this.finalNorm = w.vector('model.final_layernorm.weight');
@@ -126,106 +117,110 @@ export class Zamba2Runner implements ModelRunner {
       ssmStateBytes: 4 * c.nHeads * c.headDim * c.dState,
       numKvSites: c.hybridLayerIds.length,
       kvWidth: this.kvWidth,
-      kvBlock: 256,
+      kvBlock: KV_BLOCK,
     };
   }
 
   scratch(T: number): Record<string, number> { return zamba2Scratch(this.config, T); }
 
-  async block(ids: GPUBuffer, T: number, cache: HybridCache, ws: Workspace, opts: BlockOptions): Promise<GPUBuffer> {
-    const { ctx, config: c } = this;
+  async block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf> {
+    const { be, config: c } = this;
     const H = c.hiddenSize;
     const sz = zamba2Scratch(c, T);
     const x = ws.get('x', sz.x);
     const orig = ws.get('orig', sz.orig);
     const normed = ws.get('normed', sz.normed);
-    await embedding(ctx, { ids, T, table: this.embed, out: x });
-    ctx.copy(x, 0, orig, 0, 4 * T * H);
+    await be.embedding({ ids, T, table: this.embed, out: x });
+    be.copy(x, 0, orig, 0, 4 * T * H);
     for (const layer of this.layers) {
-      const state = cache.mamba[layer.stateIndex];
+      const layerState = state.mamba[layer.stateIndex];
       if (layer.kind === LayerKind.Mamba) {
-        await rmsNorm(ctx, { x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+        await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       } else {
-        const t = await this.sharedBlock(layer.site, cache, layer.siteIndex, x, orig, T, ws);
+        const t = await this.sharedBlock(layer.site, state, layer.siteIndex, x, orig, T, ws);
         const xt = ws.get('hybrid.a0', sz['hybrid.a0']); // a0 and the MLP output are dead by now
-        await add(ctx, x, t, xt, T * H);
-        await rmsNorm(ctx, { x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+        await be.add({ a: x, b: t, out: xt, n: T * H });
+        await be.rmsNorm({ x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       }
-      await mixerForward(ctx, c, layer.mixer, state, normed, x, T, ws, opts.scan);
+      await mixerForward(be, c, layer.mixer, layerState, normed, x, T, ws, opts.scan);
     }
     const hn = normed; // the last mixer has consumed `normed`
-    await rmsNorm(ctx, { x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
+    await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
 
   /** t [T, H] = the shared transformer block's output for call site `siteIndex` (no residual). */
-  private async sharedBlock(site: HybridSite, cache: HybridCache, siteIndex: number,
-    x: GPUBuffer, orig: GPUBuffer, T: number, ws: Workspace): Promise<GPUBuffer> {
-    const { ctx, config: c } = this;
+  private async sharedBlock(site: HybridSite, state: SequenceState, siteIndex: number,
+    x: Buf, orig: Buf, T: number, ws: Workspace): Promise<Buf> {
+    const { be, config: c } = this;
     const H = c.hiddenSize;
     const F = c.intermediateSize;
     const A = this.attnWidth;
     const kvW = this.kvWidth;
     const hd = c.attentionHeadDim;
-    const pos0 = cache.position;
-    const kv = cache.kv[siteIndex];
+    const pos0 = state.position;
+    const kv = state.kv[siteIndex];
     const blk = site.block;
 
     const sz = zamba2Scratch(c, T);
     const s = ws.get('hybrid.s', sz['hybrid.s']);
-    await rmsNorm(ctx, { x, x2: orig, weight: blk.inputNorm, out: s, T, H, eps: c.rmsNormEps });
+    await be.rmsNorm({ x, x2: orig, weight: blk.inputNorm, out: s, T, H, eps: c.rmsNormEps });
 
     const q = ws.get(SLOT_Q, sz[SLOT_Q]);
     const loraTmp = ws.get('hybrid.lora', sz['hybrid.lora']);
-    await matmul(ctx, { x: s, M: T, w: blk.q, y: q });
+    await be.matmul({ x: s, M: T, w: blk.q, y: q });
     if (site.qLora) await this.lora(site.qLora, s, q, 0, A, T, loraTmp);
-    // k and v go straight into this site's cache rows pos0 .. pos0+T-1.
-    const kvOffset = pos0 * kvW;
-    await matmul(ctx, { x: s, M: T, w: blk.k, y: kv.k, yOffset: kvOffset, yRowStride: kvW });
-    if (site.kLora) await this.lora(site.kLora, s, kv.k, kvOffset, kvW, T, loraTmp);
-    await matmul(ctx, { x: s, M: T, w: blk.v, y: kv.v, yOffset: kvOffset, yRowStride: kvW });
-    if (site.vLora) await this.lora(site.vLora, s, kv.v, kvOffset, kvW, T, loraTmp);
+    // New keys and values [T, kvW] (k rows first, then v rows, in one slot), rotated, then
+    // appended to this site's cache rows pos0 .. pos0+T-1 in the cache's dtype.
+    const kvNew = ws.get(SLOT_KV, sz[SLOT_KV]);
+    const vOffset = T * kvW;
+    await be.matmul({ x: s, M: T, w: blk.k, y: kvNew });
+    if (site.kLora) await this.lora(site.kLora, s, kvNew, 0, kvW, T, loraTmp);
+    await be.matmul({ x: s, M: T, w: blk.v, y: kvNew, yOffset: vOffset });
+    if (site.vLora) await this.lora(site.vLora, s, kvNew, vOffset, kvW, T, loraTmp);
     if (c.useMemRope) {
-      await rope(ctx, { x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, theta: c.ropeTheta });
-      await rope(ctx, { x: kv.k, offset: kvOffset, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, theta: c.ropeTheta });
+      await be.rope({ x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, theta: c.ropeTheta });
+      await be.rope({ x: kvNew, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, theta: c.ropeTheta });
     }
+    await be.kvWrite({ src: kvNew, T, width: kvW, dst: kv.k, dstRow: pos0, dtype: state.kvDtype });
+    await be.kvWrite({ src: kvNew, srcOffset: vOffset, T, width: kvW, dst: kv.v, dstRow: pos0, dtype: state.kvDtype });
     const att = ws.get(SLOT_ATT, sz[SLOT_ATT]);
-    await attention(ctx, {
-      q, qRowStride: A, kCache: kv.k, vCache: kv.v, out: att, T, pos0,
+    await be.attention({
+      q, qRowStride: A, kCache: kv.k, vCache: kv.v, kvDtype: state.kvDtype, out: att, T, pos0,
       nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
     });
     const a0 = ws.get('hybrid.a0', sz['hybrid.a0']);
-    await matmul(ctx, { x: att, M: T, w: blk.o, y: a0 });
+    await be.matmul({ x: att, M: T, w: blk.o, y: a0 });
     const a = ws.get('hybrid.a', sz['hybrid.a']);
-    await rmsNorm(ctx, { x: a0, weight: blk.preFfNorm, out: a, T, H, eps: c.rmsNormEps });
+    await be.rmsNorm({ x: a0, weight: blk.preFfNorm, out: a, T, H, eps: c.rmsNormEps });
 
     const gu = ws.get(SLOT_GU, sz[SLOT_GU]);
-    await matmul(ctx, { x: a, M: T, w: blk.gateUp, y: gu });
+    await be.matmul({ x: a, M: T, w: blk.gateUp, y: gu });
     await this.lora(site.mlpLora, a, gu, 0, 2 * F, T, loraTmp);
     const h = ws.get(SLOT_H, sz[SLOT_H]);
-    await geluGate(ctx, { gu, out: h, T, F });
+    await be.geluGate({ gu, out: h, T, F });
     const mlp = a0; // a0 is dead once a = RMSNorm(a0) exists
-    await matmul(ctx, { x: h, M: T, w: blk.down, y: mlp });
+    await be.matmul({ x: h, M: T, w: blk.down, y: mlp });
     const t = a; // a is dead once [g|u] exists
-    await matmul(ctx, { x: mlp, M: T, w: site.linear, y: t });
+    await be.matmul({ x: mlp, M: T, w: site.linear, y: t });
     return t;
   }
 
   /** y[rows at yOffset, stride] += (x·downᵀ)·upᵀ, unscaled (SPEC: adapters add before RoPE). */
-  private async lora(l: Lora, x: GPUBuffer, y: GPUBuffer, yOffset: number, yRowStride: number, T: number, tmp: GPUBuffer): Promise<void> {
-    await matmul(this.ctx, { x, M: T, w: l.down, y: tmp });
-    await matmul(this.ctx, { x: tmp, M: T, w: l.up, y, yOffset, yRowStride, accumulate: true });
+  private async lora(l: Lora, x: Buf, y: Buf, yOffset: number, yRowStride: number, T: number, tmp: Buf): Promise<void> {
+    await this.be.matmul({ x, M: T, w: l.down, y: tmp });
+    await this.be.matmul({ x: tmp, M: T, w: l.up, y, yOffset, yRowStride, accumulate: true });
   }
 
-  async head(hn: GPUBuffer, rowStart: number, rows: number, logits: GPUBuffer): Promise<void> {
+  async head(hn: Buf, rowStart: number, rows: number, logits: Buf): Promise<void> {
     const H = this.config.hiddenSize;
-    await matmul(this.ctx, { x: hn, xOffset: rowStart * H, M: rows, w: this.headWeight, y: logits });
+    await this.be.matmul({ x: hn, xOffset: rowStart * H, M: rows, w: this.headWeight, y: logits });
   }
 }
 
 /**
  * Workspace buffers (name → bytes) a Zamba2 block of T tokens uses (planner and block agree).
- * Slot reuse inside the shared block: q, att, [g|u], h live in the mixer's slots (never live at
+ * Slot reuse inside the shared block: q, att, the new k/v rows, [g|u], h live in the mixer's slots (never live at
  * the same time as the mixer's own data); the MLP output goes into a0's buffer, t into a's, and
  * x + t into a0's again, each after the previous occupant is dead.
  */
@@ -239,6 +234,7 @@ export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number
     grow(SLOT_Q, 4 * T * A);
     grow(SLOT_ATT, 4 * T * A);
     grow(SLOT_GU, 4 * T * 2 * F);
+    grow(SLOT_KV, 4 * T * 2 * c.numKeyValueHeads * c.attentionHeadDim);
     grow(SLOT_H, 4 * T * F);
     Object.assign(out, {
       'hybrid.s': 4 * T * 2 * H, 'hybrid.lora': 4 * T * Math.max(c.adapterRank, 1),
@@ -251,4 +247,6 @@ export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number
 const SLOT_Q = SLOT_Y;
 const SLOT_ATT = SLOT_YN;
 const SLOT_GU = SLOT_ZXBCDT;
+/** New k and v rows before they enter the cache; dead before [g|u] is written. */
+const SLOT_KV = SLOT_ZXBCDT;
 const SLOT_H = SLOT_XBC;

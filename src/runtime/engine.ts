@@ -1,12 +1,10 @@
 // Runs token sequences through a ModelRunner in bounded blocks. A prompt of any length is cut
 // into blocks of at most `prefillChunk` tokens that carry every state across, so scratch memory
 // depends on the block size only; the KV caches are reserved once per call, up front.
-import type { GpuContext } from '../backends/webgpu/context.ts';
+import type { Backend, KvDType, ScanAlgorithm } from '../backends/backend.ts';
 import type { ModelRunner } from '../models/runner.ts';
-import type { ScanAlgorithm } from '../models/mixer.ts';
-import { HybridCache } from './cache.ts';
+import { HybridCache, kvElemBytes } from './cache.ts';
 import { Workspace } from './workspace.ts';
-import { argmax } from '../backends/webgpu/kernels/matmul.ts';
 import { AbortError, InputError } from '../errors.ts';
 
 export type ScanChoice = ScanAlgorithm | 'auto';
@@ -17,10 +15,10 @@ export interface EngineOptions {
   /** Most logits rows computed and read back at once. */
   logitsRows: number;
   scan: ScanChoice;
-  /** Blocks of at least this many tokens use the chunked scan when scan is 'auto'. */
-  chunkedScanMinTokens: number;
   /** Largest absolute position a sequence may reach. */
   maxContext: number;
+  /** Storage of the attention KV caches. */
+  kvDtype: KvDType;
 }
 
 export type LogitsSink = (row: number, logits: Float32Array) => void;
@@ -32,10 +30,10 @@ export class Engine {
   /** Serialises forwards: they share the workspace and record into one command stream. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly ctx: GpuContext, readonly runner: ModelRunner, opts: EngineOptions) {
+  constructor(readonly be: Backend, readonly runner: ModelRunner, opts: EngineOptions) {
     if (!Number.isInteger(opts.prefillChunk) || opts.prefillChunk < 1) throw new InputError(`prefillChunk must be a positive integer, got ${opts.prefillChunk}`);
     this.opts = { ...opts };
-    this.ws = new Workspace(ctx);
+    this.ws = new Workspace(be);
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -61,11 +59,11 @@ export class Engine {
 
   get vocabSize(): number { return this.runner.config.vocabSize; }
 
-  createCache(): HybridCache { return new HybridCache(this.ctx, this.runner.cacheDims()); }
+  createCache(): HybridCache { return new HybridCache(this.be, this.runner.cacheDims(), this.opts.kvDtype); }
 
   scanFor(T: number): ScanAlgorithm {
     if (this.opts.scan !== 'auto') return this.opts.scan;
-    return T >= this.opts.chunkedScanMinTokens ? 'chunked' : 'recurrent';
+    return this.be.scanFor(T);
   }
 
   /** Throws InputError unless every id is an integer token id of this model. */
@@ -84,8 +82,8 @@ export class Engine {
   get kvTokenLimit(): number {
     const d = this.runner.cacheDims();
     if (d.numKvSites === 0) return Infinity;
-    const perToken = d.kvWidth * 4;
-    return Math.floor(this.ctx.limits.maxStorageBufferBindingSize / perToken / d.kvBlock) * d.kvBlock;
+    const perToken = d.kvWidth * kvElemBytes(this.opts.kvDtype);
+    return Math.floor(this.be.limits.maxBindingBytes / perToken / d.kvBlock) * d.kvBlock;
   }
 
   /** Throws InputError if `cache` cannot take `extra` more tokens. */
@@ -96,7 +94,7 @@ export class Engine {
     }
     if (end > this.kvTokenLimit) {
       throw new InputError(`sequence of ${end} tokens needs a KV cache buffer above this device's storage binding limit ` +
-        `(${(this.ctx.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB); at most ${this.kvTokenLimit} tokens fit`);
+        `(${(this.be.limits.maxBindingBytes / 2 ** 20).toFixed(0)} MiB); at most ${this.kvTokenLimit} tokens fit`);
     }
   }
 
@@ -124,7 +122,7 @@ export class Engine {
         if (signal?.aborted) throw new AbortError('cancelled');
         const T = Math.min(this.opts.prefillChunk, ids.length - start);
         const idsBuf = ws.get('ids', 4 * T);
-        this.ctx.write(idsBuf, 0, Uint32Array.from(ids.slice(start, start + T)));
+        this.be.write(idsBuf, 0, Uint32Array.from(ids.slice(start, start + T)));
         const hn = await this.runner.block(idsBuf, T, cache, ws, { scan: this.scanFor(T) });
         cache.position += T;
         const isLastBlock = start + T === ids.length;
@@ -133,17 +131,17 @@ export class Engine {
             const rows = Math.min(this.opts.logitsRows, T - r);
             const logits = ws.get('logits', 4 * rows * V);
             await this.runner.head(hn, r, rows, logits);
-            const data = await this.ctx.readF32(logits, 0, rows * V);
+            const data = await this.be.readF32(logits, 0, rows * V);
             for (let i = 0; i < rows; i++) sink?.(start + r + i, data.subarray(i * V, (i + 1) * V));
             if (isLastBlock && r + rows === T) last = data.slice((rows - 1) * V, rows * V);
           }
         } else if (want === 'last' && isLastBlock) {
           const logits = ws.get('logits', 4 * V);
           await this.runner.head(hn, T - 1, 1, logits);
-          last = await this.ctx.readF32(logits, 0, V);
+          last = await this.be.readF32(logits, 0, V);
         } else {
           // Bound the work in flight: without a readback nothing else waits for the GPU.
-          this.ctx.flush();
+          this.be.flush();
         }
       }
       return last;
@@ -164,14 +162,14 @@ export class Engine {
     const ws = this.ws;
     {
       const idsBuf = ws.get('ids', 4);
-      this.ctx.write(idsBuf, 0, Uint32Array.of(id));
+      this.be.write(idsBuf, 0, Uint32Array.of(id));
       const hn = await this.runner.block(idsBuf, 1, cache, ws, { scan: this.scanFor(1) });
       cache.position += 1;
       const logits = ws.get('logits', 4 * this.vocabSize);
       await this.runner.head(hn, 0, 1, logits);
       const out = ws.get('argmax', 4);
-      await argmax(this.ctx, { logits, M: 1, V: this.vocabSize, out });
-      return (await this.ctx.readU32(out, 0, 1))[0];
+      await this.be.argmax({ logits, M: 1, V: this.vocabSize, out });
+      return (await this.be.readU32(out, 0, 1))[0];
     }
   }
 }

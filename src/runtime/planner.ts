@@ -7,11 +7,14 @@ import type { ModelConfig } from '../models/config.ts';
 import { zamba2Scratch } from '../models/zamba2.ts';
 import { mamba2Scratch } from '../models/mamba2.ts';
 import { expectedTensors } from '../models/layout.ts';
-import { convStateBytes } from '../backends/webgpu/kernels/conv1d.ts';
-import { scanScratchBuffers } from '../backends/webgpu/kernels/scan.ts';
+import { convStateBytes, type KvDType, type ScanAlgorithm } from '../backends/backend.ts';
+import { CHUNKED_SCAN_MIN_TOKENS, webgpuOpScratchBytes } from '../backends/webgpu/backend.ts';
+import { KV_BLOCK } from '../models/state.ts';
+import { kvElemBytes } from './cache.ts';
 import { OutOfMemoryError } from '../errors.ts';
 
-export const KV_BLOCK = 256;
+export { KV_BLOCK } from '../models/state.ts';
+/** Most logits rows one readback carries (forward() of a long prompt reads back in such blocks). */
 export const LOGITS_ROWS = 64;
 
 export interface PlanOptions {
@@ -27,11 +30,10 @@ export interface PlanOptions {
   /** Plan for forward() returning every logits row (64-row readback blocks) rather than generation. */
   allLogits?: boolean;
   /** The scan prefill blocks use (default: the runtime's choice for the block size). */
-  scan?: 'recurrent' | 'chunked';
+  scan?: ScanAlgorithm;
+  /** Storage of the attention KV cache (default f32). */
+  kvDtype?: KvDType;
 }
-
-/** Prefill blocks of at least this many tokens use the chunked scan by default (see bench/speed). */
-export const CHUNKED_SCAN_MIN_TOKENS = 64;
 
 export interface MemoryPlan {
   weights: number;
@@ -47,13 +49,6 @@ export interface MemoryPlan {
 
 const pad4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 
-function scratchBucket(size: number): number {
-  if (size <= 256) return 256;
-  const p = 2 ** Math.ceil(Math.log2(size));
-  const step = Math.max(256, p / 8);
-  return Math.ceil(size / step) * step;
-}
-
 export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16'): number {
   const bytes = dtype === 'f32' ? 4 : 2;
   let total = 0;
@@ -64,7 +59,7 @@ export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16
   return total;
 }
 
-export function scratchFor(config: ModelConfig, T: number, allLogits = false, scan?: 'recurrent' | 'chunked'): number {
+export function scratchFor(config: ModelConfig, T: number, allLogits = false, scan?: ScanAlgorithm): number {
   const ws = config.arch === 'zamba2' ? zamba2Scratch(config, T) : mamba2Scratch(config, T);
   // The engine sizes its workspace once for a full block, logits for up to LOGITS_ROWS rows.
   const rows = Math.min(LOGITS_ROWS, T);
@@ -73,11 +68,9 @@ export function scratchFor(config: ModelConfig, T: number, allLogits = false, sc
   ws.argmax = 4;
   let total = 0;
   for (const v of Object.values(ws)) total += pad4(v);
-  // Kernel scratch comes from the allocator's pool (bucketed sizes).
+  // Kernel scratch and the readback staging buffer come from the allocator's pool.
   const algorithm = scan ?? (T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent');
-  for (const b of scanScratchBuffers({ T, nHeads: config.nHeads, algorithm })) total += scratchBucket(b);
-  // Decode (T = 1) uses the recurrent scan; its head-params buffer shares the pool bucket above.
-  total += scratchBucket(4 * (allLogits ? rows : 1) * config.vocabSize); // readback staging
+  total += webgpuOpScratchBytes({ T, nHeads: config.nHeads, scan: algorithm, readbackBytes: 4 * (allLogits ? rows : 1) * config.vocabSize });
   return total;
 }
 
@@ -89,7 +82,9 @@ export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryP
   const perLayer = pad4(convStateBytes(config.convDim, config.convKernel)) + pad4(4 * config.nHeads * config.headDim * config.dState);
   const state = batch * config.numLayers * perLayer;
   let kvBytesPerToken = 0;
-  if (config.arch === 'zamba2') kvBytesPerToken = config.hybridLayerIds.length * 2 * config.numKeyValueHeads * config.attentionHeadDim * 4;
+  if (config.arch === 'zamba2') {
+    kvBytesPerToken = config.hybridLayerIds.length * 2 * config.numKeyValueHeads * config.attentionHeadDim * kvElemBytes(opts.kvDtype ?? 'f32');
+  }
   const kvCache = batch * Math.ceil(maxTokens / KV_BLOCK) * KV_BLOCK * kvBytesPerToken;
   const scratch = scratchFor(config, prefillChunk, opts.allLogits, opts.scan);
   return { weights, state, kvCache, scratch, total: weights + state + kvCache + scratch, prefillChunk, kvBytesPerToken };

@@ -3,26 +3,25 @@
 // tokens), so scratch memory is bounded by the block size and never by the prompt length, and
 // it is an exact, predictable sum (src/runtime/planner.ts). Callers must not run two forwards on
 // one workspace at once (the engine serialises them).
-import type { GpuContext } from '../backends/webgpu/context.ts';
-import { STORAGE_RW } from '../backends/webgpu/flags.ts';
+import type { Backend, Buf } from '../backends/backend.ts';
+import type { Workspace as ModelWorkspace } from '../models/state.ts';
 
-export class Workspace {
-  private readonly held = new Map<string, { buffer: GPUBuffer; bytes: number }>();
+export class Workspace implements ModelWorkspace {
+  private readonly held = new Map<string, { buffer: Buf; bytes: number }>();
 
-  constructor(private readonly ctx: GpuContext) {}
+  constructor(private readonly be: Backend) {}
 
   /** The buffer named `name`, at least `bytes` long (rounded up to 4). */
-  get(name: string, bytes: number): GPUBuffer {
+  get(name: string, bytes: number): Buf {
     const want = Math.max(4, Math.ceil(bytes / 4) * 4);
     const h = this.held.get(name);
     if (h && h.bytes >= want) return h.buffer;
     if (h) {
-      // Destroy before creating so the peak never holds both; pending work must be submitted first.
-      this.ctx.flush();
-      this.ctx.alloc.destroy(h.buffer);
+      // Free before creating so the peak never holds both (work recorded with it runs first).
+      this.be.free(h.buffer);
       this.held.delete(name);
     }
-    const buffer = this.ctx.alloc.create(`scratch:${name}`, want, STORAGE_RW);
+    const buffer = this.be.alloc(`scratch:${name}`, want);
     this.held.set(name, { buffer, bytes: want });
     return buffer;
   }
@@ -35,8 +34,7 @@ export class Workspace {
   /** Frees every buffer (after submitting pending work that may use them). */
   release(): void {
     if (this.held.size === 0) return;
-    this.ctx.flush();
-    for (const { buffer } of this.held.values()) this.ctx.alloc.destroy(buffer);
+    for (const { buffer } of this.held.values()) this.be.free(buffer);
     this.held.clear();
   }
 }

@@ -73,7 +73,7 @@ async function nodeResult(): Promise<{ promptIds: number[]; ids: number[]; adapt
     const promptIds = tok!.encode(PROMPT, { addSpecialTokens: true });
     const eos = [...new Set([...model.config.eosTokenIds, ...tok!.eosTokenIds])];
     const all = await model.generate(promptIds, { maxNewTokens: N, temperature: 0, eosTokenIds: eos });
-    return { promptIds, ids: all.slice(promptIds.length), adapter: model.ctx.adapter.name };
+    return { promptIds, ids: all.slice(promptIds.length), adapter: model.deviceName };
   } finally {
     await model.dispose();
   }

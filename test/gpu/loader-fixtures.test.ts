@@ -3,12 +3,13 @@
 // must equal the generator's stored value exactly (it records the values after dtype rounding).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { testGpu, testBackend } from '../helpers/gpu.ts';
 import { makeFixture, ZAMBA2_VARIANTS, ZAMBA2_SPELLINGS, MAMBA2_VARIANTS, FIXTURE_DTYPES, type FixtureOptions } from '../fixtures/index.ts';
 import { loadCheckpoint } from '../../src/io/loader.ts';
 import { MemorySource } from '../../src/io/sources.ts';
 import type { GpuContext } from '../../src/backends/webgpu/context.ts';
-import type { GpuTensor } from '../../src/backends/webgpu/tensor.ts';
+import type { WeightTensor } from '../../src/backends/tensor.ts';
+import type { Backend } from '../../src/backends/backend.ts';
 
 function decode(bits: number, expBits: number, manBits: number): number {
   const sign = (bits >> (expBits + manBits)) & 1 ? -1 : 1;
@@ -20,12 +21,12 @@ function decode(bits: number, expBits: number, manBits: number): number {
   return sign * (1 + m / 2 ** manBits) * 2 ** (e - bias);
 }
 
-async function values(ctx: GpuContext, t: GpuTensor): Promise<number[]> {
+async function values(be: Backend, t: WeightTensor): Promise<number[]> {
   const rowElems = t.shape.slice(1).reduce((a, b) => a * b, 1);
   const out: number[] = [];
   for (const p of t.parts) {
     const n = p.rows * rowElems;
-    const raw = await ctx.read(p.buffer, 0, n * (t.dtype === 'f32' ? 4 : 2));
+    const raw = await be.read(p.buffer, 0, n * (t.dtype === 'f32' ? 4 : 2));
     if (t.dtype === 'f32') out.push(...new Float32Array(raw));
     else out.push(...[...new Uint16Array(raw)].map((h) => (t.dtype === 'f16' ? decode(h, 5, 10) : decode(h, 8, 7))));
   }
@@ -41,10 +42,10 @@ for (const variant of MAMBA2_VARIANTS) for (const dtype of FIXTURE_DTYPES) {
 }
 
 test(`fixtures: ${cases.length} generated checkpoints load with every value exact`, async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   for (const opts of cases) {
     const fx = makeFixture(opts);
-    const ck = await loadCheckpoint(ctx, new MemorySource(fx.files), { maxBindingBytes: 256 });
+    const ck = await loadCheckpoint(be, new MemorySource(fx.files), { maxBindingBytes: 256 });
     const label = fx.name;
     assert.is(ck.config.arch, fx.arch, label);
     assert.is(ck.tensors.size, fx.weights.size, `${label}: every fixture tensor is expected, and no more`);
@@ -52,7 +53,7 @@ test(`fixtures: ${cases.length} generated checkpoints load with every value exac
       const canonical = name === 'backbone.embedding.weight' ? 'backbone.embeddings.weight' : name;
       const t = ck.tensors.get(canonical);
       assert.ok(t, `${label}: ${name} loaded`);
-      const got = await values(ctx, t!);
+      const got = await values(be, t!);
       assert.is(got.length, w.values.length, `${label}: ${name} size`);
       for (let i = 0; i < got.length; i++) {
         if (!Object.is(got[i], w.values[i])) assert.unreachable(`${label}: ${name}[${i}] = ${got[i]}, stored ${w.values[i]}`);

@@ -10,14 +10,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testGpu, rng, randn } from '../helpers/gpu.ts';
+import { testGpu, testBackend, rng, randn } from '../helpers/gpu.ts';
 import { encodeSafetensors, writeCheckpointDir, type SafetensorsDType } from '../../src/io/safetensors-writer.ts';
 import { loadCheckpoint, planParts, type LoadedCheckpoint } from '../../src/io/loader.ts';
 import { MemorySource, type CheckpointSource } from '../../src/io/sources.ts';
 import { parseConfig } from '../../src/models/parse-config.ts';
 import { expectedTensors } from '../../src/models/layout.ts';
 import type { GpuContext } from '../../src/backends/webgpu/context.ts';
-import type { GpuTensor } from '../../src/backends/webgpu/tensor.ts';
+import type { WeightTensor } from '../../src/backends/tensor.ts';
+import type { Backend } from '../../src/backends/backend.ts';
 import { AbortError, CheckpointError, MambaScanError, UnsupportedError } from '../../src/errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -121,14 +122,14 @@ function valuesOf(dtype: SafetensorsDType, bytes: Uint8Array): number[] {
 }
 
 /** Reads a GPU tensor back (all parts, in order) as raw bytes. */
-async function readTensor(ctx: GpuContext, t: GpuTensor): Promise<Uint8Array> {
+async function readTensor(be: Backend, t: WeightTensor): Promise<Uint8Array> {
   const item = t.dtype === 'f32' ? 4 : 2;
   const rowElems = t.shape.slice(1).reduce((a, b) => a * b, 1);
   const out = new Uint8Array(t.byteLength);
   let off = 0;
   for (const p of t.parts) {
     const n = p.rows * rowElems * item;
-    out.set(new Uint8Array(await ctx.read(p.buffer, 0, n)), off);
+    out.set(new Uint8Array(await be.read(p.buffer, 0, n)), off);
     off += n;
   }
   assert.is(off, t.byteLength, `${t.name}: parts cover the tensor`);
@@ -136,12 +137,12 @@ async function readTensor(ctx: GpuContext, t: GpuTensor): Promise<Uint8Array> {
 }
 
 /** Checks every loaded tensor against the source bytes (exactly, or through the reference conversion). */
-async function verifyAll(ctx: GpuContext, ck: LoadedCheckpoint, built: Built, label: string): Promise<number> {
+async function verifyAll(be: Backend, ck: LoadedCheckpoint, built: Built, label: string): Promise<number> {
   let checked = 0;
   for (const [name, t] of ck.tensors) {
     const src = built.data.get(name);
     assert.ok(src, `${label}: ${name} has a source`);
-    const got = await readTensor(ctx, t);
+    const got = await readTensor(be, t);
     const srcDt = src!.dtype.toLowerCase();
     if (t.dtype === srcDt) {
       assert.ok(got.every((b, i) => b === src!.bytes[i]) && got.length === src!.bytes.length, `${label}: ${name} bytes differ`);
@@ -167,11 +168,11 @@ function weightsLive(ctx: GpuContext): number { return ctx.memoryStats().byLabel
 // ---------------------------------------------------------------------------------------------
 
 test('zamba2: F32/F16/BF16 checkpoints load bit-exactly; vectors become f32; dispose frees all', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   for (const dt of ['F32', 'F16', 'BF16'] as const) {
     const built = buildCheckpoint(ZAMBA2_JSON, dt, 11, { extra: true });
     const before = ctx.memoryStats().liveBytes;
-    const ck = await loadCheckpoint(ctx, new MemorySource(built.files));
+    const ck = await loadCheckpoint(be, new MemorySource(built.files));
     assert.is(ctx.memoryStats().liveBytes - before, ck.weightBytes, `${dt}: weightBytes is what was allocated`);
     assert.is(ck.config.arch, 'zamba2');
     assert.is(ck.config.dtMax, Infinity);
@@ -183,7 +184,7 @@ test('zamba2: F32/F16/BF16 checkpoints load bit-exactly; vectors become f32; dis
     const conv = ck.tensors.get('model.layers.0.mamba.conv1d.weight')!;
     assert.equal(conv.shape, [24, 4], 'conv taps stored as [convDim, K]');
     assert.not.ok(ck.tensors.has('lm_head.weight'), 'tied: no lm_head');
-    const n = await verifyAll(ctx, ck, built, dt);
+    const n = await verifyAll(be, ck, built, dt);
     assert.is(n, ck.tensors.size);
     ck.dispose();
     ck.dispose();
@@ -192,32 +193,32 @@ test('zamba2: F32/F16/BF16 checkpoints load bit-exactly; vectors become f32; dis
 });
 
 test('mamba2: sharded BF16 with the old embedding name, untied lm_head; dtype conversions', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   const json = JSON.stringify(MAMBA2);
   const built = buildCheckpoint(json, 'BF16', 21, { shards: 3, rename: { 'backbone.embeddings.weight': 'backbone.embedding.weight' } });
-  let ck = await loadCheckpoint(ctx, new MemorySource(built.files));
+  let ck = await loadCheckpoint(be, new MemorySource(built.files));
   assert.ok(ck.tensors.has('backbone.embeddings.weight'), 'alias stored under the canonical name');
   assert.ok(ck.tensors.has('lm_head.weight'));
   assert.is(ck.files.length, 3);
-  await verifyAll(ctx, ck, built, 'bf16 auto');
+  await verifyAll(be, ck, built, 'bf16 auto');
   ck.dispose();
   for (const [srcDt, want] of [['BF16', 'f32'], ['F32', 'bf16'], ['F32', 'f16'], ['BF16', 'f16'], ['F16', 'bf16'], ['F32', 'f32']] as const) {
     const b = buildCheckpoint(json, srcDt, 31, {});
-    ck = await loadCheckpoint(ctx, new MemorySource(b.files), { dtype: want, chunkBytes: 64 });
+    ck = await loadCheckpoint(be, new MemorySource(b.files), { dtype: want, chunkBytes: 64 });
     assert.is(ck.tensors.get('backbone.layers.0.mixer.in_proj.weight')!.dtype, want, `${srcDt} -> ${want}`);
     assert.is(ck.tensors.get('backbone.layers.0.mixer.D')!.dtype, 'f32');
-    await verifyAll(ctx, ck, b, `${srcDt} -> ${want}`);
+    await verifyAll(be, ck, b, `${srcDt} -> ${want}`);
     ck.dispose();
   }
   assert.is(weightsLive(ctx), 0);
 });
 
 test('split parts: maxBindingBytes forces dim-0 splits at even elements; data exact', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   for (const dt of ['BF16', 'F32'] as const) {
     const built = buildCheckpoint(JSON.stringify(MAMBA2), dt, 41);
     const limit = 68; // lm_head [23, 5] bf16: 10-byte rows, odd row size -> 6 rows (60 bytes) per part
-    const ck = await loadCheckpoint(ctx, new MemorySource(built.files), { maxBindingBytes: limit, chunkBytes: 24 });
+    const ck = await loadCheckpoint(be, new MemorySource(built.files), { maxBindingBytes: limit, chunkBytes: 24 });
     let split = 0;
     for (const t of ck.tensors.values()) {
       const rowElems = t.shape.slice(1).reduce((a, b) => a * b, 1);
@@ -234,7 +235,7 @@ test('split parts: maxBindingBytes forces dim-0 splits at even elements; data ex
     assert.ok(split >= 5, `${dt}: several tensors split (${split})`);
     const lm = ck.tensors.get('lm_head.weight')!;
     assert.is(lm.parts.length, dt === 'BF16' ? 4 : 12);
-    await verifyAll(ctx, ck, built, `split ${dt}`);
+    await verifyAll(be, ck, built, `split ${dt}`);
     ck.dispose();
   }
   // A row pair larger than the limit cannot be split: a clear UnsupportedError.
@@ -243,7 +244,7 @@ test('split parts: maxBindingBytes forces dim-0 splits at even elements; data ex
 });
 
 test('streaming: host high-water stays far below the largest tensor; reads are chunk-sized', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   const cfg = { ...MAMBA2, vocab_size: 2001 };
   const built = buildCheckpoint(JSON.stringify(cfg), 'F32', 51);
   const mem = new MemorySource(built.files);
@@ -255,7 +256,7 @@ test('streaming: host high-water stays far below the largest tensor; reads are c
   };
   const chunk = 512;
   const progress: number[] = [];
-  const ck = await loadCheckpoint(ctx, counting, { chunkBytes: chunk, dtype: 'bf16', onProgress: (p) => { if (p.phase === 'weights') progress.push(p.loadedBytes); } });
+  const ck = await loadCheckpoint(be, counting, { chunkBytes: chunk, dtype: 'bf16', onProgress: (p) => { if (p.phase === 'weights') progress.push(p.loadedBytes); } });
   const largest = 2001 * 5 * 4;
   const headerBytes = (built.files['model.safetensors'] as Uint8Array).length - [...built.data.values()].reduce((s, d) => s + d.bytes.length, 0);
   assert.ok(maxRead <= Math.max(chunk, headerBytes), `largest read ${maxRead}`);
@@ -264,20 +265,20 @@ test('streaming: host high-water stays far below the largest tensor; reads are c
   assert.ok(ck.hostHighWaterBytes < largest / 10, `high-water ${ck.hostHighWaterBytes} vs largest tensor ${largest}`);
   assert.is(total, (built.files['model.safetensors'] as Uint8Array).length, 'every byte read once');
   assert.ok(progress.length > 10 && progress.every((v, i) => i === 0 || v >= progress[i - 1]), 'progress is monotone');
-  await verifyAll(ctx, ck, built, 'streamed');
+  await verifyAll(be, ck, built, 'streamed');
   ck.dispose();
 });
 
 test('directory source: loads from disk (Node fs), same values', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   const dir = await mkdtemp(join(tmpdir(), 'msl-loader-'));
   try {
     const built = buildCheckpoint(ZAMBA2_JSON, 'F16', 61, { shards: 2 });
     await writeCheckpointDir(dir, built.files);
-    const ck = await loadCheckpoint(ctx, dir, { chunkBytes: 100 });
-    await verifyAll(ctx, ck, built, 'dir');
+    const ck = await loadCheckpoint(be, dir, { chunkBytes: 100 });
+    await verifyAll(be, ck, built, 'dir');
     ck.dispose();
-    try { await loadCheckpoint(ctx, join(dir, 'nope')); assert.unreachable(); } catch (e) { assert.instance(e, CheckpointError); }
+    try { await loadCheckpoint(be, join(dir, 'nope')); assert.unreachable(); } catch (e) { assert.instance(e, CheckpointError); }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -313,13 +314,13 @@ async function serve(files: Record<string, Uint8Array | string>, mode: 'range' |
 }
 
 test('URL source: Range requests against a local HTTP server (and servers that ignore Range or HEAD)', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   const built = buildCheckpoint(JSON.stringify(MAMBA2), 'BF16', 71, { shards: 2 });
   for (const mode of ['range', 'ignore-range', 'no-head'] as const) {
     const srv = await serve(built.files, mode);
     try {
-      const ck = await loadCheckpoint(ctx, srv.url, { chunkBytes: 256 });
-      await verifyAll(ctx, ck, built, `url ${mode}`);
+      const ck = await loadCheckpoint(be, srv.url, { chunkBytes: 256 });
+      await verifyAll(be, ck, built, `url ${mode}`);
       ck.dispose();
       const ranged = srv.log.filter((l) => l.range);
       assert.ok(ranged.length > 4, `${mode}: ranged requests were made (${ranged.length})`);
@@ -335,7 +336,7 @@ test('URL source: Range requests against a local HTTP server (and servers that i
   }
   const empty = await serve({}, 'range');
   try {
-    await loadCheckpoint(ctx, empty.url);
+    await loadCheckpoint(be, empty.url);
     assert.unreachable();
   } catch (e) {
     assert.instance(e, CheckpointError);
@@ -359,7 +360,7 @@ async function expectFailure(ctx: GpuContext, label: string, fn: () => Promise<u
 }
 
 test('failures: nothing allocated before validation; partial loads are freed; typed errors', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   const json = JSON.stringify(MAMBA2);
   const good = buildCheckpoint(json, 'F16', 81);
   const file = good.files['model.safetensors'] as Uint8Array;
@@ -368,25 +369,25 @@ test('failures: nothing allocated before validation; partial loads are freed; ty
   ctx.alloc.resetPeak();
   const peak0 = ctx.memoryStats().peakBytes;
   const noLm = buildCheckpoint(JSON.stringify({ ...MAMBA2, tie_word_embeddings: true }), 'F16', 81);
-  await expectFailure(ctx, 'missing lm_head', () => loadCheckpoint(ctx, new MemorySource({ ...noLm.files, 'config.json': json })),
+  await expectFailure(ctx, 'missing lm_head', () => loadCheckpoint(be, new MemorySource({ ...noLm.files, 'config.json': json })),
     CheckpointError, /1 missing tensor\(s\): lm_head.weight/, 'lm_head.weight');
   const wrongCfg = JSON.stringify({ ...MAMBA2, state_size: 4 });
-  await expectFailure(ctx, 'shape mismatch', () => loadCheckpoint(ctx, new MemorySource({ ...good.files, 'config.json': wrongCfg })),
+  await expectFailure(ctx, 'shape mismatch', () => loadCheckpoint(be, new MemorySource({ ...good.files, 'config.json': wrongCfg })),
     CheckpointError, /shape mismatch.*in_proj.weight: shape \[28,5\] in model.safetensors, config implies \[30,5\]/);
   assert.is(ctx.memoryStats().peakBytes, peak0, 'no GPU allocation during failed validation');
 
   // Config problems name config.json.
-  await expectFailure(ctx, 'bad config', () => loadCheckpoint(ctx, new MemorySource({ ...good.files, 'config.json': '{"model_type": "mamba2", "hidden_size": 5' })),
+  await expectFailure(ctx, 'bad config', () => loadCheckpoint(be, new MemorySource({ ...good.files, 'config.json': '{"model_type": "mamba2", "hidden_size": 5' })),
     CheckpointError, /config.json.*not valid JSON/);
-  await expectFailure(ctx, 'config field', () => loadCheckpoint(ctx, new MemorySource({ ...good.files, 'config.json': JSON.stringify({ ...MAMBA2, num_heads: 3 }) })),
+  await expectFailure(ctx, 'config field', () => loadCheckpoint(be, new MemorySource({ ...good.files, 'config.json': JSON.stringify({ ...MAMBA2, num_heads: 3 }) })),
     CheckpointError, /config.json.*num_heads/);
-  await expectFailure(ctx, 'no weights', () => loadCheckpoint(ctx, new MemorySource({ 'config.json': json })),
+  await expectFailure(ctx, 'no weights', () => loadCheckpoint(be, new MemorySource({ 'config.json': json })),
     CheckpointError, /model.safetensors.*not found/);
 
   // Unsupported dtype on a needed tensor.
   const withF64 = encodeAnyDtype([...parseTensors(file).filter((t) => t.name !== 'backbone.norm_f.weight'),
     { name: 'backbone.norm_f.weight', dtype: 'F64', shape: [5], data: new Uint8Array(40) }]);
-  await expectFailure(ctx, 'F64', () => loadCheckpoint(ctx, new MemorySource({ ...good.files, 'model.safetensors': withF64 })),
+  await expectFailure(ctx, 'F64', () => loadCheckpoint(be, new MemorySource({ ...good.files, 'model.safetensors': withF64 })),
     UnsupportedError, /backbone.norm_f.weight.*F64/);
 
   // A read that breaks mid-stream: buffers of earlier tensors are freed.
@@ -397,18 +398,18 @@ test('failures: nothing allocated before validation; partial loads are freed; ty
     readTextIfExists: (n) => mem.readTextIfExists(n),
     readRange: async (n, s, e, into) => { if (s > 8 && ++reads === 12) throw new Error('connection reset'); return mem.readRange(n, s, e, into); },
   };
-  await expectFailure(ctx, 'broken read', () => loadCheckpoint(ctx, flaky, { chunkBytes: 32 }), CheckpointError, /connection reset/);
+  await expectFailure(ctx, 'broken read', () => loadCheckpoint(be, flaky, { chunkBytes: 32 }), CheckpointError, /connection reset/);
 
   // Abort after some progress.
   const ac = new AbortController();
   let seen = 0;
-  await expectFailure(ctx, 'abort', () => loadCheckpoint(ctx, new MemorySource(good.files), {
+  await expectFailure(ctx, 'abort', () => loadCheckpoint(be, new MemorySource(good.files), {
     chunkBytes: 32, signal: ac.signal, onProgress: (p) => { if (p.phase === 'weights' && ++seen === 7) ac.abort(); },
   }), AbortError, /aborted/);
   assert.ok(seen >= 7);
 
   // beforeAllocate can refuse (e.g. a memory budget) before anything is allocated.
-  await expectFailure(ctx, 'budget', () => loadCheckpoint(ctx, new MemorySource(good.files), {
+  await expectFailure(ctx, 'budget', () => loadCheckpoint(be, new MemorySource(good.files), {
     beforeAllocate: (_c, bytes) => { throw new CheckpointError('budget', `needs ${bytes}`); },
   }), CheckpointError, /needs \d+/);
 });
@@ -468,7 +469,7 @@ function parseTensors(file: Uint8Array): { name: string; dtype: SafetensorsDType
 }
 
 test('fuzz: 2400 mutated checkpoints end in a typed error or a correct load, never a leak or a hang', async () => {
-  const ctx = await testGpu();
+  const be = await testBackend(); const ctx = be.ctx;
   const json = JSON.stringify({ ...MAMBA2, num_hidden_layers: 1, vocab_size: 7, tie_word_embeddings: true });
   const built = buildCheckpoint(json, 'BF16', 91);
   const file = built.files['model.safetensors'] as Uint8Array;
@@ -510,14 +511,14 @@ test('fuzz: 2400 mutated checkpoints end in a typed error or a correct load, nev
     const before = ctx.memoryStats().liveBytes;
     try {
       const ck = await Promise.race([
-        loadCheckpoint(ctx, new MemorySource({ 'config.json': cfg, 'model.safetensors': target }), { chunkBytes: 16 }),
+        loadCheckpoint(be, new MemorySource({ 'config.json': cfg, 'model.safetensors': target }), { chunkBytes: 16 }),
         new Promise<never>((_, rej) => setTimeout(() => rej(new Error('HANG')), 10_000)),
       ]);
       // A successful load must hold exactly the bytes the (possibly mutated) file says.
       if (label !== 'config' && it % 2 === 0) {
         const src = parseTensors(target);
         const emb = src.find((t) => t.name === 'backbone.embeddings.weight')!;
-        const got = await readTensor(ctx, ck.tensors.get('backbone.embeddings.weight')!);
+        const got = await readTensor(be, ck.tensors.get('backbone.embeddings.weight')!);
         assert.ok(got.every((b, i) => b === emb.data[i]), 'mutated data loaded exactly');
       }
       ck.dispose();

@@ -4,6 +4,7 @@
 import { GpuContext } from '../../src/backends/webgpu/context.ts';
 import { setGpuProvider } from '../../src/backends/webgpu/provider.ts';
 import { nodeGpu } from '../../src/backends/webgpu/node-gpu.ts';
+import { WebGpuBackend } from '../../src/backends/webgpu/backend.ts';
 
 let ctx: Promise<GpuContext> | undefined;
 
@@ -47,4 +48,12 @@ export function maxErrors(a: ArrayLike<number>, b: ArrayLike<number>): { abs: nu
   }
   rel = abs / Math.max(scale, 1e-30);
   return { abs, rel, at };
+}
+
+let backend: Promise<WebGpuBackend> | undefined;
+
+/** The op-interface backend over the shared test context (not owning it: dispose keeps the device). */
+export function testBackend(): Promise<WebGpuBackend> {
+  backend ??= testGpu().then((c) => new WebGpuBackend(c, false));
+  return backend;
 }

@@ -29,7 +29,7 @@ interface Entry {
 }
 
 /** Buffer sizes are rounded so a freed scratch buffer can serve a slightly different request. */
-function scratchBucket(size: number): number {
+export function scratchBucket(size: number): number {
   if (size <= 256) return 256;
   // Round up to 1/8 of the next power of two: at most 12.5% slack.
   const p = 2 ** Math.ceil(Math.log2(size));

@@ -6,7 +6,8 @@
 import type { GpuContext } from '../context.ts';
 import type { KernelDef } from '../kernel.ts';
 import { STORAGE_RW } from '../flags.ts';
-import { InputError } from '../../../errors.ts';
+import { InputError, UnsupportedError } from '../../../errors.ts';
+import type { KvDType } from '../../backend.ts';
 import flashSource from '../../../../shaders/attention_flash.wgsl';
 import splitkSource from '../../../../shaders/attention_splitk.wgsl';
 import combineSource from '../../../../shaders/attention_combine.wgsl';
@@ -73,6 +74,8 @@ export interface AttentionArgs {
   headDim: number;
   /** score multiplier (Zamba2: (headDim / 2)^-0.5) */
   scale: number;
+  /** Storage of kCache / vCache (default f32). */
+  kvDtype?: KvDType;
   /** Forces a kernel (tests, benchmarks); default: split-K below 16 queries, flash otherwise. */
   algorithm?: AttentionAlgorithm;
 }
@@ -137,6 +140,7 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
   if (a.T > 1 && a.qRowStride < a.nHeads * a.headDim) throw new InputError(`attention: qRowStride ${a.qRowStride} < nHeads * headDim ${a.nHeads * a.headDim}`);
   if (a.out === a.q || a.out === a.kCache || a.out === a.vCache) throw new InputError('attention: out must not alias q, kCache or vCache');
   if (a.algorithm !== undefined && a.algorithm !== 'flash' && a.algorithm !== 'splitk') throw new InputError(`attention: unknown algorithm ${String(a.algorithm)}`);
+  if ((a.kvDtype ?? 'f32') !== 'f32') throw new UnsupportedError(`attention: a ${a.kvDtype} KV cache is not supported by the WebGPU kernels yet`);
   if (a.T === 0) return;
   const kvStride = a.nKvHeads * a.headDim;
   const keys = a.pos0 + a.T;

@@ -1,0 +1,285 @@
+// The op interface between the models and the machines they run on. src/models/* describe the
+// computation once against `Backend`; src/backends/webgpu/ implements it with WGSL kernels and
+// src/backends/wasm/ with AssemblyScript SIMD kernels. Every op records (WebGPU) or runs (Wasm)
+// in call order: an op sees the results of every op called before it. Results come back to the
+// host only through `read`.
+//
+// Conventions shared by all ops:
+//   - activations are f32, addressed in elements (not bytes): `xOffset`, `rowStride`;
+//   - shapes are PyTorch order, outermost first, written in the field comments: `x [T, H]`;
+//   - an output never aliases an input of the same op unless the op says so;
+//   - arguments are validated at the op boundary (typed InputError / UnsupportedError), so a
+//     bad call fails before anything is recorded.
+import type { Buf, Strided, WeightTensor } from './tensor.ts';
+
+export type { Buf, Strided, WeightTensor } from './tensor.ts';
+
+export type BackendKind = 'webgpu' | 'wasm';
+export type ScanAlgorithm = 'recurrent' | 'chunked';
+/** Storage of the attention KV cache. Attention always accumulates in f32. */
+export type KvDType = 'f32' | 'f16';
+
+export interface MemoryStats {
+  /** Bytes in buffers created and not yet freed (pooled scratch included). */
+  liveBytes: number;
+  /** Highest liveBytes since creation or the last resetPeak(). */
+  peakBytes: number;
+  /** Live bytes per label prefix (the part before the first ':' or '.'). */
+  byLabel: Record<string, number>;
+  /** Number of live buffers. */
+  liveBuffers: number;
+}
+
+export interface BackendLimits {
+  /** Largest buffer one op may bind (weights are split into parts at most this large). */
+  maxBindingBytes: number;
+  /** Largest single buffer. */
+  maxBufferBytes: number;
+}
+
+export interface MatmulOp {
+  /** Activations x [M, xRowStride] from element xOffset (a row may be a slice of a wider row). */
+  x: Buf;
+  xOffset?: number;
+  /** Elements between rows of x (default K). */
+  xRowStride?: number;
+  M: number;
+  /** Weight [N, K] in any storage format, possibly split along N. */
+  w: WeightTensor;
+  /** y[m, n] at yOffset + m * yRowStride + n. Must not be x. */
+  y: Buf;
+  yOffset?: number;
+  /** Elements between rows of y (default N). */
+  yRowStride?: number;
+  /** y += x · Wᵀ instead of y = x · Wᵀ. */
+  accumulate?: boolean;
+}
+
+export interface EmbeddingOp {
+  /** Token ids u32 [T]; the caller validates ids < V. */
+  ids: Buf;
+  T: number;
+  /** Table [V, H], any storage format. */
+  table: WeightTensor;
+  /** out [T, H] */
+  out: Buf;
+}
+
+export interface RmsNormOp {
+  /** x [T, H] */
+  x: Buf;
+  /** x2 [T, H]: when given, rows are concat(x[t], x2[t]) of width 2H (Zamba2 shared block input). */
+  x2?: Buf;
+  /** weight [H] or [2H] with x2 */
+  weight: Buf;
+  /** out [T, H] or [T, 2H]; must not be x or x2 */
+  out: Buf;
+  T: number;
+  H: number;
+  eps: number;
+}
+
+export interface GatedRmsNormOp {
+  /** y [T, D] */
+  y: Buf;
+  /** z(t, c) = z.buffer[z.offset + t * z.rowStride + c], c < D */
+  z: Strided;
+  /** weight [D] */
+  weight: Buf;
+  /** out [T, D] = RMSNorm per group of groupSize channels (y · silu(z)) · weight */
+  out: Buf;
+  T: number;
+  D: number;
+  groupSize: number;
+  eps: number;
+}
+
+export interface AddOp {
+  /** out [n] = a [n] + b [n]; out aliases neither. */
+  a: Buf;
+  b: Buf;
+  out: Buf;
+  n: number;
+}
+
+export interface GeluGateOp {
+  /** gu [T, 2F]: gate half then up half */
+  gu: Buf;
+  /** out [T, F] = gelu_erf(gate) · up */
+  out: Buf;
+  T: number;
+  F: number;
+}
+
+export interface Conv1dOp {
+  T: number;
+  channels: number;
+  kernelSize: number;
+  /** xin(t, c) = input.buffer[input.offset + t * input.rowStride + c] */
+  input: Strided;
+  /** weight [C, K] (conv1d.weight [C, 1, K]) */
+  weight: Buf;
+  /** bias [C] */
+  bias: Buf;
+  /** The last K-1 raw input rows [K-1, C], oldest first; read, then advanced by T rows. */
+  convState: Buf;
+  /** out [T, C] = silu(bias + causal depthwise conv) */
+  out: Buf;
+}
+
+export interface SsmScanOp {
+  T: number;
+  nHeads: number;
+  headDim: number;
+  dState: number;
+  nGroups: number;
+  /** x(t, h, p) at x.offset + t * x.rowStride + h * P + p */
+  x: Strided;
+  /** raw dt(t, h) (before dt_bias and softplus) */
+  dt: Strided;
+  /** B(t, g, n), C(t, g, n) */
+  B: Strided;
+  C: Strided;
+  /** [NH] each */
+  dtBias: Buf;
+  aLog: Buf;
+  D: Buf;
+  /** ssmState [NH, P, N] f32: initial state in, final state out */
+  state: Buf;
+  /** y [T, NH * P] (with the D skip) */
+  y: Buf;
+  dtMin: number;
+  /** Upper dt clamp; Infinity for none. */
+  dtMax: number;
+  algorithm: ScanAlgorithm;
+}
+
+export interface RopeOp {
+  /** Rows x[offset + t * rowStride + h * headDim + i], rotated in place (NeoX rotate-half). */
+  x: Buf;
+  offset?: number;
+  rowStride: number;
+  T: number;
+  nHeads: number;
+  headDim: number;
+  /** Absolute position of row 0. */
+  pos0: number;
+  theta: number;
+}
+
+export interface KvWriteOp {
+  /** src rows [T, width] f32 at srcOffset + t * srcRowStride */
+  src: Buf;
+  srcOffset?: number;
+  srcRowStride?: number;
+  T: number;
+  width: number;
+  /** A KV cache [capacity, width] in `dtype`; rows dstRow .. dstRow + T - 1 are written. */
+  dst: Buf;
+  dstRow: number;
+  dtype: KvDType;
+}
+
+export interface AttentionOp {
+  /** q(t, h, d) = q[qOffset + t * qRowStride + h * headDim + d] (RoPE applied) */
+  q: Buf;
+  qOffset?: number;
+  qRowStride: number;
+  /** KV caches [capacity, nKvHeads * headDim] in kvDtype; rows 0 .. pos0 + T - 1 hold keys/values */
+  kCache: Buf;
+  vCache: Buf;
+  kvDtype: KvDType;
+  /** out [T, nHeads * headDim] */
+  out: Buf;
+  T: number;
+  /** Query t sits at absolute position pos0 + t and attends keys 0 .. pos0 + t. */
+  pos0: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  scale: number;
+}
+
+export interface ArgmaxOp {
+  /** logits [M, V] */
+  logits: Buf;
+  M: number;
+  V: number;
+  /** out u32 [M]: lowest index on ties, NaN counts as the maximum */
+  out: Buf;
+}
+
+/** Scratch the backend's ops take for a block of T tokens (for the memory planner). */
+export interface OpScratchQuery {
+  T: number;
+  nHeads: number;
+  scan: ScanAlgorithm;
+  /** Bytes of the largest readback of one block (logits rows). */
+  readbackBytes: number;
+}
+
+/**
+ * Bytes of a conv state: f32 [K-1, C], the last K-1 raw (pre-conv) input rows, oldest first; zeros
+ * for a fresh sequence. Every backend uses this layout, so states move between them unchanged.
+ */
+export function convStateBytes(channels: number, kernelSize: number): number {
+  return 4 * (kernelSize - 1) * channels;
+}
+
+export interface Backend {
+  readonly kind: BackendKind;
+  /** Adapter or CPU description for reports: `llvmpipe`, `NVIDIA H200`, `wasm-simd 2 threads`. */
+  readonly name: string;
+  readonly limits: BackendLimits;
+  /** The KV dtype used when the caller does not choose (f16 where it is supported natively). */
+  readonly defaultKvDtype: KvDType;
+  /** True when f16 KV caches are supported at all. */
+  readonly supportsF16Kv: boolean;
+
+  // Memory. Every buffer goes through the backend's one accounting allocator.
+  /** A new zero-filled buffer of `bytes` (rounded up to 4). */
+  alloc(label: string, bytes: number): Buf;
+  /** Frees a buffer (after work already recorded that uses it); freeing twice is harmless. */
+  free(buf: Buf): void;
+  isLive(buf: Buf): boolean;
+  memoryStats(): MemoryStats;
+  resetPeak(): void;
+  /** Frees pooled scratch buffers. */
+  trimPool(): void;
+
+  // Data movement, in stream order with the ops.
+  write(buf: Buf, byteOffset: number, data: ArrayBufferView): void;
+  copy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, bytes: number): void;
+  clear(buf: Buf, byteOffset?: number, bytes?: number): void;
+  read(buf: Buf, byteOffset: number, bytes: number): Promise<ArrayBuffer>;
+  readF32(buf: Buf, offsetElems: number, count: number): Promise<Float32Array>;
+  readU32(buf: Buf, offsetElems: number, count: number): Promise<Uint32Array>;
+  /** Starts work recorded so far (WebGPU submits; Wasm has nothing pending). */
+  flush(): void;
+  /** Waits until all work has finished. */
+  sync(): Promise<void>;
+  /** Throws the backend's pending failure (device lost, uncaptured error), if any. */
+  check(): void;
+
+  // Ops (see the op types above).
+  embedding(op: EmbeddingOp): Promise<void>;
+  matmul(op: MatmulOp): Promise<void>;
+  rmsNorm(op: RmsNormOp): Promise<void>;
+  gatedRmsNorm(op: GatedRmsNormOp): Promise<void>;
+  add(op: AddOp): Promise<void>;
+  geluGate(op: GeluGateOp): Promise<void>;
+  conv1d(op: Conv1dOp): Promise<void>;
+  ssmScan(op: SsmScanOp): Promise<void>;
+  rope(op: RopeOp): Promise<void>;
+  kvWrite(op: KvWriteOp): Promise<void>;
+  attention(op: AttentionOp): Promise<void>;
+  argmax(op: ArgmaxOp): Promise<void>;
+
+  /** The scan a prefill block of T tokens should use when the caller leaves it to the backend. */
+  scanFor(T: number): ScanAlgorithm;
+  /** Pool scratch the ops take for one block (exact, for planned = measured). */
+  opScratchBytes(q: OpScratchQuery): number;
+
+  /** Frees everything; returns buffers still held (leaks). */
+  destroy(): Promise<{ label: string; size: number }[]>;
+}

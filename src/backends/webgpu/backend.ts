@@ -1,0 +1,133 @@
+// The WebGPU implementation of the op interface (src/backends/backend.ts): each op validates its
+// arguments and records its kernels (src/backends/webgpu/kernels/*) into the context's command
+// stream; `read` submits and maps. Buffers are GPUBuffers from the context's one allocator.
+import type {
+  AddOp, ArgmaxOp, AttentionOp, Backend, BackendLimits, Conv1dOp, EmbeddingOp, GatedRmsNormOp, GeluGateOp,
+  KvDType, KvWriteOp, MatmulOp, MemoryStats, OpScratchQuery, RmsNormOp, RopeOp, ScanAlgorithm, SsmScanOp,
+} from '../backend.ts';
+import type { Buf } from '../tensor.ts';
+import { GpuContext, type DeviceOptions } from './context.ts';
+import { STORAGE_RW } from './flags.ts';
+import { scratchBucket } from './allocator.ts';
+import type { GpuTensor } from './tensor.ts';
+import { argmax, embedding, matmul } from './kernels/matmul.ts';
+import { gatedRmsNorm, rmsNorm } from './kernels/norm.ts';
+import { add } from './kernels/add.ts';
+import { geluGate } from './kernels/elementwise.ts';
+import { conv1d } from './kernels/conv1d.ts';
+import { scanScratchBuffers, ssmScan } from './kernels/scan.ts';
+import { rope } from './kernels/rope.ts';
+import { attention } from './kernels/attention.ts';
+import { kvWrite } from './kernels/kv.ts';
+
+/** Prefill blocks this long or longer use the chunked scan (measured by bench/speed; see README). */
+export const CHUNKED_SCAN_MIN_TOKENS = 64;
+
+const gpu = (b: Buf) => b as GPUBuffer;
+
+/** Pool scratch (bucketed sizes, as the allocator pools them) the WebGPU ops take for one block. */
+export function webgpuOpScratchBytes(q: OpScratchQuery): number {
+  let total = 0;
+  for (const b of scanScratchBuffers({ T: q.T, nHeads: q.nHeads, algorithm: q.scan })) total += scratchBucket(b);
+  // Decode (T = 1) uses the recurrent scan; its head-params buffer shares the pool bucket above.
+  total += scratchBucket(q.readbackBytes); // readback staging
+  return total;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly kind = 'webgpu' as const;
+  readonly limits: BackendLimits;
+
+  /** `ownsContext`: destroy() also destroys the context (false for a caller's shared context). */
+  constructor(readonly ctx: GpuContext, private readonly ownsContext = true) {
+    this.limits = {
+      maxBindingBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize),
+      maxBufferBytes: ctx.limits.maxBufferSize,
+    };
+  }
+
+  static async create(opts?: DeviceOptions): Promise<WebGpuBackend> {
+    return new WebGpuBackend(await GpuContext.create(opts), true);
+  }
+
+  get name(): string { return this.ctx.adapter.name; }
+  get supportsF16Kv(): boolean { return true; }
+  get defaultKvDtype(): KvDType { return 'f32'; }
+
+  alloc(label: string, bytes: number): Buf { return this.ctx.alloc.create(label, bytes, STORAGE_RW); }
+  free(buf: Buf): void { this.ctx.alloc.destroy(gpu(buf)); }
+  isLive(buf: Buf): boolean { return this.ctx.alloc.isLive(gpu(buf)); }
+  memoryStats(): MemoryStats { return this.ctx.memoryStats(); }
+  resetPeak(): void { this.ctx.alloc.resetPeak(); }
+  trimPool(): void { this.ctx.alloc.trimPool(); }
+
+  write(buf: Buf, byteOffset: number, data: ArrayBufferView): void { this.ctx.write(gpu(buf), byteOffset, data); }
+  copy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, bytes: number): void {
+    this.ctx.copy(gpu(src), srcOffset, gpu(dst), dstOffset, bytes);
+  }
+  clear(buf: Buf, byteOffset = 0, bytes?: number): void { this.ctx.clear(gpu(buf), byteOffset, bytes); }
+  read(buf: Buf, byteOffset: number, bytes: number): Promise<ArrayBuffer> { return this.ctx.read(gpu(buf), byteOffset, bytes); }
+  readF32(buf: Buf, offsetElems: number, count: number): Promise<Float32Array> { return this.ctx.readF32(gpu(buf), offsetElems, count); }
+  readU32(buf: Buf, offsetElems: number, count: number): Promise<Uint32Array> { return this.ctx.readU32(gpu(buf), offsetElems, count); }
+  flush(): void { this.ctx.flush(); }
+  sync(): Promise<void> { return this.ctx.sync(); }
+  check(): void { this.ctx.check(); }
+
+  embedding(op: EmbeddingOp): Promise<void> {
+    return embedding(this.ctx, { ids: gpu(op.ids), T: op.T, table: op.table as GpuTensor, out: gpu(op.out) });
+  }
+
+  matmul(op: MatmulOp): Promise<void> {
+    return matmul(this.ctx, { ...op, x: gpu(op.x), y: gpu(op.y), w: op.w as GpuTensor });
+  }
+
+  rmsNorm(op: RmsNormOp): Promise<void> {
+    return rmsNorm(this.ctx, { ...op, x: gpu(op.x), x2: op.x2 && gpu(op.x2), weight: gpu(op.weight), out: gpu(op.out) });
+  }
+
+  gatedRmsNorm(op: GatedRmsNormOp): Promise<void> {
+    return gatedRmsNorm(this.ctx, { ...op, y: gpu(op.y), z: { ...op.z, buffer: gpu(op.z.buffer) }, weight: gpu(op.weight), out: gpu(op.out) });
+  }
+
+  add(op: AddOp): Promise<void> { return add(this.ctx, gpu(op.a), gpu(op.b), gpu(op.out), op.n); }
+
+  geluGate(op: GeluGateOp): Promise<void> { return geluGate(this.ctx, { ...op, gu: gpu(op.gu), out: gpu(op.out) }); }
+
+  conv1d(op: Conv1dOp): Promise<void> {
+    return conv1d(this.ctx, {
+      ...op, input: { ...op.input, buffer: gpu(op.input.buffer) }, weight: gpu(op.weight), bias: gpu(op.bias),
+      convState: gpu(op.convState), out: gpu(op.out),
+    });
+  }
+
+  ssmScan(op: SsmScanOp): Promise<void> {
+    const s = (v: SsmScanOp['x']) => ({ ...v, buffer: gpu(v.buffer) });
+    return ssmScan(this.ctx, {
+      ...op, x: s(op.x), dt: s(op.dt), B: s(op.B), C: s(op.C), dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D),
+      state: gpu(op.state), y: gpu(op.y),
+    });
+  }
+
+  rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x) }); }
+
+  kvWrite(op: KvWriteOp): Promise<void> { return kvWrite(this.ctx, { ...op, src: gpu(op.src), dst: gpu(op.dst) }); }
+
+  attention(op: AttentionOp): Promise<void> {
+    return attention(this.ctx, { ...op, q: gpu(op.q), kCache: gpu(op.kCache), vCache: gpu(op.vCache), out: gpu(op.out) });
+  }
+
+  argmax(op: ArgmaxOp): Promise<void> { return argmax(this.ctx, { ...op, logits: gpu(op.logits), out: gpu(op.out) }); }
+
+  scanFor(T: number): ScanAlgorithm { return T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent'; }
+
+  opScratchBytes(q: OpScratchQuery): number { return webgpuOpScratchBytes(q); }
+
+  async destroy(): Promise<{ label: string; size: number }[]> {
+    if (!this.ownsContext) {
+      await this.ctx.sync().catch(() => undefined);
+      this.ctx.alloc.trimPool();
+      return [];
+    }
+    return this.ctx.destroy();
+  }
+}
