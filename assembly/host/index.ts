@@ -2,3 +2,4 @@
 export { alloc, free } from './memory';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './convert';
 export { sampleLogits } from './sample';
+export { quantizeRows, repackBlocks, dequantizeBlocks } from './quant';
