@@ -344,12 +344,15 @@ def mixer(cfg, W, p, u, scan='chunked', chunk=None):
     Bm = Bm.reshape(b, T, G, N)
     Cm = Cm.reshape(b, T, G, N)
     A = -torch.exp(_up(W[f'{p}.A_log']))
-    dt = F.softplus(dt + W[f'{p}.dt_bias'], beta=1.0, threshold=20.0)
+    dt = F.softplus(_up(dt) + W[f'{p}.dt_bias'], beta=1.0, threshold=20.0)
     dt = torch.clamp(dt, min=cfg.time_step_min)
-    if scan == 'sequential':
-        y, _ = ssd_scan_sequential(x, dt, A, Bm, Cm)
-    else:
-        y, _ = ssd_scan_chunked(x, dt, A, Bm, Cm, chunk or cfg.chunk_size)
+    # The scan always runs in at least f32 (decays and state), also under bf16 autocast in training.
+    x, dt, Bm, Cm = _up(x), _up(dt), _up(Bm), _up(Cm)
+    with torch.autocast('cpu', enabled=False):
+        if scan == 'sequential':
+            y, _ = ssd_scan_sequential(x, dt, A, Bm, Cm)
+        else:
+            y, _ = ssd_scan_chunked(x, dt, A, Bm, Cm, chunk or cfg.chunk_size)
     y = y + W[f'{p}.D'][:, None] * x
     y = y.reshape(b, T, di)
     # Gate before the norm, then RMSNorm per group of di/G channels, eps 1e-5 (Zamba2 ignores rms_norm_eps here).
