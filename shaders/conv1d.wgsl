@@ -1,16 +1,19 @@
 // conv1d.wgsl: causal depthwise conv1d over time, plus bias, then SiLU (SPEC.md §Mamba2 mixer step 2):
 //   out[t, c] = silu(bias[c] + sum_{k<K} w[c, k] * xin(t - K + 1 + k, c))
 // where xin(tau, c) = input[inOff + tau*inStride + c] for tau >= 0, and for tau < 0 the raw input
-// from before this call, convState[(K - 1 + tau), c]. Reads convState only; conv1d_state.wgsl
-// updates it afterwards (a separate dispatch, so no thread overwrites a state row another still reads).
+// from before this call, read from the conv state. The state is a ring of K rows [K, C]: row
+// (a mod K) holds the raw input of absolute position a (src/backends/backend.ts convStateBytes),
+// zeros before the sequence starts. Reads convState only; conv1d_state.wgsl writes the new rows
+// afterwards (a separate dispatch, so no thread overwrites a row another still reads).
 //
 // Bindings:
 //   params (uniform)  T: u32 tokens; C: u32 channels; K: u32 kernel size (2..8);
-//                     inOff: u32, inStride: u32 (elements; input may be a column slice of zxbcdt)
+//                     inOff: u32, inStride: u32 (elements; input may be a column slice of zxbcdt);
+//                     pos0: u32 absolute position of input row 0
 //   1 inp       array<f32> [.., inStride]   read   (row t at inOff + t*inStride, C columns)
 //   2 weight    array<f32> [C, K]           read   (conv1d.weight [C, 1, K] flattened)
 //   3 bias      array<f32> [C]              read
-//   4 convState array<f32> [K-1, C]         read   (oldest row first)
+//   4 convState array<f32> [K, C]           read   (ring: row a mod K = position a)
 //   5 outBuf    array<f32> [T, C]           write
 // Dispatch: ceil(T*C / 256) workgroups of 256 threads, one output element each (channel fastest,
 //   so neighbouring threads read neighbouring addresses); folded into (x, y) past the per-dimension
@@ -39,9 +42,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if (pos >= 0) {
       v = inp[params.inOff + u32(pos) * params.inStride + c];
     } else {
-      v = convState[u32(i32(K - 1u) + pos) * C + c];
+      // Absolute position pos0 + pos >= pos0 - (K - 1), so adding K keeps the index positive.
+      let slot = u32(i32(params.pos0 % K) + pos + i32(K)) % K;
+      v = convState[slot * C + c];
     }
     acc = fma(weight[c * K + k], v, acc);
   }
-  outBuf[i] = acc / (1.0 + exp(-acc));
+  outBuf[i] = silu(acc); // shaders/lib/activations.wgsl
 }

@@ -27,8 +27,7 @@ var<workgroup> red: array<f32, WG>;
 
 fn gate(yb: u32, zb: u32, c: u32) -> f32 {
   let zv = z[zb + c];
-  // silu(z) = z / (1 + exp(-z)); exp overflows to +inf for z < -88, giving -0: the right limit.
-  return y[yb + c] * (zv / (1.0 + exp(-zv)));
+  return y[yb + c] * silu(zv); // shaders/lib/activations.wgsl
 }
 
 @compute @workgroup_size(WG)

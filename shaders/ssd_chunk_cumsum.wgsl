@@ -27,13 +27,7 @@ var<workgroup> dtw: array<f32, QMAX>;
 var<workgroup> hiw: array<f32, QMAX>;
 var<workgroup> low: array<f32, QMAX>;
 
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  let e = exp(v);
-  let u = 1.0 + e;
-  if (u == 1.0) { return e; }
-  return log(u) * (e / (u - 1.0));   // log1p(e), accurate for small e
-}
+// softplus comes from shaders/lib/activations.wgsl.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

@@ -51,15 +51,7 @@ var<workgroup> red: array<f32, TB * RPT * WG>;
 #endif
 #endif
 
-// softplus(v) = log1p(exp(v)), with v > 20 passed through (SPEC step 4). WGSL has no log1p; this
-// is the classic exact-ish form log(u) * e / (u - 1), u = 1 + e, which keeps tiny results accurate.
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  let e = exp(v);
-  let u = 1.0 + e;
-  if (u == 1.0) { return e; }
-  return log(u) * (e / (u - 1.0));
-}
+// softplus comes from shaders/lib/activations.wgsl.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

@@ -121,8 +121,10 @@ export interface Conv1dOp {
   weight: Buf;
   /** bias [C] */
   bias: Buf;
-  /** The last K-1 raw input rows [K-1, C], oldest first; read, then advanced by T rows. */
+  /** The ring of raw inputs [K, C] (convStateBytes); read, then advanced by T rows. */
   convState: Buf;
+  /** Absolute position of input row 0. */
+  pos0: number;
   /** out [T, C] = silu(bias + causal depthwise conv) */
   out: Buf;
 }
@@ -150,6 +152,41 @@ export interface SsmScanOp {
   y: Buf;
   dtMin: number;
   /** Upper dt clamp; Infinity for none. */
+  dtMax: number;
+  algorithm: ScanAlgorithm;
+}
+
+/**
+ * The mixer's core between in_proj and the gated norm: conv1d over xBC then the selective scan on
+ * its output (SPEC steps 2-5). One op so a backend can fuse both for decode; `xbc` receives the
+ * conv output [T, convDim] when the backend runs them separately (its contents are unspecified
+ * after the op). x, B and C are the columns [0, di), [di, di + GN), [di + GN, convDim) of it.
+ */
+export interface ConvScanOp {
+  T: number;
+  /** Absolute position of row 0. */
+  pos0: number;
+  /** Raw (pre-conv) xBC rows [T, convDim] and dt rows [T, NH], usually slices of in_proj's output. */
+  xBC: Strided;
+  dt: Strided;
+  convDim: number;
+  kernelSize: number;
+  convWeight: Buf;
+  convBias: Buf;
+  convState: Buf;
+  /** Scratch for the conv output [T, convDim]. */
+  xbc: Buf;
+  nHeads: number;
+  headDim: number;
+  dState: number;
+  nGroups: number;
+  dtBias: Buf;
+  aLog: Buf;
+  D: Buf;
+  ssmState: Buf;
+  /** y [T, NH * P] (with the D skip) */
+  y: Buf;
+  dtMin: number;
   dtMax: number;
   algorithm: ScanAlgorithm;
 }
@@ -219,11 +256,14 @@ export interface OpScratchQuery {
 }
 
 /**
- * Bytes of a conv state: f32 [K-1, C], the last K-1 raw (pre-conv) input rows, oldest first; zeros
- * for a fresh sequence. Every backend uses this layout, so states move between them unchanged.
+ * Bytes of a conv state: a ring f32 [K, C] whose row (a mod K) holds the raw (pre-conv) input of
+ * absolute position a, for the last K positions; zeros for a fresh sequence. A ring of K rows (one
+ * more than the conv reads) lets a decode step write position a's row while other threads still
+ * read rows a-1 .. a-K+1, so the conv and its state update fit one dispatch. Every backend uses
+ * this layout, so states move between them unchanged.
  */
 export function convStateBytes(channels: number, kernelSize: number): number {
-  return 4 * (kernelSize - 1) * channels;
+  return 4 * kernelSize * channels;
 }
 
 export interface Backend {
@@ -260,6 +300,8 @@ export interface Backend {
   sync(): Promise<void>;
   /** Throws the backend's pending failure (device lost, uncaptured error), if any. */
   check(): void;
+  /** Kernel launches (WebGPU dispatches, Wasm kernel calls) and submits since creation. */
+  counters(): { dispatches: number; submits: number };
 
   // Ops (see the op types above).
   embedding(op: EmbeddingOp): Promise<void>;
@@ -270,6 +312,7 @@ export interface Backend {
   geluGate(op: GeluGateOp): Promise<void>;
   conv1d(op: Conv1dOp): Promise<void>;
   ssmScan(op: SsmScanOp): Promise<void>;
+  convScan(op: ConvScanOp): Promise<void>;
   rope(op: RopeOp): Promise<void>;
   kvWrite(op: KvWriteOp): Promise<void>;
   attention(op: AttentionOp): Promise<void>;

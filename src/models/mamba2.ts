@@ -45,7 +45,7 @@ export class Mamba2Runner implements ModelRunner {
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l];
       await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
-      await mixerForward(be, c, layer.mixer, state.mamba[l], normed, x, T, ws, opts.scan);
+      await mixerForward(be, c, layer.mixer, state.mamba[l], normed, x, T, state.position, ws, opts.scan);
     }
     const hn = normed; // the last mixer has consumed `normed`
     await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });

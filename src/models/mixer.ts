@@ -60,10 +60,10 @@ export const SLOT_XBC = 'slot.b';
 export const SLOT_Y = 'slot.c';
 export const SLOT_YN = 'slot.d';
 
-/** residual [T, H] += Mixer(u [T, H]). */
+/** residual [T, H] += Mixer(u [T, H]) for tokens at absolute positions pos0 .. pos0+T-1. */
 export async function mixerForward(
   be: Backend, cfg: MixerConfig, w: MixerWeights, state: MambaLayerState,
-  u: Buf, residual: Buf, T: number, ws: Workspace, scan: ScanAlgorithm,
+  u: Buf, residual: Buf, T: number, pos0: number, ws: Workspace, scan: ScanAlgorithm,
 ): Promise<void> {
   const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
   const sz = mixerScratch(cfg, T);
@@ -73,17 +73,10 @@ export async function mixerForward(
   const yn = ws.get(SLOT_YN, sz[SLOT_YN]);
 
   await be.matmul({ x: u, M: T, w: w.inProj, y: zxbcdt });
-  await be.conv1d({
-    T, channels: convDim, kernelSize: cfg.convKernel, input: strided(zxbcdt, di, inProjDim),
-    weight: w.convWeight, bias: w.convBias, convState: state.convState, out: xbc,
-  });
-  await be.ssmScan({
-    T, nHeads, headDim, dState, nGroups,
-    x: strided(xbc, 0, convDim),
-    B: strided(xbc, di, convDim),
-    C: strided(xbc, di + nGroups * dState, convDim),
-    dt: strided(zxbcdt, di + convDim, inProjDim),
-    dtBias: w.dtBias, aLog: w.aLog, D: w.D, state: state.ssmState, y,
+  await be.convScan({
+    T, pos0, xBC: strided(zxbcdt, di, inProjDim), dt: strided(zxbcdt, di + convDim, inProjDim), convDim,
+    kernelSize: cfg.convKernel, convWeight: w.convWeight, convBias: w.convBias, convState: state.convState, xbc,
+    nHeads, headDim, dState, nGroups, dtBias: w.dtBias, aLog: w.aLog, D: w.D, ssmState: state.ssmState, y,
     dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan,
   });
   await be.gatedRmsNorm({

@@ -142,7 +142,7 @@ export class Zamba2Runner implements ModelRunner {
         await be.add({ a: x, b: t, out: xt, n: T * H });
         await be.rmsNorm({ x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       }
-      await mixerForward(be, c, layer.mixer, layerState, normed, x, T, ws, opts.scan);
+      await mixerForward(be, c, layer.mixer, layerState, normed, x, T, state.position, ws, opts.scan);
     }
     const hn = normed; // the last mixer has consumed `normed`
     await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });

@@ -23,10 +23,22 @@ export interface EngineOptions {
 
 export type LogitsSink = (row: number, logits: Float32Array) => void;
 
+/** Host-side cost of the last greedy decode step (bench/speed `speed.decodeHost`). */
+export interface StepTiming {
+  /** Milliseconds from the step's start until its work was submitted (JS and backend calls). */
+  encodeMs: number;
+  /** Milliseconds then spent waiting for the result. */
+  waitMs: number;
+  /** Kernel launches the step recorded. */
+  dispatches: number;
+}
+
 export class Engine {
   readonly opts: EngineOptions;
   /** Activation buffers, kept across calls (bounded by the block size). */
   readonly ws: Workspace;
+  /** Timing of the most recent runArgmax step. */
+  lastStep: StepTiming | undefined;
   /** Serialises forwards: they share the workspace and record into one command stream. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -157,19 +169,23 @@ export class Engine {
   }
 
   private async argmaxLocked(cache: HybridCache, id: number): Promise<number> {
+    const t0 = performance.now();
+    const d0 = this.be.counters().dispatches;
     cache.reserve(cache.position + 1);
     this.sizeWorkspace();
     const ws = this.ws;
-    {
-      const idsBuf = ws.get('ids', 4);
-      this.be.write(idsBuf, 0, Uint32Array.of(id));
-      const hn = await this.runner.block(idsBuf, 1, cache, ws, { scan: this.scanFor(1) });
-      cache.position += 1;
-      const logits = ws.get('logits', 4 * this.vocabSize);
-      await this.runner.head(hn, 0, 1, logits);
-      const out = ws.get('argmax', 4);
-      await this.be.argmax({ logits, M: 1, V: this.vocabSize, out });
-      return (await this.be.readU32(out, 0, 1))[0];
-    }
+    const idsBuf = ws.get('ids', 4);
+    this.be.write(idsBuf, 0, Uint32Array.of(id));
+    const hn = await this.runner.block(idsBuf, 1, cache, ws, { scan: this.scanFor(1) });
+    cache.position += 1;
+    const logits = ws.get('logits', 4 * this.vocabSize);
+    await this.runner.head(hn, 0, 1, logits);
+    const out = ws.get('argmax', 4);
+    await this.be.argmax({ logits, M: 1, V: this.vocabSize, out });
+    this.be.flush();
+    const t1 = performance.now();
+    const next = (await this.be.readU32(out, 0, 1))[0];
+    this.lastStep = { encodeMs: t1 - t0, waitMs: performance.now() - t1, dispatches: this.be.counters().dispatches - d0 };
+    return next;
   }
 }

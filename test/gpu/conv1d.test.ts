@@ -4,7 +4,9 @@
 //
 // Tolerance: 1e-5 absolute on outputs of size ~1 (inputs N(0,1), weights N(0, 0.5²)): each output is
 // a K <= 8 term f32 dot plus bias and one exp, so the error is a few ulps (seen: ~1e-7). The state
-// rows are copies of inputs and must match exactly.
+// rows are copies of inputs and must match exactly. The GPU state is a ring of K rows (row a mod K
+// = position a); the reference keeps the K-1 most recent rows oldest first, and the test maps one
+// onto the other. The ring's spare row starts as garbage: reading it would show in the outputs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randomArray } from '../helpers/gpu.ts';
@@ -27,9 +29,14 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
   const weight = randomArray(C * K, seed + 1, 0.5);
   const bias = randomArray(C, seed + 2, 0.5);
   const state0 = randomArray((K - 1) * C, seed + 3);
+  // Start mid-sequence (position pos0) so the ring rows wrap: logical row i is position pos0-(K-1)+i.
+  const pos0 = 7 + (seed % 5);
+  const slot = (pos: number) => ((pos % K) + K) % K;
+  const ring = randomArray(K * C, seed + 4, 100); // the spare row keeps this garbage
+  for (let i = 0; i < K - 1; i++) ring.set(state0.subarray(i * C, (i + 1) * C), slot(pos0 - (K - 1) + i) * C);
   const bIn = ctx.upload('t:zx', zx), bW = ctx.upload('t:w', weight), bB = ctx.upload('t:b', bias);
   const bS = ctx.alloc.create('t:state', convStateBytes(C, K), STORAGE_RW);
-  ctx.write(bS, 0, state0);
+  ctx.write(bS, 0, ring);
   let refState: Float64Array | Float32Array = state0;
   let t0 = 0;
   try {
@@ -37,7 +44,7 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
       const out = ctx.alloc.create('t:out', 4 * len * C, STORAGE_RW);
       await conv1d(ctx, {
         T: len, channels: C, kernelSize: K, input: { buffer: bIn, offset: lead + t0 * width, rowStride: width },
-        weight: bW, bias: bB, convState: bS, out,
+        weight: bW, bias: bB, convState: bS, out, pos0: pos0 + t0,
       });
       const got = await ctx.readF32(out);
       ctx.alloc.destroy(out);
@@ -46,9 +53,12 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
       let err = 0;
       for (let i = 0; i < ref.out.length; i++) err = Math.max(err, Math.abs(got[i] - ref.out[i]) || (Number.isNaN(got[i]) ? Infinity : 0));
       assert.ok(err <= TOL, `piece at t0=${t0} len=${len}: max abs err ${err}`);
-      const gotState = await ctx.readF32(bS, 0, (K - 1) * C);
+      const gotRing = await ctx.readF32(bS, 0, K * C);
+      const end = pos0 + t0 + len;
       for (let i = 0; i < ref.state.length; i++) {
-        if (gotState[i] !== ref.state[i]) assert.unreachable(`state[${i}] after t0=${t0} len=${len}: ${gotState[i]} != ${ref.state[i]}`);
+        const row = Math.floor(i / C), ch = i % C;
+        const got = gotRing[slot(end - (K - 1) + row) * C + ch];
+        if (got !== ref.state[i]) assert.unreachable(`state[${i}] after t0=${t0} len=${len}: ${got} != ${ref.state[i]}`);
       }
       refState = ref.state;
       t0 += len;
@@ -76,19 +86,19 @@ for (const c of CASES) {
 
 test('conv1d: convStateBytes and typed errors', async () => {
   const ctx = await testGpu();
-  assert.is(convStateBytes(4352, 4), 3 * 4352 * 4);
+  assert.is(convStateBytes(4352, 4), 4 * 4352 * 4);
   assert.throws(() => convStateBytes(10, 1), (e: unknown) => e instanceof UnsupportedError);
   assert.throws(() => convStateBytes(10, 9), (e: unknown) => e instanceof UnsupportedError);
   const b = ctx.alloc.create('t:b', 1024, STORAGE_RW);
   const o = ctx.alloc.create('t:o', 1024, STORAGE_RW);
   let err: unknown;
   try {
-    await conv1d(ctx, { T: 0, channels: 4, kernelSize: 4, input: { buffer: b, offset: 0, rowStride: 4 }, weight: b, bias: b, convState: b, out: o });
+    await conv1d(ctx, { T: 0, channels: 4, kernelSize: 4, input: { buffer: b, offset: 0, rowStride: 4 }, weight: b, bias: b, convState: b, out: o, pos0: 0 });
   } catch (e) { err = e; }
   assert.instance(err, InputError);
   err = undefined;
   try {
-    await conv1d(ctx, { T: 100, channels: 4, kernelSize: 4, input: { buffer: b, offset: 0, rowStride: 4 }, weight: b, bias: b, convState: b, out: o });
+    await conv1d(ctx, { T: 100, channels: 4, kernelSize: 4, input: { buffer: b, offset: 0, rowStride: 4 }, weight: b, bias: b, convState: b, out: o, pos0: 0 });
   } catch (e) { err = e; }
   assert.instance(err, InputError, 'input view past the end');
   ctx.alloc.destroy(b); ctx.alloc.destroy(o);

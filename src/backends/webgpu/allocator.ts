@@ -95,12 +95,12 @@ export class BufferAllocator {
    * commands already recorded may still use the buffer, and WebGPU rejects a submit that
    * touches a destroyed buffer.
    */
-  beforeDestroy: (() => void) | undefined;
+  beforeDestroy: ((buffer?: GPUBuffer) => void) | undefined;
 
   destroy(buffer: GPUBuffer): void {
     const e = this.live.get(buffer);
     if (!e) return; // destroying twice is harmless, as in WebGPU
-    this.beforeDestroy?.();
+    this.beforeDestroy?.(buffer);
     if (e.pooled) {
       const list = this.pool.get(`${e.usage}|${e.size}`);
       const i = list ? list.indexOf(buffer) : -1;
@@ -115,6 +115,7 @@ export class BufferAllocator {
     this.beforeDestroy?.(); // released buffers may still be used by recorded, unsubmitted work
     for (const list of this.pool.values()) {
       for (const b of list.splice(0)) {
+        this.beforeDestroy?.(b);
         const e = this.live.get(b);
         if (e) this.untrack(b, e);
         b.destroy();

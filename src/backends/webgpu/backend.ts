@@ -2,7 +2,7 @@
 // arguments and records its kernels (src/backends/webgpu/kernels/*) into the context's command
 // stream; `read` submits and maps. Buffers are GPUBuffers from the context's one allocator.
 import type {
-  AddOp, ArgmaxOp, AttentionOp, Backend, BackendLimits, Conv1dOp, EmbeddingOp, GatedRmsNormOp, GeluGateOp,
+  AddOp, ArgmaxOp, AttentionOp, Backend, BackendLimits, Conv1dOp, ConvScanOp, EmbeddingOp, GatedRmsNormOp, GeluGateOp,
   KvDType, KvWriteOp, MatmulOp, MemoryStats, OpScratchQuery, RmsNormOp, RopeOp, ScanAlgorithm, SsmScanOp,
 } from '../backend.ts';
 import type { Buf } from '../tensor.ts';
@@ -15,7 +15,7 @@ import { gatedRmsNorm, rmsNorm } from './kernels/norm.ts';
 import { add } from './kernels/add.ts';
 import { geluGate } from './kernels/elementwise.ts';
 import { conv1d } from './kernels/conv1d.ts';
-import { scanScratchBuffers, ssmScan } from './kernels/scan.ts';
+import { headParams, scanScratchBuffers, ssmDecodeStep, ssmScan } from './kernels/scan.ts';
 import { rope } from './kernels/rope.ts';
 import { attention } from './kernels/attention.ts';
 import { kvWrite } from './kernels/kv.ts';
@@ -72,6 +72,7 @@ export class WebGpuBackend implements Backend {
   flush(): void { this.ctx.flush(); }
   sync(): Promise<void> { return this.ctx.sync(); }
   check(): void { this.ctx.check(); }
+  counters(): { dispatches: number; submits: number } { return { dispatches: this.ctx.dispatchCount, submits: this.ctx.submitCount }; }
 
   embedding(op: EmbeddingOp): Promise<void> {
     return embedding(this.ctx, { ids: gpu(op.ids), T: op.T, table: op.table as GpuTensor, out: gpu(op.out) });
@@ -106,6 +107,42 @@ export class WebGpuBackend implements Backend {
       ...op, x: s(op.x), dt: s(op.dt), B: s(op.B), C: s(op.C), dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D),
       state: gpu(op.state), y: gpu(op.y),
     });
+  }
+
+  async convScan(op: ConvScanOp): Promise<void> {
+    const hp = await this.headParams(op);
+    const zx = op.xBC.buffer;
+    if (op.T === 1 && op.dt.buffer === zx) {
+      return ssmDecodeStep(this.ctx, {
+        nHeads: op.nHeads, headDim: op.headDim, dState: op.dState, nGroups: op.nGroups, convDim: op.convDim,
+        kernelSize: op.kernelSize, zx: gpu(zx), xbcOffset: op.xBC.offset, dtOffset: op.dt.offset,
+        convWeight: gpu(op.convWeight), convBias: gpu(op.convBias), convState: gpu(op.convState), hp,
+        state: gpu(op.ssmState), y: gpu(op.y), pos: op.pos0, dtMin: op.dtMin, dtMax: op.dtMax,
+      });
+    }
+    await this.conv1d({
+      T: op.T, channels: op.convDim, kernelSize: op.kernelSize, input: op.xBC, weight: op.convWeight, bias: op.convBias,
+      convState: op.convState, out: op.xbc, pos0: op.pos0,
+    });
+    const di = op.nHeads * op.headDim, GN = op.nGroups * op.dState;
+    const view = (offset: number) => ({ buffer: gpu(op.xbc), offset, rowStride: op.convDim });
+    return ssmScan(this.ctx, {
+      T: op.T, nHeads: op.nHeads, headDim: op.headDim, dState: op.dState, nGroups: op.nGroups,
+      x: view(0), B: view(di), C: view(di + GN), dt: { ...op.dt, buffer: gpu(op.dt.buffer) },
+      dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D), state: gpu(op.ssmState), y: gpu(op.y),
+      dtMin: op.dtMin, dtMax: op.dtMax, algorithm: op.algorithm, hp,
+    });
+  }
+
+  /**
+   * The packed per-head scan constants of a layer, computed once from its weights and kept beside
+   * them (freed with them): decode then needs no dispatch to rebuild them every token.
+   */
+  private async headParams(op: Pick<ConvScanOp, 'dtBias' | 'aLog' | 'D' | 'nHeads'>): Promise<GPUBuffer> {
+    let fresh: GPUBuffer | undefined;
+    const hp = this.ctx.derived(gpu(op.aLog), 'scan.hp', () => (fresh = this.ctx.alloc.create('weights:scan.hp', 16 * op.nHeads, STORAGE_RW)));
+    if (fresh) await headParams(this.ctx, gpu(op.dtBias), gpu(op.aLog), gpu(op.D), op.nHeads, hp);
+    return hp;
   }
 
   rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x) }); }

@@ -5,7 +5,7 @@ import { DeviceError, DeviceLostError, MambaScanError, ShaderCompileError } from
 import { KernelProfiler, type KernelTime } from './profiler.ts';
 import { BufferAllocator, type MemoryStats } from './allocator.ts';
 import { BufferUsage, MapMode } from './flags.ts';
-import { type DefineValue, type KernelDef, packParams, specialise, variantLabel } from './kernel.ts';
+import { type DefineValue, type KernelDef, paramBlockBytes, specialise, variantLabel, writeParams } from './kernel.ts';
 import { getGpu } from './provider.ts';
 
 export interface DeviceOptions {
@@ -51,6 +51,10 @@ export interface CompiledKernel {
   readonly layout: GPUBindGroupLayout;
   readonly workgroupSize: [number, number, number];
   readonly defines: Record<string, DefineValue>;
+  /** Unique per compiled variant (bind group cache key). */
+  readonly id: number;
+  /** Bytes of the uniform params block (0 without params). */
+  readonly paramBytes: number;
 }
 
 /** A buffer or a window of one, bound to a storage binding. */
@@ -63,6 +67,15 @@ function isWindow(b: Binding): b is { buffer: GPUBuffer; offset?: number; size?:
 
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 512;
+/** Bind groups kept at most (a model needs a few per layer; prefill block sizes add more). */
+const MAX_BIND_GROUPS = 8192;
+
+/** Access mode of each `@binding(n) var<storage, ...>` in specialised WGSL. */
+function storageAccess(code: string): Map<number, 'read' | 'read_write'> {
+  const out = new Map<number, 'read' | 'read_write'>();
+  for (const m of code.matchAll(/@binding\((\d+)\)\s*var<storage\s*,\s*(read_write|read)\s*>/g)) out.set(Number(m[1]), m[2] as 'read' | 'read_write');
+  return out;
+}
 
 export class GpuContext {
   readonly device: GPUDevice;
@@ -71,7 +84,18 @@ export class GpuContext {
   readonly adapter: AdapterDescription;
   readonly alloc: BufferAllocator;
 
-  private readonly kernels = new Map<string, Promise<CompiledKernel>>();
+  /** Compiled variants per kernel definition, keyed by the defines in the order the launcher gives them. */
+  private readonly kernels = new Map<KernelDef, Map<string, Promise<CompiledKernel>>>();
+  /** Bind groups by kernel variant and bound buffer windows (weights and the workspace do not move). */
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  /** Buffers computed once from a source buffer (weights), destroyed with it. */
+  private readonly derivedBuffers = new Map<GPUBuffer, Map<string, GPUBuffer>>();
+  /** Bind group keys that mention a buffer, so destroying the buffer drops them. */
+  private readonly bindGroupsByBuffer = new Map<number, string[]>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
+  private nextKernelId = 1;
+  private readonly uniformView: DataView;
   private lostError: DeviceLostError | undefined;
   private uncaptured: Error | undefined;
   private destroyed = false;
@@ -92,6 +116,8 @@ export class GpuContext {
   /** Number of dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
   submitCount = 0;
+  /** Number of shader variants compiled since creation (none should be compiled after load). */
+  compiledKernels = 0;
 
   private constructor(device: GPUDevice, adapter: AdapterDescription, features: GpuFeatures, limits: GpuLimits, gpuRef: GPU) {
     this.device = device;
@@ -101,10 +127,15 @@ export class GpuContext {
     // Holding the GPU object here keeps Dawn's instance alive as long as this context.
     (this as unknown as { gpuRef: GPU }).gpuRef = gpuRef;
     this.alloc = new BufferAllocator(device);
-    this.alloc.beforeDestroy = () => {
+    this.alloc.beforeDestroy = (buffer) => {
+      if (buffer) {
+        this.forgetBindGroups(buffer);
+        this.destroyDerived(buffer);
+      }
       if (!this.encoder || this.destroyed || this.lostError) return;
       try { this.flush(); } catch { /* the error stays recorded and surfaces at the next call */ }
     };
+    this.uniformView = new DataView(this.uniformStaging.buffer);
     this.uniformArena = this.alloc.create('runtime:uniforms', UNIFORM_SLOT * UNIFORM_SLOTS,
       BufferUsage.UNIFORM | BufferUsage.COPY_DST);
     device.lost.then((info) => {
@@ -213,20 +244,25 @@ export class GpuContext {
 
   /** Compiles (once) a kernel variant. Compilation errors become ShaderCompileError with the WGSL line. */
   kernel(def: KernelDef, defines: Record<string, DefineValue> = {}): Promise<CompiledKernel> {
-    const label = variantLabel(def.name, defines);
-    // The label drops false booleans; the cache key keeps every define so variants never collide.
-    const key = `${def.name}|${JSON.stringify(Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
-    let p = this.kernels.get(key);
+    // Every define is in the key (the label drops false booleans), in the launcher's order: a
+    // launcher that listed the same defines in another order would only compile a duplicate.
+    let key = '';
+    for (const k in defines) key += `${k}=${defines[k]};`;
+    let byDef = this.kernels.get(def);
+    if (!byDef) this.kernels.set(def, (byDef = new Map()));
+    let p = byDef.get(key);
     if (!p) {
-      p = this.compile(def, defines, label);
-      this.kernels.set(key, p);
-      p.catch(() => this.kernels.delete(key));
+      const variants = byDef;
+      p = this.compile(def, defines, variantLabel(def.name, defines));
+      variants.set(key, p);
+      p.catch(() => variants.delete(key));
     }
     return p;
   }
 
   private async compile(def: KernelDef, defines: Record<string, DefineValue>, label: string): Promise<CompiledKernel> {
     this.check();
+    this.compiledKernels++;
     const { code, preludeLines } = specialise(def, defines);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label, code });
@@ -240,19 +276,29 @@ export class GpuContext {
       throw new ShaderCompileError(label, firstErr?.message ?? scopeErr!.message,
         userLine, lineNum !== undefined ? srcLines[lineNum - 1] : undefined);
     }
+    // An explicit layout: the params block is a dynamic-offset uniform binding, so one bind group
+    // serves every dispatch of a variant over the same buffers, whatever slot its params took.
     const entries: GPUBindGroupLayoutEntry[] = [];
-    if ((def.params ?? []).length > 0) {
-      entries.push({ binding: 0, visibility: 0x4 /* COMPUTE */, buffer: { type: 'uniform' } });
-    }
-    // All storage bindings are declared read-write in the layout only if the shader does; use 'auto'.
+    const paramBytes = paramBlockBytes(def);
+    if (paramBytes > 0) entries.push({ binding: 0, visibility: 0x4 /* COMPUTE */, buffer: { type: 'uniform', hasDynamicOffset: true } });
+    const access = storageAccess(code);
+    def.bindings.forEach((name, i) => {
+      entries.push({ binding: i + 1, visibility: 0x4, buffer: { type: access.get(i + 1) === 'read_write' ? 'storage' : 'read-only-storage' } });
+    });
     let pipeline: GPUComputePipeline;
+    let layout: GPUBindGroupLayout;
     try {
-      pipeline = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.device.pushErrorScope('validation');
+      layout = this.device.createBindGroupLayout({ label, entries });
+      const pipelineLayout = this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] });
+      const layoutErr = await this.device.popErrorScope();
+      if (layoutErr) throw new Error(layoutErr.message);
+      pipeline = await this.device.createComputePipelineAsync({ label, layout: pipelineLayout, compute: { module, entryPoint: 'main' } });
     } catch (e) {
       throw new ShaderCompileError(label, (e as Error).message);
     }
     const wg = def.workgroupSize ? def.workgroupSize(defines) : [0, 0, 0] as [number, number, number];
-    return { def, label, pipeline, layout: pipeline.getBindGroupLayout(0), workgroupSize: wg, defines };
+    return { def, label, pipeline, layout, workgroupSize: wg, defines, id: this.nextKernelId++, paramBytes };
   }
 
   /**
@@ -262,25 +308,14 @@ export class GpuContext {
    */
   dispatch(k: CompiledKernel, bindings: Record<string, Binding>, params: Record<string, number>, grid: [number, number?, number?]): void {
     this.check();
-    const entries: GPUBindGroupEntry[] = [];
-    if ((k.def.params ?? []).length > 0) {
+    let uniformOffset = -1;
+    if (k.paramBytes > 0) {
       if (this.uniformUsed >= UNIFORM_SLOTS) this.flush();
-      const data = new Uint8Array(packParams(k.def, params));
-      const offset = this.uniformUsed * UNIFORM_SLOT;
-      this.uniformStaging.set(data, offset);
+      uniformOffset = this.uniformUsed * UNIFORM_SLOT;
+      writeParams(k.def, params, this.uniformView, uniformOffset);
       this.uniformUsed++;
-      entries.push({ binding: 0, resource: { buffer: this.uniformArena, offset, size: data.byteLength } });
     }
-    k.def.bindings.forEach((name, i) => {
-      const b = bindings[name];
-      if (!b) throw new Error(`kernel ${k.label}: binding ${name} not given`);
-      const res = isWindow(b) ? b : { buffer: b };
-      entries.push({ binding: i + 1, resource: res });
-    });
-    for (const name of Object.keys(bindings)) {
-      if (!k.def.bindings.includes(name)) throw new Error(`kernel ${k.label}: unknown binding ${name}`);
-    }
-    const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
+    const bindGroup = this.bindGroupFor(k, bindings);
     let [x, y = 1, z = 1] = grid;
     const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxDim) {
@@ -289,13 +324,14 @@ export class GpuContext {
       x = Math.ceil(x / y);
     }
     if (x === 0 || y === 0 || z === 0 || this.allocationOnly) return;
+    const offsets = uniformOffset >= 0 ? [uniformOffset] : [];
     if (this.profiler) {
       if (this.profiler.full) this.flush();
       // One pass per dispatch, with its own begin/end timestamps.
       const enc = this.endPass();
       const p = enc.beginComputePass({ timestampWrites: this.profiler.next(k.def.name) });
       p.setPipeline(k.pipeline);
-      p.setBindGroup(0, bindGroup);
+      p.setBindGroup(0, bindGroup, offsets);
       p.dispatchWorkgroups(x, y, z);
       p.end();
       this.pendingDispatches++;
@@ -304,10 +340,80 @@ export class GpuContext {
     }
     const pass = this.beginPass();
     pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, offsets);
     pass.dispatchWorkgroups(x, y, z);
     this.pendingDispatches++;
     this.dispatchCount++;
+  }
+
+  /** The (cached) bind group of `k` over these buffer windows; the params slot is a dynamic offset. */
+  private bindGroupFor(k: CompiledKernel, bindings: Record<string, Binding>): GPUBindGroup {
+    const names = k.def.bindings;
+    let key = `${k.id}`;
+    const ids: number[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const b = bindings[names[i]];
+      if (!b) throw new Error(`kernel ${k.label}: binding ${names[i]} not given`);
+      const buffer = isWindow(b) ? b.buffer : b;
+      let id = this.bufferIds.get(buffer);
+      if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+      ids.push(id);
+      key += isWindow(b) ? `|${id}:${b.offset ?? 0}:${b.size ?? -1}` : `|${id}`;
+    }
+    let count = 0;
+    for (const _ in bindings) count++;
+    if (count !== names.length) {
+      for (const name of Object.keys(bindings)) if (!names.includes(name)) throw new Error(`kernel ${k.label}: unknown binding ${name}`);
+    }
+    const cached = this.bindGroups.get(key);
+    if (cached) return cached;
+    const entries: GPUBindGroupEntry[] = [];
+    if (k.paramBytes > 0) entries.push({ binding: 0, resource: { buffer: this.uniformArena, offset: 0, size: k.paramBytes } });
+    names.forEach((name, i) => {
+      const b = bindings[name];
+      entries.push({ binding: i + 1, resource: isWindow(b) ? b : { buffer: b } });
+    });
+    const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
+    if (this.bindGroups.size >= MAX_BIND_GROUPS) this.clearBindGroups();
+    this.bindGroups.set(key, bindGroup);
+    for (const id of ids) {
+      let list = this.bindGroupsByBuffer.get(id);
+      if (!list) this.bindGroupsByBuffer.set(id, (list = []));
+      list.push(key);
+    }
+    return bindGroup;
+  }
+
+  /**
+   * A buffer derived from `source` (e.g. per-head scan constants from a layer's weights), created
+   * by `make` on first use and destroyed when `source` is. `source` must not change afterwards.
+   */
+  derived(source: GPUBuffer, name: string, make: () => GPUBuffer): GPUBuffer {
+    let m = this.derivedBuffers.get(source);
+    if (!m) this.derivedBuffers.set(source, (m = new Map()));
+    let b = m.get(name);
+    if (!b) m.set(name, (b = make()));
+    return b;
+  }
+
+  private destroyDerived(source: GPUBuffer): void {
+    const m = this.derivedBuffers.get(source);
+    if (!m) return;
+    this.derivedBuffers.delete(source);
+    for (const b of m.values()) this.alloc.destroy(b);
+  }
+
+  private forgetBindGroups(buffer: GPUBuffer): void {
+    const id = this.bufferIds.get(buffer);
+    if (id === undefined) return;
+    const keys = this.bindGroupsByBuffer.get(id);
+    if (keys) for (const key of keys) this.bindGroups.delete(key);
+    this.bindGroupsByBuffer.delete(id);
+  }
+
+  private clearBindGroups(): void {
+    this.bindGroups.clear();
+    this.bindGroupsByBuffer.clear();
   }
 
   private beginPass(): GPUComputePassEncoder {

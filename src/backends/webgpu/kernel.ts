@@ -96,23 +96,37 @@ export function specialise(def: KernelDef, defines: Record<string, DefineValue>)
   return { code: `${prelude.join('\n')}\n${body}`, preludeLines: Math.max(1, prelude.length) + libraryLines };
 }
 
-/** Packs params by name into a little-endian uniform block. Missing or unknown names throw. */
-export function packParams(def: KernelDef, values: Record<string, number>): ArrayBuffer {
+/** Bytes of a kernel's uniform params block (16-byte multiple), 0 when it has none. */
+export function paramBlockBytes(def: KernelDef): number {
+  const n = (def.params ?? []).length;
+  return n === 0 ? 0 : Math.ceil((n * 4) / 16) * 16;
+}
+
+/** Writes params by name, little-endian, into `view` at `offset`. Missing or unknown names throw. */
+export function writeParams(def: KernelDef, values: Record<string, number>, view: DataView, offset: number): void {
   const params = def.params ?? [];
-  const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
-  const buf = new ArrayBuffer(size);
-  const view = new DataView(buf);
-  params.forEach(([n, t], i) => {
+  for (let i = 0; i < params.length; i++) {
+    const [n, t] = params[i];
     const v = values[n];
     if (v === undefined) throw new Error(`kernel ${def.name}: param ${n} not set`);
-    if (t === 'f32') view.setFloat32(i * 4, v, true);
+    if (t === 'f32') view.setFloat32(offset + i * 4, v, true);
     else if (t === 'u32') {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`kernel ${def.name}: param ${n}=${v} is not a u32`);
-      view.setUint32(i * 4, v, true);
-    } else view.setInt32(i * 4, v, true);
-  });
-  for (const k of Object.keys(values)) {
-    if (!params.some(([n]) => n === k)) throw new Error(`kernel ${def.name}: unknown param ${k}`);
+      view.setUint32(offset + i * 4, v, true);
+    } else view.setInt32(offset + i * 4, v, true);
   }
+  let given = 0;
+  for (const _ in values) given++;
+  if (given !== params.length) {
+    for (const k of Object.keys(values)) {
+      if (!params.some(([n]) => n === k)) throw new Error(`kernel ${def.name}: unknown param ${k}`);
+    }
+  }
+}
+
+/** Packs params by name into a fresh uniform block (tests, one-off uploads). */
+export function packParams(def: KernelDef, values: Record<string, number>): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, paramBlockBytes(def)));
+  writeParams(def, values, new DataView(buf), 0);
   return buf;
 }

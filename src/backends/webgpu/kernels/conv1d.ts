@@ -3,20 +3,23 @@
 // shaders/conv1d_state.wgsl rolls the state forward in place. Prefill, continuation and decode
 // (T = 1) share this path.
 //
-// Conv state layout: f32 [K-1, C], the last K-1 raw (pre-conv) input rows, oldest first; zeros for
-// a fresh sequence. Callers size it with convStateBytes and treat it as opaque otherwise.
+// Conv state layout (src/backends/backend.ts convStateBytes): a ring f32 [K, C] whose row (a mod K)
+// holds the raw (pre-conv) input of absolute position a; zeros for a fresh sequence.
 import type { GpuContext } from '../context.ts';
 import type { KernelDef } from '../kernel.ts';
 import { InputError, UnsupportedError } from '../../../errors.ts';
 import type { StridedInput } from './strided.ts';
+import { convStateBytes as neutralConvStateBytes } from '../../backend.ts';
 import convSource from '../../../../shaders/conv1d.wgsl';
+import activationsLib from '../../../../shaders/lib/activations.wgsl';
 import stateSource from '../../../../shaders/conv1d_state.wgsl';
 
-const PARAMS = [['T', 'u32'], ['C', 'u32'], ['K', 'u32'], ['inOff', 'u32'], ['inStride', 'u32']] as const;
+const PARAMS = [['T', 'u32'], ['C', 'u32'], ['K', 'u32'], ['inOff', 'u32'], ['inStride', 'u32'], ['pos0', 'u32']] as const;
 
 const CONV1D: KernelDef = {
   name: 'conv1d',
   source: convSource,
+  libraries: [activationsLib],
   bindings: ['inp', 'weight', 'bias', 'convState', 'out'],
   params: PARAMS,
   workgroupSize: () => [256, 1, 1],
@@ -43,8 +46,10 @@ export interface Conv1dArgs {
   weight: GPUBuffer;
   /** f32 [C] */
   bias: GPUBuffer;
-  /** f32 [K-1, C], read then updated in place; convStateBytes(C, K) bytes. */
+  /** Ring f32 [K, C], read then updated in place; convStateBytes(C, K) bytes. */
   convState: GPUBuffer;
+  /** Absolute position of input row 0 (selects the ring rows). */
+  pos0: number;
   /** f32 [T, C]; must not alias input or convState. */
   out: GPUBuffer;
 }
@@ -52,7 +57,7 @@ export interface Conv1dArgs {
 /** Bytes of the conv state for `channels` channels and a kernel of `kernelSize` taps. */
 export function convStateBytes(channels: number, kernelSize: number): number {
   checkKernelSize(kernelSize);
-  return 4 * (kernelSize - 1) * channels;
+  return neutralConvStateBytes(channels, kernelSize);
 }
 
 function checkKernelSize(K: number): void {
@@ -77,7 +82,8 @@ export async function conv1d(ctx: GpuContext, a: Conv1dArgs): Promise<void> {
   if (a.out.size < 4 * T * C) throw new InputError(`conv1d: out has ${a.out.size} bytes, needs ${4 * T * C}`);
   if (a.out === input.buffer || a.out === a.convState) throw new InputError('conv1d: out must not alias input or convState');
 
-  const params = { T, C, K, inOff: input.offset, inStride: input.rowStride };
+  if (!Number.isInteger(a.pos0) || a.pos0 < 0 || a.pos0 > 0xffffffff - T) throw new InputError(`conv1d: pos0 must be a non-negative integer, got ${a.pos0}`);
+  const params = { T, C, K, inOff: input.offset, inStride: input.rowStride, pos0: a.pos0 };
   const [conv, roll] = await Promise.all([ctx.kernel(CONV1D), ctx.kernel(CONV1D_STATE)]);
   ctx.dispatch(conv, { inp: input.buffer, weight: a.weight, bias: a.bias, convState: a.convState, out: a.out },
     params, [Math.ceil((T * C) / 256)]);

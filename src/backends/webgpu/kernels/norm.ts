@@ -7,6 +7,7 @@ import type { StridedInput } from './strided.ts';
 import { InputError } from '../../../errors.ts';
 import rmsSource from '../../../../shaders/rmsnorm.wgsl';
 import gatedSource from '../../../../shaders/gated_rmsnorm.wgsl';
+import activationsLib from '../../../../shaders/lib/activations.wgsl';
 
 /** Threads per row (per group for the gated norm); a power of two. */
 const WG = 256;
@@ -22,6 +23,7 @@ const RMSNORM: KernelDef = {
 const GATED_RMSNORM: KernelDef = {
   name: 'gated_rmsnorm',
   source: gatedSource,
+  libraries: [activationsLib],
   bindings: ['y', 'z', 'w', 'out'],
   params: [['T', 'u32'], ['D', 'u32'], ['groupSize', 'u32'], ['G', 'u32'], ['zOffset', 'u32'], ['zRowStride', 'u32'], ['eps', 'f32']],
   workgroupSize: (d) => [Number(d.WG), 1, 1],

@@ -16,6 +16,8 @@ import cumsumSource from '../../../../shaders/ssd_chunk_cumsum.wgsl';
 import cbSource from '../../../../shaders/ssd_chunk_cb.wgsl';
 import chunkScanSource from '../../../../shaders/ssd_chunk_scan.wgsl';
 import chunkStateSource from '../../../../shaders/ssd_chunk_state.wgsl';
+import decodeStepSource from '../../../../shaders/ssm_decode_step.wgsl';
+import activationsLib from '../../../../shaders/lib/activations.wgsl';
 
 export type ScanAlgorithm = 'recurrent' | 'chunked';
 
@@ -48,6 +50,11 @@ export interface SsmScanArgs {
   chunkSize?: number;
   /** Tuning/testing knob for 'recurrent': how y is reduced over N (default: defaultReduction(ctx)). */
   reduction?: ScanReduction;
+  /**
+   * The packed per-head constants (dt_bias, A, D, 0) [NH] vec4, when the caller keeps them (they
+   * depend on weights only): skips the dispatch that computes them (see headParams).
+   */
+  hp?: GPUBuffer;
 }
 
 /** Largest d_state the register-resident recurrent kernel is built for. */
@@ -76,6 +83,7 @@ const SCAN_PARAMS = [
 export const SSM_SCAN: KernelDef = {
   name: 'ssm_scan',
   source: scanSource,
+  libraries: [activationsLib],
   bindings: ['xs', 'dts', 'bs', 'cs', 'hp', 'state', 'y'],
   params: SCAN_PARAMS,
   workgroupSize: (d) => [Number(d.WG), 1, 1],
@@ -84,6 +92,7 @@ export const SSM_SCAN: KernelDef = {
 const SSD_CUMSUM: KernelDef = {
   name: 'ssd_chunk_cumsum',
   source: cumsumSource,
+  libraries: [activationsLib],
   bindings: ['dts', 'hp', 'cum'],
   params: [['NH', 'u32'], ['Q', 'u32'], ['L', 'u32'], ['t0', 'u32'], ['dtOff', 'u32'], ['dtStride', 'u32'],
     ['dtMin', 'f32'], ['dtMax', 'f32']],
@@ -119,6 +128,19 @@ const SSD_STATE: KernelDef = {
   workgroupSize: () => [16, 4, 1],
 };
 
+/** The fused decode step (exported so tests can compile every variant). */
+export const SSM_DECODE_STEP: KernelDef = {
+  name: 'ssm_decode_step',
+  source: decodeStepSource,
+  libraries: [activationsLib],
+  bindings: ['zx', 'convW', 'convB', 'convState', 'hp', 'state', 'y'],
+  params: [
+    ['NH', 'u32'], ['P', 'u32'], ['headsPerGroup', 'u32'], ['pBlocks', 'u32'], ['C', 'u32'], ['K', 'u32'], ['G', 'u32'],
+    ['xbcOff', 'u32'], ['dtOff', 'u32'], ['pos', 'u32'], ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'],
+  ],
+  workgroupSize: (d) => [Number(d.WG), 1, 1],
+};
+
 /** Chunked kernels' register tiles: 4 rows x SSD_TR tokens per thread in ssd_chunk_scan, SSD_RP rows x 4 columns in ssd_chunk_state. */
 const SSD_TR = 4;
 const SSD_RP = 4;
@@ -134,6 +156,12 @@ export type ScanReduction = 'subgroup' | 'workgroup' | 'none';
 
 export function defaultReduction(ctx: GpuContext): ScanReduction {
   return ctx.features.subgroups ? 'subgroup' : 'workgroup';
+}
+
+/** Records hp[h] = (dt_bias[h], -exp(A_log[h]), D[h], 0) for h < NH (shaders/ssm_scan_head_params.wgsl). */
+export async function headParams(ctx: GpuContext, dtBias: GPUBuffer, aLog: GPUBuffer, D: GPUBuffer, NH: number, hp: GPUBuffer): Promise<void> {
+  const k = await ctx.kernel(HEAD_PARAMS);
+  ctx.dispatch(k, { dtBias, aLog, dSkip: D, hp }, { NH }, [Math.ceil(NH / 64)]);
 }
 
 /** Recurrent kernel geometry; see the tuning knobs in shaders/ssm_scan.wgsl. */
@@ -238,14 +266,18 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
   const algorithm = a.algorithm ?? 'recurrent';
   if (algorithm !== 'recurrent' && algorithm !== 'chunked') throw new InputError(`ssmScan: unknown algorithm ${String(algorithm)}`);
   const Q = algorithm === 'chunked' ? Math.min(chunkOf(a), s.T) : 0;
-  const hpKernel = await ctx.kernel(HEAD_PARAMS);
   const kernels = algorithm === 'recurrent'
     ? await recurrentKernels(ctx, s.N, a.reduction ?? defaultReduction(ctx))
     : await chunkKernels(ctx);
-  const hp = ctx.alloc.scratch('scratch:scan.hp', 16 * s.NH, STORAGE_RW);
-  const scratch: GPUBuffer[] = [hp];
+  const scratch: GPUBuffer[] = [];
+  let hp = a.hp;
+  if (hp && hp.size < 16 * s.NH) throw new InputError(`ssmScan: hp holds ${hp.size} bytes, needs ${16 * s.NH}`);
   try {
-    ctx.dispatch(hpKernel, { dtBias: a.dtBias, aLog: a.aLog, dSkip: a.D, hp }, { NH: s.NH }, [Math.ceil(s.NH / 64)]);
+    if (!hp) {
+      hp = ctx.alloc.scratch('scratch:scan.hp', 16 * s.NH, STORAGE_RW);
+      scratch.push(hp);
+      await headParams(ctx, a.dtBias, a.aLog, a.D, s.NH, hp);
+    }
     if (algorithm === 'recurrent') {
       const [scan] = kernels;
       const PB = Number(scan.defines.PB);
@@ -312,4 +344,73 @@ function recordChunked(ctx: GpuContext, a: SsmScanArgs, s: Shape, Q: number, k: 
       bOff: sp.bOff, bStride: sp.bStride,
     }, [NH * sBlocks * nBlocks]);
   }
+}
+
+export interface DecodeStepArgs {
+  nHeads: number;
+  headDim: number;
+  dState: number;
+  nGroups: number;
+  convDim: number;
+  kernelSize: number;
+  /** The token's in_proj row: xBC (convDim values) at xbcOffset, dt (NH values) at dtOffset (elements). */
+  zx: GPUBuffer;
+  xbcOffset: number;
+  dtOffset: number;
+  convWeight: GPUBuffer;
+  convBias: GPUBuffer;
+  /** Ring [K, convDim] (src/backends/backend.ts convStateBytes), read and advanced. */
+  convState: GPUBuffer;
+  /** Packed head constants [NH] vec4 (headParams). */
+  hp: GPUBuffer;
+  /** [NH, P, N] f32, advanced in place. */
+  state: GPUBuffer;
+  /** y [NH * P] */
+  y: GPUBuffer;
+  /** Absolute position of the token. */
+  pos: number;
+  dtMin: number;
+  dtMax: number;
+  reduction?: ScanReduction;
+}
+
+/**
+ * One decode token's conv1d + SiLU + conv-state update + scan + D skip in one dispatch
+ * (shaders/ssm_decode_step.wgsl): the same results as conv1d followed by ssmScan with T = 1.
+ */
+export async function ssmDecodeStep(ctx: GpuContext, a: DecodeStepArgs): Promise<void> {
+  const { nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K } = a;
+  for (const [k, v] of Object.entries({ nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K })) {
+    if (!Number.isInteger(v) || v < 1) throw new InputError(`ssmDecodeStep: ${k} must be an integer >= 1, got ${v}`);
+  }
+  if (NH % G !== 0) throw new InputError(`ssmDecodeStep: nHeads ${NH} is not a multiple of nGroups ${G}`);
+  if (C !== NH * P + 2 * G * N) throw new InputError(`ssmDecodeStep: convDim ${C} != NH*P + 2*G*N = ${NH * P + 2 * G * N}`);
+  if (N > MAX_D_STATE) throw new UnsupportedError(`ssmDecodeStep: d_state ${N} > ${MAX_D_STATE} is not supported`);
+  if (!(a.dtMin >= 0) || !(a.dtMax >= a.dtMin)) throw new InputError(`ssmDecodeStep: bad dt clamp [${a.dtMin}, ${a.dtMax}]`);
+  if (!Number.isInteger(a.pos) || a.pos < 0 || a.pos > 0xfffffff0) throw new InputError(`ssmDecodeStep: bad position ${a.pos}`);
+  const need = (name: string, b: GPUBuffer, elems: number) => {
+    if (b.size < 4 * elems) throw new InputError(`ssmDecodeStep: ${name} holds ${b.size} bytes, needs ${4 * elems}`);
+  };
+  need('zx (xBC)', a.zx, a.xbcOffset + C);
+  need('zx (dt)', a.zx, a.dtOffset + NH);
+  need('convWeight', a.convWeight, C * K);
+  need('convBias', a.convBias, C);
+  need('convState', a.convState, K * C);
+  need('hp', a.hp, 4 * NH);
+  need('state', a.state, NH * P * N);
+  need('y', a.y, NH * P);
+  for (const [name, b] of [['zx', a.zx], ['convState', a.convState], ['state', a.state]] as const) {
+    if (b === a.y) throw new InputError(`ssmDecodeStep: y must not alias ${name}`);
+  }
+  const reduction = a.reduction ?? defaultReduction(ctx);
+  if (reduction === 'subgroup' && !ctx.features.subgroups) {
+    throw new UnsupportedError("ssmDecodeStep: reduction 'subgroup' needs the WebGPU 'subgroups' feature, which this device lacks");
+  }
+  const k = await ctx.kernel(SSM_DECODE_STEP, recurrentVariant(N, reduction, !ctx.adapter.isSoftware));
+  const PB = Number(k.defines.PB);
+  const pBlocks = Math.ceil(P / PB);
+  ctx.dispatch(k, { zx: a.zx, convW: a.convWeight, convB: a.convBias, convState: a.convState, hp: a.hp, state: a.state, y: a.y }, {
+    NH, P, headsPerGroup: NH / G, pBlocks, C, K, G, xbcOff: a.xbcOffset, dtOff: a.dtOffset, pos: a.pos,
+    dtMin: a.dtMin, dtMax: Number.isFinite(a.dtMax) ? Math.min(a.dtMax, F32_MAX) : F32_MAX, npt: Number(k.defines.NPT),
+  }, [NH * pBlocks]);
 }

@@ -1,0 +1,123 @@
+// The fused decode step (shaders/ssm_decode_step.wgsl: conv1d + SiLU + conv-ring update + scan + D
+// in one dispatch) against the float64 references of its two halves in test/reference/ssm.ts
+// (conv1dRef, then ssmScanRef on the conv output), on one token of a zxbcdt-like row at a position
+// where the ring wraps.
+//
+// Tolerances as in scan.test.ts (y 2e-5, state 5e-5 relative to the largest value): the conv
+// output enters the scan in f32 here and in f64 in the reference, a difference of a few ulps that
+// the scan does not amplify. Ring rows are copies of inputs and must match exactly; the ring's
+// spare row starts as garbage, so reading it would show in y.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu, randomArray } from '../helpers/gpu.ts';
+import { STORAGE_RW } from '../../src/backends/webgpu/flags.ts';
+import { headParams, ssmDecodeStep, type ScanReduction } from '../../src/backends/webgpu/kernels/scan.ts';
+import { convStateBytes } from '../../src/backends/backend.ts';
+import { InputError } from '../../src/errors.ts';
+import { conv1dRef, ssmScanRef } from '../reference/ssm.ts';
+
+interface Case { NH: number; P: number; N: number; G: number; K: number; pos: number; dtMin: number; dtMax: number }
+
+const CASES: Case[] = [
+  { NH: 3, P: 64, N: 128, G: 1, K: 4, pos: 9, dtMin: 1e-3, dtMax: Infinity },   // Zamba2-like head
+  { NH: 5, P: 37, N: 16, G: 1, K: 4, pos: 2, dtMin: 0, dtMax: Infinity },       // odd P; history before the sequence start
+  { NH: 6, P: 19, N: 20, G: 2, K: 3, pos: 41, dtMin: 0.01, dtMax: 0.05 },       // G = 2, odd N, both clamps
+  { NH: 8, P: 8, N: 256, G: 8, K: 8, pos: 100, dtMin: 1e-4, dtMax: Infinity },  // largest d_state, long kernel
+];
+
+function relErr(got: Float32Array, want: Float64Array): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i] - want[i]);
+    if (!(e <= d)) d = e;
+    m = Math.max(m, Math.abs(want[i]));
+  }
+  return d / Math.max(m, 1e-30);
+}
+
+async function check(c: Case, reduction: ScanReduction | undefined, seed: number): Promise<void> {
+  const ctx = await testGpu();
+  const { NH, P, N, G, K, pos } = c;
+  const di = NH * P, C = di + 2 * G * N, inProjDim = di + C + NH;
+  const zx = randomArray(inProjDim, seed, 1);
+  for (let h = 0; h < NH; h++) zx[di + C + h] *= 0.5; // raw dt ~ N(0, 0.5²)
+  const convW = randomArray(C * K, seed + 1, 0.5), convB = randomArray(C, seed + 2, 0.5);
+  const hist = randomArray((K - 1) * C, seed + 3); // logical history, oldest first (positions pos-K+1 .. pos-1)
+  const slot = (a: number) => ((a % K) + K) % K;
+  const ring = randomArray(K * C, seed + 4, 100);
+  for (let i = 0; i < K - 1; i++) ring.set(hist.subarray(i * C, (i + 1) * C), slot(pos - (K - 1) + i) * C);
+  const dtBias = new Float32Array(NH), aLog = new Float32Array(NH), D = randomArray(NH, seed + 5);
+  for (let h = 0; h < NH; h++) { dtBias[h] = -3 + 0.5 * h; aLog[h] = Math.log(1 + 2 * h); }
+  const state0 = randomArray(NH * P * N, seed + 6, 0.5);
+
+  const bufs = [ctx.upload('t:zx', zx), ctx.upload('t:w', convW), ctx.upload('t:b', convB), ctx.upload('t:ring', ring),
+    ctx.upload('t:dtBias', dtBias), ctx.upload('t:aLog', aLog), ctx.upload('t:D', D), ctx.upload('t:state', state0),
+    ctx.alloc.create('t:hp', 16 * NH, STORAGE_RW), ctx.alloc.create('t:y', 4 * di, STORAGE_RW)];
+  const [bZx, bW, bB, bRing, bDtB, bAL, bD, bS, bHp, bY] = bufs;
+  try {
+    await headParams(ctx, bDtB, bAL, bD, NH, bHp);
+    await ssmDecodeStep(ctx, {
+      nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K, zx: bZx, xbcOffset: di, dtOffset: di + C,
+      convWeight: bW, convBias: bB, convState: bRing, hp: bHp, state: bS, y: bY, pos, dtMin: c.dtMin, dtMax: c.dtMax, reduction,
+    });
+    const y = await ctx.readF32(bY, 0, di);
+    const stateGot = await ctx.readF32(bS, 0, NH * P * N);
+    const ringGot = await ctx.readF32(bRing, 0, K * C);
+
+    const conv = conv1dRef({ T: 1, channels: C, kernelSize: K, input: { data: zx, offset: di, rowStride: C }, weight: convW, bias: convB, convState: hist });
+    const state = Float64Array.from(state0);
+    const yRef = ssmScanRef({
+      T: 1, nHeads: NH, headDim: P, dState: N, nGroups: G,
+      x: { data: conv.out, offset: 0, rowStride: C }, B: { data: conv.out, offset: di, rowStride: C }, C: { data: conv.out, offset: di + G * N, rowStride: C },
+      dt: { data: zx, offset: di + C, rowStride: inProjDim }, dtBias, aLog, D, state, dtMin: c.dtMin, dtMax: c.dtMax,
+    });
+    const label = `NH${NH} P${P} N${N} G${G} K${K} pos${pos} ${reduction ?? 'default'}`;
+    const ey = relErr(y, yRef), es = relErr(stateGot, state);
+    assert.ok(ey <= 2e-5, `${label}: y rel err ${ey}`);
+    assert.ok(es <= 5e-5, `${label}: state rel err ${es}`);
+    // The ring after the step holds positions pos-K+2 .. pos (conv.state, oldest first); its spare row
+    // (position pos-K+1) is left as it was.
+    for (let i = 0; i < K - 1; i++) {
+      for (let ch = 0; ch < C; ch++) {
+        const got = ringGot[slot(pos - (K - 2) + i) * C + ch];
+        if (got !== conv.state[i * C + ch]) assert.unreachable(`${label}: ring row of position ${pos - (K - 2) + i}, channel ${ch}: ${got} != ${conv.state[i * C + ch]}`);
+      }
+    }
+  } finally {
+    for (const b of bufs) ctx.alloc.destroy(b);
+  }
+}
+
+for (const [i, c] of CASES.entries()) {
+  test(`ssm_decode_step NH${c.NH} P${c.P} N${c.N} G${c.G} K${c.K} (default reduction) matches conv1d + scan in f64`, async () => {
+    await check(c, undefined, 100 + i);
+  });
+}
+
+// Other reductions on two shapes (each variant is a shader compile on a cold cache).
+for (const reduction of ['workgroup', 'none'] as const) {
+  for (const i of [0, 2]) {
+    test(`ssm_decode_step NH${CASES[i].NH} P${CASES[i].P} N${CASES[i].N} reduction ${reduction} matches conv1d + scan in f64`, async () => {
+      await check(CASES[i], reduction, 200 + i);
+    });
+  }
+}
+
+test('ssm_decode_step: typed errors for inconsistent shapes', async () => {
+  const ctx = await testGpu();
+  const b = ctx.alloc.create('t:b', 4096, STORAGE_RW), y = ctx.alloc.create('t:y', 4096, STORAGE_RW);
+  const base = { nHeads: 2, headDim: 4, dState: 4, nGroups: 1, convDim: 16, kernelSize: 4, zx: b, xbcOffset: 8, dtOffset: 24,
+    convWeight: b, convBias: b, convState: b, hp: b, state: b, y, pos: 0, dtMin: 0, dtMax: Infinity };
+  try {
+    for (const bad of [{ convDim: 15 }, { nGroups: 3 }, { pos: -1 }, { y: b }, { xbcOffset: 1020 }]) {
+      let err: unknown;
+      try { await ssmDecodeStep(ctx, { ...base, ...bad }); } catch (e) { err = e; }
+      assert.instance(err, InputError, JSON.stringify(Object.keys(bad)));
+    }
+    assert.is(convStateBytes(16, 4), 4 * 4 * 16);
+  } finally {
+    ctx.alloc.destroy(b); ctx.alloc.destroy(y);
+  }
+});
+
+test.run();
