@@ -3,9 +3,8 @@
 // (conv1dRef, then ssmScanRef on the conv output), on one token of a zxbcdt-like row at a position
 // where the ring wraps.
 //
-// Tolerances as in scan.test.ts (y 2e-5, state 5e-5 relative to the largest value): the conv
-// output enters the scan in f32 here and in f64 in the reference, a difference of a few ulps that
-// the scan does not amplify. Ring rows are copies of inputs and must match exactly; the ring's
+// Tolerances as in scan.test.ts (y 2e-5, state 5e-5 relative to the largest value); the reference
+// scan reads the f64 conv output rounded to f32, as the kernel holds it in registers. Ring rows are copies of inputs and must match exactly; the ring's
 // spare row starts as garbage, so reading it would show in y.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -66,9 +65,10 @@ async function check(c: Case, reduction: ScanReduction | undefined, seed: number
 
     const conv = conv1dRef({ T: 1, channels: C, kernelSize: K, input: { data: zx, offset: di, rowStride: C }, weight: convW, bias: convB, convState: hist });
     const state = Float64Array.from(state0);
+    const c32 = Float32Array.from(conv.out); // the scan reads the conv output as f32, as the kernel holds it
     const yRef = ssmScanRef({
       T: 1, nHeads: NH, headDim: P, dState: N, nGroups: G,
-      x: { data: conv.out, offset: 0, rowStride: C }, B: { data: conv.out, offset: di, rowStride: C }, C: { data: conv.out, offset: di + G * N, rowStride: C },
+      x: { data: c32, offset: 0, rowStride: C }, B: { data: c32, offset: di, rowStride: C }, C: { data: c32, offset: di + G * N, rowStride: C },
       dt: { data: zx, offset: di + C, rowStride: inProjDim }, dtBias, aLog, D, state, dtMin: c.dtMin, dtMax: c.dtMax,
     });
     const label = `NH${NH} P${P} N${N} G${G} K${K} pos${pos} ${reduction ?? 'default'}`;

@@ -5,7 +5,7 @@
 
 /** A row-strided view into a flat host array, as the kernels see their StridedInput. */
 export interface HostStrided {
-  data: Float32Array | Float64Array;
+  data: Float32Array;
   offset: number;
   rowStride: number;
 }
