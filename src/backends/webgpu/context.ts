@@ -14,6 +14,17 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Disable optional features, e.g. to test the no-f16 path on an f16 adapter. */
   disableFeatures?: ('shader-f16' | 'subgroups' | 'timestamp-query')[];
+  /**
+   * Which kernel variants the runtime picks where GPUs and CPU emulations differ (GEMV tuning,
+   * tiled vs register-blocked GEMM, unrolled scans): 'auto' by adapter class, 'gpu' the real-GPU
+   * choices even on a software adapter (the test suite's GPU lane), 'software' the emulation ones.
+   */
+  tuning?: 'auto' | 'gpu' | 'software';
+  /**
+   * 'adapter' (default) requests the adapter's limits (bigger bindings and buffers); 'default'
+   * keeps WebGPU's default limits, as many phones, integrated GPUs and browsers give.
+   */
+  limits?: 'adapter' | 'default';
 }
 
 export interface GpuFeatures {
@@ -83,6 +94,8 @@ export class GpuContext {
   readonly limits: GpuLimits;
   readonly adapter: AdapterDescription;
   readonly alloc: BufferAllocator;
+  /** True when kernels are chosen for a CPU emulation (DeviceOptions.tuning). */
+  readonly softwareTuning: boolean;
 
   /** Compiled variants per kernel definition, keyed by the defines in the order the launcher gives them. */
   private readonly kernels = new Map<KernelDef, Map<string, Promise<CompiledKernel>>>();
@@ -119,8 +132,9 @@ export class GpuContext {
   /** Number of shader variants compiled since creation (none should be compiled after load). */
   compiledKernels = 0;
 
-  private constructor(device: GPUDevice, adapter: AdapterDescription, features: GpuFeatures, limits: GpuLimits, gpuRef: GPU) {
+  private constructor(device: GPUDevice, adapter: AdapterDescription, features: GpuFeatures, limits: GpuLimits, gpuRef: GPU, softwareTuning: boolean) {
     this.device = device;
+    this.softwareTuning = softwareTuning;
     this.adapter = adapter;
     this.features = features;
     this.limits = limits;
@@ -162,7 +176,7 @@ export class GpuContext {
       if (adapter.features.has(f) && !off.has(f)) want.push(f as GPUFeatureName);
     }
     const al = adapter.limits;
-    const requiredLimits: Record<string, number> = {
+    const requiredLimits: Record<string, number> = opts.limits === 'default' ? {} : {
       maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
       maxBufferSize: al.maxBufferSize,
       maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
@@ -202,7 +216,10 @@ export class GpuContext {
       vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '',
       description: info.description ?? '', isSoftware, name,
     };
-    return new GpuContext(device, adapterDesc, features, limits, gpu);
+    const tuning = opts.tuning ?? 'auto';
+    if (tuning !== 'auto' && tuning !== 'gpu' && tuning !== 'software') throw new DeviceError(`DeviceOptions.tuning must be 'auto', 'gpu' or 'software', got ${String(tuning)}`);
+    const softwareTuning = tuning === 'auto' ? isSoftware : tuning === 'software';
+    return new GpuContext(device, adapterDesc, features, limits, gpu, softwareTuning);
   }
 
   /**

@@ -174,15 +174,17 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     XVEC: vec && xOffset % 4 === 0 && xRowStride % 4 === 0,
   };
   let path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
-  if (path === 'gemm') path = ctx.adapter.isSoftware ? 'gemm-blocked' : 'gemm-tiled';
+  if (path === 'gemm') path = ctx.softwareTuning ? 'gemm-blocked' : 'gemm-tiled';
   let k;
   let mb = 1, rows = 0;
   if (path === 'gemv') {
-    const t = args.gemv ?? (ctx.adapter.isSoftware ? GEMV_SOFTWARE : GEMV_GPU);
+    const t = args.gemv ?? (ctx.softwareTuning ? GEMV_SOFTWARE : GEMV_GPU);
     // MB in {1, 4, 8}: M = 2 shares the M = 3..4 variant (one compile fewer; the unused row is skipped).
     mb = M === 1 ? 1 : M <= 4 ? 4 : 8;
     rows = t.rows;
-    while (rows * mb > 32 && rows > 1) rows /= 2; // keeps R * MB partials within 16 KiB of workgroup memory
+    // Workgroup memory is WG * R * MB + WG floats (shaders/gemv.wgsl): halve R until it fits the device.
+    const gemvBytes = (r: number) => 4 * t.wg * (r * mb + 1);
+    while (rows > 1 && (rows * mb > 32 || gemvBytes(rows) > ctx.limits.maxComputeWorkgroupStorageSize)) rows /= 2;
     const pow2 = (v: number) => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0;
     if (!pow2(t.wg) || !pow2(rows) || t.wg < rows * mb || t.wg > ctx.limits.maxComputeInvocationsPerWorkgroup) {
       throw new UnsupportedError(`matmul: GEMV tuning wg ${t.wg}, rows ${t.rows} must be powers of two with wg >= rows * MB (${rows * mb}) and within the workgroup limit`);

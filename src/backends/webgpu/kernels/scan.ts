@@ -314,7 +314,7 @@ async function recurrentKernels(ctx: GpuContext, N: number, reduction: ScanReduc
   if (reduction === 'subgroup' && !ctx.features.subgroups) {
     throw new UnsupportedError("ssmScan: reduction 'subgroup' needs the WebGPU 'subgroups' feature, which this device lacks");
   }
-  return [await ctx.kernel(SSM_SCAN, recurrentVariant(N, reduction, !ctx.adapter.isSoftware))];
+  return [await ctx.kernel(SSM_SCAN, recurrentVariant(N, reduction, !ctx.softwareTuning))];
 }
 
 /** The chunk loop: four dispatches per chunk of Q tokens, reusing the same scratch every chunk. */
@@ -406,7 +406,7 @@ export async function ssmDecodeStep(ctx: GpuContext, a: DecodeStepArgs): Promise
   if (reduction === 'subgroup' && !ctx.features.subgroups) {
     throw new UnsupportedError("ssmDecodeStep: reduction 'subgroup' needs the WebGPU 'subgroups' feature, which this device lacks");
   }
-  const k = await ctx.kernel(SSM_DECODE_STEP, recurrentVariant(N, reduction, !ctx.adapter.isSoftware));
+  const k = await ctx.kernel(SSM_DECODE_STEP, recurrentVariant(N, reduction, !ctx.softwareTuning));
   const PB = Number(k.defines.PB);
   const pBlocks = Math.ceil(P / PB);
   ctx.dispatch(k, { zx: a.zx, convW: a.convWeight, convB: a.convBias, convState: a.convState, hp: a.hp, state: a.state, y: a.y }, {
