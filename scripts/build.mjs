@@ -9,14 +9,20 @@ process.chdir(root);
 mkdirSync('build', { recursive: true });
 
 // One Wasm module per host-side job, so a page that only tokenizes does not load the rest.
+// The CPU kernels (assembly/kernels/README.md) come in three builds of the same source: threads
+// over a shared memory, the same with relaxed-SIMD fused multiply-adds, and a plain-memory build
+// for hosts without SharedArrayBuffer.
 const wasmModules = [
-  { entry: 'assembly/host/index.ts', out: 'build/host.wasm' },
-  { entry: 'assembly/tokenizer/index.ts', out: 'build/tokenizer.wasm' },
+  { entry: 'assembly/host/index.ts', out: 'build/host.wasm', target: 'release' },
+  { entry: 'assembly/tokenizer/index.ts', out: 'build/tokenizer.wasm', target: 'release' },
+  { entry: 'assembly/kernels/index.ts', out: 'build/kernels.wasm', target: 'kernels' },
+  { entry: 'assembly/kernels/index.ts', out: 'build/kernels-relaxed.wasm', target: 'kernels-relaxed' },
+  { entry: 'assembly/kernels/index.ts', out: 'build/kernels-st.wasm', target: 'kernels-st' },
 ];
-for (const { entry, out } of wasmModules) {
+for (const { entry, out, target } of wasmModules) {
   if (!existsSync(entry)) continue;
   execFileSync('node', ['node_modules/assemblyscript/bin/asc.js', entry, '--config', 'asconfig.json',
-    '--target', 'release', '-o', out], { stdio: 'inherit' });
+    '--target', target, '-o', out], { stdio: 'inherit' });
 }
 
 const common = {
