@@ -30,12 +30,18 @@ function runSuite(name, dir, env = {}) {
   });
 }
 
+// Each GPU suite runs twice per adapter: as the adapter is (its own tuning and raised limits), and
+// in the GPU lane (MSL_GPU_LANE=1: real-GPU kernel choices on WebGPU's default limits).
+const LANE = { MSL_GPU_LANE: '1' };
 const suites = [
   { name: 'unit', dir: 'test/unit' },
   { name: 'gpu:default-adapter', dir: 'test/gpu' },
+  { name: 'gpu:default-adapter:gpu-lane', dir: 'test/gpu', env: LANE },
 ];
 if (existsSync(swiftshaderIcd) && !process.env.MSL_SKIP_SWIFTSHADER) {
-  suites.push({ name: 'gpu:swiftshader', dir: 'test/gpu', env: { VK_ICD_FILENAMES: swiftshaderIcd, MSL_EXPECT_ADAPTER: 'swiftshader' } });
+  const ss = { VK_ICD_FILENAMES: swiftshaderIcd, MSL_EXPECT_ADAPTER: 'swiftshader' };
+  suites.push({ name: 'gpu:swiftshader', dir: 'test/gpu', env: ss });
+  suites.push({ name: 'gpu:swiftshader:gpu-lane', dir: 'test/gpu', env: { ...ss, ...LANE } });
 }
 suites.push({ name: 'e2e', dir: 'test/e2e' });
 

@@ -11,7 +11,10 @@ let ctx: Promise<GpuContext> | undefined;
 export function testGpu(): Promise<GpuContext> {
   if (!ctx) {
     setGpuProvider(nodeGpu);
-    ctx = GpuContext.create().then((c) => {
+    // MSL_GPU_LANE=1: the runtime takes its real-GPU kernel decisions on this (software) adapter,
+    // on a device with only WebGPU's default limits, as a phone or integrated GPU would give.
+    const lane = process.env.MSL_GPU_LANE === '1';
+    ctx = GpuContext.create(lane ? { tuning: 'gpu', limits: 'default' } : {}).then((c) => {
       const want = process.env.MSL_EXPECT_ADAPTER;
       if (want && c.adapter.name !== want) throw new Error(`expected adapter ${want}, got ${c.adapter.name}`);
       return c;
