@@ -8,14 +8,14 @@ const root = new URL('..', import.meta.url).pathname;
 const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const only = process.argv.slice(2); // optional: suite names to run
 
-function runSuite(name, dir, env = {}) {
+function runSuite(name, dir, env = {}, nodeArgs = []) {
   return new Promise((resolve) => {
     if (!existsSync(`${root}/${dir}`) || readdirSync(`${root}/${dir}`).filter((f) => f.endsWith('.test.ts')).length === 0) {
       resolve({ name, total: 0, passed: 0, skipped: 0, failed: 0, code: 0 });
       return;
     }
     console.log(`\n=== ${name} (${dir}) ===`);
-    const child = spawn(process.execPath, ['--import', './scripts/register.mjs', 'node_modules/uvu/bin.js', dir, '\\.test\\.ts$'],
+    const child = spawn(process.execPath, [...nodeArgs, '--import', './scripts/register.mjs', 'node_modules/uvu/bin.js', dir, '\\.test\\.ts$'],
       { cwd: root, env: { ...process.env, FORCE_COLOR: '0', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
@@ -33,8 +33,12 @@ function runSuite(name, dir, env = {}) {
 // Each GPU suite runs twice per adapter: as the adapter is (its own tuning and raised limits), and
 // in the GPU lane (MSL_GPU_LANE=1: real-GPU kernel choices on WebGPU's default limits).
 const LANE = { MSL_GPU_LANE: '1' };
+// The Wasm kernels run once (no GPU). Node 20 validates relaxed SIMD only behind a flag; passing it
+// lets the suite test the relaxed-SIMD build too (Node 22+ has it on by default).
+const relaxedFlag = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
 const suites = [
   { name: 'unit', dir: 'test/unit' },
+  { name: 'wasm', dir: 'test/wasm', nodeArgs: relaxedFlag },
   { name: 'gpu:default-adapter', dir: 'test/gpu' },
   { name: 'gpu:default-adapter:gpu-lane', dir: 'test/gpu', env: LANE },
 ];
@@ -48,7 +52,7 @@ suites.push({ name: 'e2e', dir: 'test/e2e' });
 const results = [];
 for (const s of suites) {
   if (only.length && !only.some((o) => s.name.startsWith(o))) continue;
-  results.push(await runSuite(s.name, s.dir, s.env));
+  results.push(await runSuite(s.name, s.dir, s.env, s.nodeArgs));
 }
 let passed = 0, failed = 0, skipped = 0;
 console.log('\n=== summary ===');

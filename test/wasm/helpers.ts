@@ -12,6 +12,7 @@ import { dequantizeDevice, quantizeBlocks, repackToDevice, scaleMinK4 } from '..
 import { bf16BitsToNumber, f16BitsToNumber, f32ToBf16Bits, f32ToF16Bits } from '../../src/quant/half.ts';
 import type { DType, TensorPart } from '../../src/backends/tensor.ts';
 import { WasmKernels, type WasmBuffer, type WasmTensor } from '../../src/backends/wasm/kernels.ts';
+import { wasmFeatures } from '../../src/backends/wasm/features.ts';
 
 export const U = 2 ** -24;
 
@@ -36,11 +37,19 @@ export function kernels(c: KernelsConfig): Promise<WasmKernels> {
   return k;
 }
 
-/** The configurations every op is run under and compared bit for bit: 1 thread, every core, 3 and 7 simulated. */
-export const CONFIGS: KernelsConfig[] = [{ threads: 1 }, { threads: 2 }, { split: 3 }, { split: 7 }];
+/**
+ * The configurations every op runs under: 1 thread, every core, 3 and 7 simulated threads, and
+ * the same for the relaxed-SIMD build when the engine has it (Node 20: only with
+ * --experimental-wasm-relaxed-simd, which scripts/run-tests.mjs passes to the wasm suite). Within a
+ * group results must be bit-identical; each group is checked against the reference.
+ */
+export const CONFIG_GROUPS: KernelsConfig[][] = [
+  [{ threads: 1 }, { threads: 2 }, { split: 3 }, { split: 7 }],
+  ...(wasmFeatures().relaxedSimd ? [[{ threads: 2, relaxedSimd: true }, { split: 3, relaxedSimd: true }]] : []),
+];
 
 export function configName(c: KernelsConfig): string {
-  return c.split ? `split ${c.split}` : `${c.threads} thread${c.threads === 1 ? '' : 's'}`;
+  return (c.split ? `split ${c.split}` : `${c.threads} thread${c.threads === 1 ? '' : 's'}`) + (c.relaxedSimd ? ' relaxed' : '');
 }
 
 /** Closes every cached instance (call from the last test of a file). */
@@ -176,4 +185,36 @@ export function maxAbsErr(got: ArrayLike<number>, ref: ArrayLike<number>): { err
     if (!(d <= err)) { err = d; at = i; }
   }
   return { err, at, scale };
+}
+
+/**
+ * Runs `run` under configuration of CONFIG_GROUPS (each on its own heap), checks the first result of each group
+ * with `check`, and requires every other result to be bit-identical to it. `run` labels its
+ * buffers `test:...` and must free them.
+ */
+export async function acrossConfigs(what: string, run: (k: WasmKernels) => Float32Array | Promise<Float32Array>,
+  check: (got: Float32Array) => void): Promise<void> {
+  for (const group of CONFIG_GROUPS) {
+    let first: Float32Array | undefined;
+    for (const cfg of group) {
+      const k = await kernels(cfg);
+      const mine = () => k.heap.outstanding().filter((b) => b.label.startsWith('test:')).length;
+      const live = mine();
+      const got = await run(k);
+      assert.is(mine(), live, `${what}: ${configName(cfg)} left test: buffers allocated`);
+      if (!first) { check(got); first = got; } else assertSameBits(got, first, `${what}: ${configName(cfg)} vs ${configName(group[0])}`);
+    }
+  }
+}
+
+/** Elementwise |got - ref| <= rel |ref| + abs (abs may be per element). */
+export function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, rel: number, abs: number | ((i: number) => number), what: string): void {
+  assert.is(got.length, ref.length, `${what}: length`);
+  let worst = 0, at = -1;
+  for (let i = 0; i < ref.length; i++) {
+    const a = typeof abs === 'number' ? abs : abs(i);
+    const e = Math.abs(got[i] - ref[i]) / (rel * Math.abs(ref[i]) + a);
+    if (!(e <= worst)) { worst = e; at = i; }
+  }
+  assert.ok(worst <= 1, `${what}: element ${at} got ${got[at]} want ${ref[at]} (error ${worst.toFixed(2)}x tolerance)`);
 }

@@ -18,7 +18,7 @@ import { WEIGHT_FORMATS } from '../../src/backends/wasm/formats.ts';
 import type { DType } from '../../src/backends/tensor.ts';
 import { f16BitsToNumber } from '../../src/quant/half.ts';
 import {
-  CONFIGS, U, assertSameBits, closeAll, configName, kernels, makeWeight, randomArray, type BlockSource,
+  CONFIG_GROUPS, U, assertSameBits, closeAll, configName, kernels, makeWeight, randomArray, type BlockSource,
 } from './helpers.ts';
 
 interface Case {
@@ -43,45 +43,47 @@ async function runCase(c: Case): Promise<void> {
   const y0 = randomArray(yLen, seed++);
   const wSeed = seed++;
   const block = c.dtype.startsWith('q') ? 8 : 2;
-  const outputs: Float32Array[] = [];
-  for (const cfg of CONFIGS) {
-    const k = await kernels(cfg);
-    const w = makeWeight(k, 'w', c.dtype, N, K, wSeed, { rowsPerPart: c.rowsPerPart, source: c.source, scale: c.scale });
-    if (c.rowsPerPart !== undefined && c.rowsPerPart < N) assert.ok(w.tensor.parts.length > 1, 'tensor was split');
-    const xb = k.upload('act:x', x), yb = k.upload('act:y', y0);
-    try {
-      k.matmul({ x: xb, xOffset: c.xOffset, xRowStride: c.xRowStride, M, w: w.tensor, y: yb, yOffset: c.yOffset,
-        yRowStride: c.yRowStride, accumulate: c.accumulate, path: c.path });
-      const got = k.readF32(yb, 0, yLen);
-      outputs.push(got);
-      if (outputs.length > 1) {
-        assertSameBits(got, outputs[0], `${label(c)}: ${configName(cfg)} vs ${configName(CONFIGS[0])}`);
-        continue;
-      }
-      const owned = new Uint8Array(yLen);
-      let worst = 0, worstAt = '';
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let s = 0, mag = 0;
-          for (let kk = 0; kk < K; kk++) {
-            const xv = x[xOffset + m * xs + kk];
-            s += xv * w.values[n * K + kk];
-            mag += Math.abs(xv) * w.magnitude[n * K + kk];
-          }
-          const yi = yOffset + m * ys + n;
-          owned[yi] = 1;
-          if (c.accumulate) { s += y0[yi]; mag += Math.abs(y0[yi]); }
-          const tol = (K + block) * U * mag + 1e-30;
-          const r = Math.abs(got[yi] - s) / tol;
-          if (!(r <= worst)) { worst = r; worstAt = `m=${m} n=${n} got ${got[yi]} want ${s} tol ${tol}`; }
+  for (const group of CONFIG_GROUPS) {
+    const outputs: Float32Array[] = [];
+    for (const cfg of group) {
+      const k = await kernels(cfg);
+      const w = makeWeight(k, 'w', c.dtype, N, K, wSeed, { rowsPerPart: c.rowsPerPart, source: c.source, scale: c.scale });
+      if (c.rowsPerPart !== undefined && c.rowsPerPart < N) assert.ok(w.tensor.parts.length > 1, 'tensor was split');
+      const xb = k.upload('act:x', x), yb = k.upload('act:y', y0);
+      try {
+        k.matmul({ x: xb, xOffset: c.xOffset, xRowStride: c.xRowStride, M, w: w.tensor, y: yb, yOffset: c.yOffset,
+          yRowStride: c.yRowStride, accumulate: c.accumulate, path: c.path });
+        const got = k.readF32(yb, 0, yLen);
+        outputs.push(got);
+        if (outputs.length > 1) {
+          assertSameBits(got, outputs[0], `${label(c)}: ${configName(cfg)} vs ${configName(group[0])}`);
+          continue;
         }
+        const owned = new Uint8Array(yLen);
+        let worst = 0, worstAt = '';
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            let s = 0, mag = 0;
+            for (let kk = 0; kk < K; kk++) {
+              const xv = x[xOffset + m * xs + kk];
+              s += xv * w.values[n * K + kk];
+              mag += Math.abs(xv) * w.magnitude[n * K + kk];
+            }
+            const yi = yOffset + m * ys + n;
+            owned[yi] = 1;
+            if (c.accumulate) { s += y0[yi]; mag += Math.abs(y0[yi]); }
+            const tol = (K + block) * U * mag + 1e-30;
+            const r = Math.abs(got[yi] - s) / tol;
+            if (!(r <= worst)) { worst = r; worstAt = `m=${m} n=${n} got ${got[yi]} want ${s} tol ${tol}`; }
+          }
+        }
+        assert.ok(worst <= 1, `${label(c)}: error ${worst.toFixed(2)} x tolerance at ${worstAt}`);
+        for (let i = 0; i < yLen; i++) {
+          if (!owned[i] && got[i] !== y0[i]) assert.unreachable(`${label(c)}: wrote y[${i}] outside its rows/columns`);
+        }
+      } finally {
+        k.heap.free(xb); k.heap.free(yb); w.dispose();
       }
-      assert.ok(worst <= 1, `${label(c)}: error ${worst.toFixed(2)} x tolerance at ${worstAt}`);
-      for (let i = 0; i < yLen; i++) {
-        if (!owned[i] && got[i] !== y0[i]) assert.unreachable(`${label(c)}: wrote y[${i}] outside its rows/columns`);
-      }
-    } finally {
-      k.heap.free(xb); k.heap.free(yb); w.dispose();
     }
   }
 }
@@ -162,7 +164,7 @@ for (const dtype of WEIGHT_FORMATS) {
     const V = 11;
     const ids = new Uint32Array([3, 0, 10, 7, 11, 3, 0xffffffff, 5, 1]);
     const outputs: Float32Array[] = [];
-    for (const cfg of CONFIGS) {
+    for (const cfg of CONFIG_GROUPS.flat()) {
       const k = await kernels(cfg);
       const table = makeWeight(k, 'emb', dtype, V, H, 7, { rowsPerPart: 4, source: dtype.startsWith('q') ? 'random' : undefined });
       const idb = k.upload('act:ids', ids);

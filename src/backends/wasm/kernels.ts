@@ -46,6 +46,11 @@ export interface WasmKernelsOptions {
   threads?: number;
   /** Use the relaxed-SIMD build when the host supports it (default true). */
   relaxedSimd?: boolean;
+  /**
+   * Shared memory (and so workers); default: whenever the host has it. false runs the plain-memory
+   * build on the calling thread, as hosts without SharedArrayBuffer do.
+   */
+  sharedMemory?: boolean;
   /** Memory cap in bytes (multiple of 64 KiB, at most 4 GiB). */
   maximumBytes?: number;
   /** Spin iterations before a waiting thread sleeps (pool tuning). */
@@ -110,7 +115,7 @@ export class WasmKernels {
     const cores = await hostParallelism();
     if (opts.threads !== undefined) int('WasmKernels threads', opts.threads, 1);
     const want = Math.min(opts.threads ?? cores, cores);
-    const shared = features.threads;
+    const shared = features.threads && opts.sharedMemory !== false;
     const variant: KernelVariant = !shared ? 'single' : (opts.relaxedSimd ?? true) && features.relaxedSimd ? 'relaxed' : 'threads';
     const threads = want > 1 && shared && await workersAvailable() ? want : 1;
     const module = await compiled(variant);
@@ -195,6 +200,7 @@ export class WasmKernels {
   }
 
   private weight(op: string, w: WasmTensor, K?: number): { N: number; K: number; fmt: number } {
+    if (this.closed) throw new MambaScanError('wasm kernels: used after close()');
     if (!w || !Array.isArray(w.shape) || w.shape.length !== 2) throw new InputError(`${op}: weight ${w?.name} must be 2-D [N, K], has shape [${w?.shape}]`);
     const [N, Kw] = w.shape;
     int(`${op}(${w.name}) N`, N);
