@@ -43,6 +43,11 @@ export interface LoadModelOptions {
   signal?: AbortSignal;
   /** Skip loading tokenizer.json even if the checkpoint has one. */
   noTokenizer?: boolean;
+  /**
+   * Build every kernel variant the model can need during load (default true), so no shader is
+   * compiled while generating. false defers each to its first use (faster loads in tests).
+   */
+  warmup?: boolean;
 }
 
 export interface ForwardOutput {
@@ -230,6 +235,7 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError(`kvDtype must be 'f32' or 'f16', got ${JSON.stringify(kvDtype)}`);
     if (kvDtype === 'f16' && !be.supportsF16Kv) throw new UnsupportedError(`kvDtype 'f16' is not supported on the ${be.kind} backend`);
     const engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype });
+    if (opts.warmup ?? true) await engine.warmup();
     if (!opts.noTokenizer) {
       const tokJson = await src.readTextIfExists('tokenizer.json');
       if (tokJson !== undefined) {

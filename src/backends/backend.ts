@@ -300,6 +300,12 @@ export interface Backend {
   sync(): Promise<void>;
   /** Throws the backend's pending failure (device lost, uncaptured error), if any. */
   check(): void;
+  /**
+   * Runs `fn` with every op validated and its kernels compiled but nothing executed (results are
+   * garbage, allocations are real): how a model builds every kernel variant at load. A backend
+   * without compilation just skips the work.
+   */
+  compileOnly<T>(fn: () => Promise<T>): Promise<T>;
   /** Kernel launches (WebGPU dispatches, Wasm kernel calls) and submits since creation. */
   counters(): { dispatches: number; submits: number };
 

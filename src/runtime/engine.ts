@@ -78,6 +78,34 @@ export class Engine {
     return this.be.scanFor(T);
   }
 
+  /**
+   * Builds every kernel variant this model's calls can need, with nothing executed: blocks of the
+   * sizes that select different kernels (1 decode token; 2-4 and 5-8 rows of GEMV; short blocks
+   * with the recurrent scan; long ones with the chunked scan and tiled GEMM), every logits path, and
+   * a decode step past 64 tokens of context (split-K attention with its combine pass).
+   */
+  async warmup(): Promise<void> {
+    await this.be.compileOnly(async () => {
+      const cache = this.createCache();
+      try {
+        const T = this.opts.prefillChunk;
+        for (const t of new Set([1, 2, 5, 9, 16, 64, T].filter((n) => n <= T))) {
+          cache.reset();
+          await this.run(cache, new Array<number>(t).fill(0), 'all');
+          cache.reset();
+          await this.run(cache, new Array<number>(t).fill(0), 'last');
+        }
+        cache.reset();
+        if (this.opts.maxContext > 70 && this.kvTokenLimit > 70) {
+          cache.position = 70;
+          await this.runArgmax(cache, [0]);
+        }
+      } finally {
+        cache.dispose();
+      }
+    });
+  }
+
   /** Throws InputError unless every id is an integer token id of this model. */
   checkIds(ids: readonly number[]): void {
     const V = this.vocabSize;

@@ -37,7 +37,8 @@ const CASES: { opts: FixtureOptions; tol: number }[] = [
 
 async function load(fx: Fixture, extra: Parameters<typeof loadModel>[1] = {}): Promise<MambaModel> {
   const ctx = await testGpu();
-  return loadModel(new Map(fx.files), { device: ctx, noTokenizer: true, ...extra });
+  // No warm-up by default: fixtures differ in shapes, so each would build variants it never uses.
+  return loadModel(new Map(fx.files), { device: ctx, noTokenizer: true, warmup: false, ...extra });
 }
 
 async function rejects(fn: () => Promise<unknown>, cls: new (...a: never[]) => Error): Promise<void> {
@@ -117,6 +118,32 @@ test('model: prefill block sizes 1, 7, 64 and whole prompt give the same logits 
       } finally {
         await model.dispose();
       }
+    }
+  }
+});
+
+test('model: every kernel variant is built at load; none compiles while running (all call shapes)', async () => {
+  for (const opts of [CASES[1].opts, CASES[3].opts]) {
+    const fx = makeFixture(opts);
+    const model = await load(fx, { prefillChunk: 16, warmup: true });
+    try {
+      const before = model.ctx.compiledKernels;
+      const V = model.config.vocabSize;
+      // Blocks of 16, 16, 5 (remainder) with every logits row; greedy past 64 tokens of context
+      // (split-K attention with its combine pass); sampled decode; a session continued by 1, 3 and 7.
+      await model.forward([randomIds(37, V, 1)]);
+      await model.generate(randomIds(61, V, 2), { maxNewTokens: 9, eosTokenIds: [] });
+      await model.generate(randomIds(3, V, 3), { maxNewTokens: 3, doSample: true, temperature: 0.9, topK: 5, seed: 4, eosTokenIds: [] });
+      const s = model.createSession();
+      try {
+        for (const n of [1, 3, 7]) await s.append(randomIds(n, V, n));
+        await s.generate([5], { maxNewTokens: 2, eosTokenIds: [] });
+      } finally {
+        s.dispose();
+      }
+      assert.is(model.ctx.compiledKernels - before, 0, `${fx.name}: shaders compiled after load`);
+    } finally {
+      await model.dispose();
     }
   }
 });

@@ -72,6 +72,12 @@ export class WebGpuBackend implements Backend {
   flush(): void { this.ctx.flush(); }
   sync(): Promise<void> { return this.ctx.sync(); }
   check(): void { this.ctx.check(); }
+  async compileOnly<T>(fn: () => Promise<T>): Promise<T> {
+    const was = this.ctx.allocationOnly;
+    this.ctx.allocationOnly = true;
+    try { return await fn(); } finally { this.ctx.allocationOnly = was; }
+  }
+
   counters(): { dispatches: number; submits: number } { return { dispatches: this.ctx.dispatchCount, submits: this.ctx.submitCount }; }
 
   embedding(op: EmbeddingOp): Promise<void> {
@@ -141,7 +147,12 @@ export class WebGpuBackend implements Backend {
   private async headParams(op: Pick<ConvScanOp, 'dtBias' | 'aLog' | 'D' | 'nHeads'>): Promise<GPUBuffer> {
     let fresh: GPUBuffer | undefined;
     const hp = this.ctx.derived(gpu(op.aLog), 'scan.hp', () => (fresh = this.ctx.alloc.create('weights:scan.hp', 16 * op.nHeads, STORAGE_RW)));
-    if (fresh) await headParams(this.ctx, gpu(op.dtBias), gpu(op.aLog), gpu(op.D), op.nHeads, hp);
+    if (fresh) {
+      // Kept for the model's life, so computed for real even while compiling only.
+      const was = this.ctx.allocationOnly;
+      this.ctx.allocationOnly = false;
+      try { await headParams(this.ctx, gpu(op.dtBias), gpu(op.aLog), gpu(op.D), op.nHeads, hp); } finally { this.ctx.allocationOnly = was; }
+    }
     return hp;
   }
 
