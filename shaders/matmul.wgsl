@@ -1,27 +1,38 @@
 // matmul.wgsl: tiled GEMM for prefill, y[m, nBase + n] (= or +=) sum_k x[m, k] * W[n, k]
-// (y = x · Wᵀ, both operands K-contiguous) for one part of a weight W [N, K] in f32, f16 or bf16.
+// (y = x · Wᵀ, both operands K-contiguous) for one part of a weight W [N, K] in f32, f16, bf16 or
+// a block-quantized format (docs/weight-formats.md; tiles dequantized 4 values at a time by wLoad4
+// of lib/dequant_q.wgsl / dequant_k.wgsl into the f32 workgroup tile, exactly as the reference
+// dequantizer, so only the f32 accumulation differs from an f64 product on the dequantized weights).
 // A workgroup computes a BM x BN tile of y with 256 threads, each owning a 4 x 4 register block
 // (rows and columns strided by 16); K is walked in slices of BK staged through workgroup memory
-// as vec4 along k, so per 4 k a thread reads 4 + 4 vec4 and does 16 dot4s. 16-bit weights are
-// converted to f32 when staged. The next slice is fetched into registers while the current one is
+// as vec4 along k, so per 4 k a thread reads 4 + 4 vec4 and does 16 dot4s. 16-bit and quantized
+// weights are converted to f32 when staged. The next slice is fetched into registers while the current one is
 // multiplied (one barrier pair per slice). f32 accumulation; all edges (M, N, K) are bound-checked.
 //
 // Bindings:
 //   params (uniform) M, N (rows of this part), K, nBase (first output column of this part),
-//                    xOffset, xRowStride, yOffset, yRowStride (elements), accumulate (0/1)
+//                    xOffset, xRowStride, yOffset, yRowStride (elements), accumulate (0/1),
+//                    qhWord, dWord (quantized sections' word offsets; unused otherwise)
 //   1 x  f32 [M, xRowStride] at xOffset      read        (array<vec4<f32>> when XVEC)
-//   2 w  W part [N, K] row-major, packed     read        (vec2<u32> / vec4<f32> units when VEC)
+//   2 w  W part [N, K] row-major, packed     read        (vec2<u32> / vec4<f32> units when VEC;
+//                                                         `wu: array<u32>` in the device layout of
+//                                                         docs/weight-formats.md when W_QUANT)
 //   3 y  f32, y[m, c] at yOffset + m * yRowStride + c   read_write
 // Dispatch: x = ceil(N / BN) (folded into y past the limit; linear id wid.x + wid.y * nwg.x),
 //           z = ceil(M / BM); workgroup 256 = 16 x 16 threads.
-// Defines: W_F32 / W_F16 / W_BF16 (one true); F16 (native f16 reads); VEC (K % 8 == 0);
+// Defines: W_F32 / W_F16 / W_BF16, or W_QUANT with one of W_Q8_0 / W_Q4_0 / W_Q5_0 / W_Q4_K /
+//          W_Q6_K (one format true); F16 (native f16 reads); VEC (K % 8 == 0);
 //          XVEC (VEC and x offset/stride % 4 == 0).
+// Workgroup memory: (BM + BN) * (BK / 4 + 1) vec4 = 10 KiB (within the 16 KiB default limit).
 // Tuning knobs (constants below): BM = BN = 64, BK = 16 (register block 4 x 4 is fixed).
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
+#if W_QUANT
+@group(0) @binding(2) var<storage, read> wu: array<u32>;
+#else
 #if VEC
 #if W_F32
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
@@ -33,6 +44,7 @@ const BK: u32 = 16u;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 #else
 @group(0) @binding(2) var<storage, read> w: array<u32>;
+#endif
 #endif
 #endif
 #if XVEC

@@ -1,5 +1,7 @@
 // matmul_rb.wgsl: register-blocked matmul without workgroup memory, y[m, nBase + n] (= or +=)
-// sum_k x[m, k] * W[n, k] for one part of a weight W [N, K] in f32, f16 or bf16. Each invocation
+// sum_k x[m, k] * W[n, k] for one part of a weight W [N, K] in f32, f16, bf16 or a block-quantized
+// format (dequantized 4 values at a time by wLoad4, lib/dequant_q.wgsl / dequant_k.wgsl, exactly as
+// the reference dequantizer: only the f32 accumulation differs from it). Each invocation
 // owns a 4 x 4 block of y (see Dispatch) and walks K in vec4 steps, reading x and W
 // straight from storage (caches do the reuse): 8 vec4 loads per 16 dot4s, no barriers.
 // This is the prefill kernel on CPU emulations (lavapipe, SwiftShader), where barriers and
@@ -7,20 +9,27 @@
 //
 // Bindings (as matmul.wgsl):
 //   params (uniform) M, N (rows of this part), K, nBase (first output column of this part),
-//                    xOffset, xRowStride, yOffset, yRowStride (elements), accumulate (0/1)
+//                    xOffset, xRowStride, yOffset, yRowStride (elements), accumulate (0/1),
+//                    qhWord, dWord (quantized sections' word offsets; unused otherwise)
 //   1 x  f32 [M, xRowStride] at xOffset      read        (array<vec4<f32>> when XVEC)
-//   2 w  W part [N, K] row-major, packed     read        (vec2<u32> / vec4<f32> units when VEC)
+//   2 w  W part [N, K] row-major, packed     read        (vec2<u32> / vec4<f32> units when VEC;
+//                                                         `wu: array<u32>` in the device layout of
+//                                                         docs/weight-formats.md when W_QUANT)
 //   3 y  f32, y[m, c] at yOffset + m * yRowStride + c   read_write
 // Dispatch: x = ceil(N / 32) (folded into y past the limit; linear id wid.x + wid.y * nwg.x),
 //           z = ceil(M / 32); workgroup 64 = 8 x 8 invocations, each a 4 x 4 block of y:
 //           rows m0 + ty + 8i, columns n0 + tx + 8j (i, j in 0..4) with m0/n0 the 32 x 32 tile.
-// Defines: W_F32 / W_F16 / W_BF16 (one true); F16 (native f16 reads); VEC (K % 8 == 0);
+// Defines: W_F32 / W_F16 / W_BF16, or W_QUANT with one of W_Q8_0 / W_Q4_0 / W_Q5_0 / W_Q4_K /
+//          W_Q6_K (one format true); F16 (native f16 reads); VEC (K % 8 == 0);
 //          XVEC (VEC and x offset/stride % 4 == 0).
 // Tuning: tile 32 x 32, block 4 x 4 (fixed).
 
 const BM: u32 = 32u;
 const BN: u32 = 32u;
 
+#if W_QUANT
+@group(0) @binding(2) var<storage, read> wu: array<u32>;
+#else
 #if VEC
 #if W_F32
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
@@ -32,6 +41,7 @@ const BN: u32 = 32u;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 #else
 @group(0) @binding(2) var<storage, read> w: array<u32>;
+#endif
 #endif
 #endif
 #if XVEC

@@ -3,8 +3,8 @@
 // output rows/columns was written.
 //
 // Tolerance for matmul: each output is a sum of K products of values that are exact in f32
-// (weights are compared against their rounded f16/bf16 values, so storage rounding is not an
-// error). Any f32 summation order is within (K + 1) * 2^-24 * sum_k |x_k w_k| of the exact sum
+// (weights are compared against their rounded f16/bf16 values, or for block-quantized weights
+// against their exact dequantized values, so storage rounding and quantization are not errors). Any f32 summation order is within (K + 1) * 2^-24 * sum_k |x_k w_k| of the exact sum
 // (standard first-order bound), plus 2^-24 * |y0| for the accumulated term; we allow
 // tol = (K + 2) * 2^-24 * (sum_k |x_k w_k| + |y0|). A dropped, doubled or misplaced term changes
 // a result by about |x_k w_k|, i.e. ~1/K of that magnitude on average and far more at the worst
@@ -12,6 +12,9 @@
 import * as assert from 'uvu/assert';
 import { randomArray } from './gpu.ts';
 import { makeTensor } from './tensors.ts';
+import { makeQuantTensor, randomBlocks } from './quant-tensors.ts';
+import { isQuantDType } from '../../src/backends/tensor.ts';
+import { FORMAT_INFO } from '../../src/quant/formats.ts';
 import type { GpuContext } from '../../src/backends/webgpu/context.ts';
 import type { DType } from '../../src/backends/webgpu/tensor.ts';
 import { matmul, type GemvTuning, type MatmulPath } from '../../src/backends/webgpu/kernels/matmul.ts';
@@ -22,6 +25,8 @@ export interface MatmulCase {
   dtype: DType; M: number; N: number; K: number;
   xOffset?: number; xRowStride?: number; yOffset?: number; yRowStride?: number;
   accumulate?: boolean; rowsPerPart?: number; forcePacked?: boolean; path?: MatmulPath; gemv?: GemvTuning;
+  /** Quantized weights from random raw blocks with extreme and zero scales (default: quantized normal data). */
+  raw?: boolean;
 }
 
 export function label(c: MatmulCase): string {
@@ -42,7 +47,11 @@ export async function runMatmulCase(ctx: GpuContext, c: MatmulCase): Promise<voi
   const yLen = yOffset + (M - 1) * ys + N + 5;
   const x = randomArray(xLen, seed++);
   const y0 = randomArray(yLen, seed++); // guard values everywhere; the kernel must keep what it does not own
-  const wt = makeTensor(ctx, 'w', randomArray(N * K, seed++, 1 / Math.sqrt(K)), [N, K], c.dtype, { rowsPerPart: c.rowsPerPart });
+  const wData = randomArray(N * K, seed++, 1 / Math.sqrt(K));
+  const wt = !isQuantDType(c.dtype) ? makeTensor(ctx, 'w', wData, [N, K], c.dtype, { rowsPerPart: c.rowsPerPart })
+    : makeQuantTensor(ctx, 'w', [N, K], c.dtype, c.raw
+      ? { blocks: randomBlocks(c.dtype, (N * K) / FORMAT_INFO[c.dtype].qk, { scale: 1 / (16 * Math.sqrt(K)), extremeFraction: 0.1, zeroFraction: 0.05, seed: seed++ }), rowsPerPart: c.rowsPerPart }
+      : { data: wData, rowsPerPart: c.rowsPerPart });
   if (c.rowsPerPart !== undefined && c.rowsPerPart < N) assert.ok(wt.tensor.parts.length > 1, 'tensor was split');
   const xb = ctx.upload('scratch:x', x);
   const yb = ctx.upload('scratch:y', y0);

@@ -1,11 +1,17 @@
 // Launchers for the weight-reading kernels: matmul y = x · Wᵀ (shaders/gemv.wgsl for decode-sized
 // M, shaders/matmul.wgsl tiled GEMM for prefill), the embedding gather (shaders/embedding.wgsl)
-// and argmax over logits rows (shaders/argmax.wgsl). Weights are GpuTensors in f32, f16 or bf16,
-// possibly split along dim 0 into parts: one dispatch per part, each writing its own N range.
+// and argmax over logits rows (shaders/argmax.wgsl). Weights are GpuTensors in f32, f16, bf16 or
+// a block-quantized format (docs/weight-formats.md; decode through shaders/gemv_q.wgsl, see
+// matmul-quant.ts), possibly split along dim 0 into parts: one dispatch per part, each writing
+// its own N range. A tied head is matmul with the embedding table, whatever its dtype.
 import { InputError, UnsupportedError } from '../../../errors.ts';
-import type { GpuContext } from '../context.ts';
+import type { Binding, GpuContext } from '../context.ts';
 import type { DefineValue, KernelDef } from '../kernel.ts';
-import type { DType, GpuTensor } from '../tensor.ts';
+import { type DType, type GpuTensor, isQuantDType } from '../tensor.ts';
+import type { QuantDType } from '../../tensor.ts';
+import {
+  MATMUL_PARAMS, type GemvTraversal, type UnitGemvTuning, checkQuantTensor, dequantLibrary, formatDefines, sectionWords, unitGemv,
+} from './matmul-quant.ts';
 import unpack16Lib from '../../../../shaders/lib/unpack16.wgsl';
 import wElemLib from '../../../../shaders/lib/w_elem.wgsl';
 import load4Lib from '../../../../shaders/lib/load4.wgsl';
@@ -14,12 +20,6 @@ import gemmSource from '../../../../shaders/matmul.wgsl';
 import gemmBlockedSource from '../../../../shaders/matmul_rb.wgsl';
 import embeddingSource from '../../../../shaders/embedding.wgsl';
 import argmaxSource from '../../../../shaders/argmax.wgsl';
-
-const MATMUL_PARAMS = [
-  ['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['nBase', 'u32'],
-  ['xOffset', 'u32'], ['xRowStride', 'u32'], ['yOffset', 'u32'], ['yRowStride', 'u32'],
-  ['accumulate', 'u32'],
-] as const;
 
 const GEMV: KernelDef = {
   name: 'gemv',
@@ -48,14 +48,31 @@ const GEMM_BLOCKED: KernelDef = {
   workgroupSize: () => [64, 1, 1],
 };
 
+const EMBEDDING_PARAMS = [['T', 'u32'], ['H', 'u32'], ['rowStart', 'u32'], ['rows', 'u32'], ['V', 'u32'], ['zeroInvalid', 'u32'],
+  ['K', 'u32'], ['qhWord', 'u32'], ['dWord', 'u32']] as const;
+
 const EMBEDDING: KernelDef = {
   name: 'embedding',
   source: embeddingSource,
   libraries: [unpack16Lib],
   bindings: ['ids', 'table', 'out'],
-  params: [['T', 'u32'], ['H', 'u32'], ['rowStart', 'u32'], ['rows', 'u32'], ['V', 'u32'], ['zeroInvalid', 'u32']],
+  params: EMBEDDING_PARAMS,
   workgroupSize: () => [256, 1, 1],
 };
+
+/** The quantized variants: the same sources with a dequantizing library (its binding is `wu`). */
+const quantDefs = new Map<string, KernelDef>();
+function quantDef(base: KernelDef, dtype: QuantDType): KernelDef {
+  const lib = dequantLibrary(dtype);
+  const key = `${base.name}|${dtype === 'q4_k' || dtype === 'q6_k' ? 'k' : 'q'}`;
+  let d = quantDefs.get(key);
+  if (!d) {
+    const libraries = base === EMBEDDING ? [lib] : [lib, load4Lib];
+    d = { ...base, libraries, bindings: base.bindings.map((b) => (b === 'w' || b === 'table' ? 'wu' : b)) };
+    quantDefs.set(key, d);
+  }
+  return d;
+}
 
 const ARGMAX: KernelDef = {
   name: 'argmax',
@@ -81,7 +98,13 @@ export interface GemvTuning { wg: number; rows: number }
 const GEMV_GPU: GemvTuning = { wg: 128, rows: 4 };
 const GEMV_SOFTWARE: GemvTuning = { wg: 32, rows: 32 };
 
-export type MatmulPath = 'gemv' | 'gemm' | 'gemm-tiled' | 'gemm-blocked';
+/**
+ * 'gemv': the device's GEMV (shaders/gemv.wgsl for 16/32-bit weights; shaders/gemv_q.wgsl for
+ * quantized ones, and for 16/32-bit ones with K % 32 == 0 under software tuning); 'gemv-gpu' /
+ * 'gemv-lanes' force a traversal of shaders/gemv_q.wgsl (its GPU and software variants);
+ * 'gemm' the device's GEMM, 'gemm-tiled' / 'gemm-blocked' a forced one.
+ */
+export type MatmulPath = 'gemv' | 'gemv-gpu' | 'gemv-lanes' | 'gemm' | 'gemm-tiled' | 'gemm-blocked';
 
 export interface MatmulArgs {
   /** Activations f32 [M, xRowStride] starting at element xOffset (a row may be a slice of a wider row). */
@@ -90,7 +113,7 @@ export interface MatmulArgs {
   /** Elements between rows of x (default K). */
   xRowStride?: number;
   M: number;
-  /** Weight [N, K], f32/f16/bf16, possibly split along N. */
+  /** Weight [N, K], f32/f16/bf16 or block-quantized, possibly split along N. */
   w: GpuTensor;
   /** Output f32: y[m, n] at yOffset + m * yRowStride + n. Must not be the same buffer as x. */
   y: GPUBuffer;
@@ -107,15 +130,25 @@ export interface MatmulArgs {
    * (register blocking only, shaders/matmul_rb.wgsl) on CPU emulations.
    */
   path?: MatmulPath;
-  /** GEMV tuning override (benchmarks). */
+  /** GEMV tuning override (benchmarks; applies to shaders/gemv.wgsl and to gemv_q's traversals). */
   gemv?: GemvTuning;
 }
 
 function dtypeDefines(dtype: DType, nativeF16: boolean): Record<string, DefineValue> {
-  return {
-    W_F32: dtype === 'f32', W_F16: dtype === 'f16', W_BF16: dtype === 'bf16',
-    F16: dtype === 'f16' && nativeF16,
-  };
+  return formatDefines(dtype, nativeF16);
+}
+
+/**
+ * The unit GEMV traversal for this call, or undefined for shaders/gemv.wgsl: quantized weights
+ * always use gemv_q (its GPU traversal on GPUs, the lane-per-row one under software tuning);
+ * 16/32-bit weights use it on software adapters when K % 32 == 0 (whole units), where it streams
+ * weights several times faster than gemv.wgsl (see bench/kernels-matmul.ts).
+ */
+function unitTraversal(ctx: GpuContext, dtype: DType, K: number, path: MatmulPath): GemvTraversal | undefined {
+  if (path === 'gemv-gpu') return 'gpu';
+  if (path === 'gemv-lanes') return 'lanes';
+  if (isQuantDType(dtype)) return ctx.softwareTuning ? 'lanes' : 'gpu';
+  return ctx.softwareTuning && K % 32 === 0 ? 'lanes' : undefined;
 }
 
 function checkCount(name: string, v: number): void {
@@ -148,6 +181,7 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   const { w, M } = args;
   if (w.shape.length !== 2) throw new InputError(`matmul: weight ${w.name} must be 2-D [N, K], has shape [${w.shape}]`);
   const [N, K] = w.shape;
+  checkQuantTensor(`matmul`, w);
   const xOffset = args.xOffset ?? 0, xRowStride = args.xRowStride ?? K;
   const yOffset = args.yOffset ?? 0, yRowStride = args.yRowStride ?? N;
   for (const [n, v] of [['M', M], ['xOffset', xOffset], ['xRowStride', xRowStride], ['yOffset', yOffset], ['yRowStride', yRowStride]] as const) {
@@ -175,6 +209,22 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   };
   let path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
   if (path === 'gemm') path = ctx.softwareTuning ? 'gemm-blocked' : 'gemm-tiled';
+  // Bind only the rows touched (window offsets keep the element offsets' residues mod 4, as XVEC needs).
+  const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + K);
+  const yw = window(ctx, args.y, yOffset, yOffset + (M - 1) * yRowStride + N);
+  if (path === 'gemv' || path === 'gemv-gpu' || path === 'gemv-lanes') {
+    const traversal = unitTraversal(ctx, w.dtype, K, path);
+    if (traversal) {
+      if (M > GEMV_MAX_M) throw new UnsupportedError(`matmul: the unit GEMV serves M <= ${GEMV_MAX_M}, got M = ${M}`);
+      await unitGemv(ctx, {
+        x: xw.binding, xOffset: xw.offset, xRowStride, y: yw.binding, yOffset: yw.offset, yRowStride, M, K, w,
+        accumulate: args.accumulate === true, traversal, tuning: args.gemv as UnitGemvTuning | undefined,
+        nativeF16: ctx.features.shaderF16 && !args.forcePacked,
+      });
+      return;
+    }
+    path = 'gemv';
+  }
   let k;
   let mb = 1, rows = 0;
   if (path === 'gemv') {
@@ -191,16 +241,14 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     }
     k = await ctx.kernel(GEMV, { ...defines, WG: t.wg, R: rows, MB: mb });
   } else {
-    k = await ctx.kernel(path === 'gemm-tiled' ? GEMM : GEMM_BLOCKED, defines);
+    const def = path === 'gemm-tiled' ? GEMM : GEMM_BLOCKED;
+    k = await ctx.kernel(isQuantDType(w.dtype) ? quantDef(def, w.dtype) : def, defines);
   }
-  // Bind only the rows touched (window offsets keep the element offsets' residues mod 4, as XVEC needs).
-  const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + K);
-  const yw = window(ctx, args.y, yOffset, yOffset + (M - 1) * yRowStride + N);
   const base = { M, K, xOffset: xw.offset, xRowStride, yOffset: yw.offset, yRowStride, accumulate: args.accumulate ? 1 : 0 };
   for (const part of w.parts) {
     if (part.rows === 0) continue;
-    const params = { ...base, N: part.rows, nBase: part.rowStart };
-    const bindings = { x: xw.binding, w: part.buffer, y: yw.binding };
+    const params = { ...base, N: part.rows, nBase: part.rowStart, ...sectionWords(w.dtype, part, K) };
+    const bindings: Record<string, Binding> = { x: xw.binding, [isQuantDType(w.dtype) ? 'wu' : 'w']: part.buffer, y: yw.binding };
     if (path === 'gemv') ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / rows), 1, Math.ceil(M / mb)]);
     else ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / TILE[path]), 1, Math.ceil(M / TILE[path])]);
   }
@@ -227,11 +275,15 @@ export async function embedding(ctx: GpuContext, args: EmbeddingArgs): Promise<v
   if (T * 4 > args.ids.size) throw new InputError(`embedding: ids buffer holds fewer than T = ${T} ids`);
   checkExtent('embedding out', args.out, T * H);
   if (T * H > 0xffffffff) throw new UnsupportedError(`embedding: T * H = ${T * H} exceeds the u32 index range`);
-  const k = await ctx.kernel(EMBEDDING, dtypeDefines(table.dtype, ctx.features.shaderF16 && !args.forcePacked));
-  const groups = Math.ceil((T * H) / 256);
+  checkQuantTensor('embedding', table);
+  const quant = isQuantDType(table.dtype);
+  const def = quant ? quantDef(EMBEDDING, table.dtype as QuantDType) : EMBEDDING;
+  const k = await ctx.kernel(def, dtypeDefines(table.dtype, ctx.features.shaderF16 && !args.forcePacked));
+  // Quantized tables: four values per thread (H is a multiple of 32).
+  const groups = Math.ceil((T * H) / (quant ? 1024 : 256));
   table.parts.forEach((part, i) => {
-    ctx.dispatch(k, { ids: args.ids, table: part.buffer, out: args.out },
-      { T, H, rowStart: part.rowStart, rows: part.rows, V, zeroInvalid: i === 0 ? 1 : 0 }, [groups]);
+    ctx.dispatch(k, { ids: args.ids, [quant ? 'wu' : 'table']: part.buffer, out: args.out },
+      { T, H, rowStart: part.rowStart, rows: part.rows, V, zeroInvalid: i === 0 ? 1 : 0, K: H, ...sectionWords(table.dtype, part, H) }, [groups]);
   });
 }
 
