@@ -114,15 +114,16 @@ export function gemmScratchBytes(K: i32): i32 {
 }
 
 /**
- * GEMM for larger M: each thread takes a contiguous range of 16-row panels of W, dequantizes a
- * panel to f32 in its scratch (scratch + ti * scratchStride, gemmScratchBytes(K) bytes), then runs
- * the 2x4 micro-kernel over all x rows. Rows of a partial last panel are zero-filled (never stored).
+ * GEMM for larger M: each call takes a contiguous range of 16-row panels of W, dequantizes a panel
+ * to f32 in `scratch` (gemmScratchBytes(K) bytes private to this call: calls running at the same
+ * time need different regions), then runs the 2x4 micro-kernel over all x rows. Rows of a partial
+ * last panel are zero-filled (never stored).
  */
 export function gemm(fmt: i32, x: usize, xRowStride: i32, M: i32, w: usize, rows: i32, K: i32,
-  y: usize, yRowStride: i32, accumulate: i32, scratch: usize, scratchStride: i32, ti: i32, tc: i32): void {
+  y: usize, yRowStride: i32, accumulate: i32, scratch: usize, ti: i32, tc: i32): void {
   const panels = (rows + PANEL - 1) / PANEL;
   const p1 = splitLo(panels, ti + 1, tc);
-  const buf = scratch + <usize>ti * <usize>scratchStride;
+  const buf = scratch;
   const rowBytes = <usize>((K + 3) & ~3) << 2;
   const xs = <usize>xRowStride << 2, ys = <usize>yRowStride << 2;
   for (let pi = splitLo(panels, ti, tc); pi < p1; pi++) {

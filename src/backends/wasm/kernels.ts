@@ -265,7 +265,8 @@ export class WasmKernels {
       const s = this.gemmScratch(K);
       for (const p of a.w.parts) {
         if (p.rows === 0) continue;
-        calls.push({ fn: 'gemm', args: [fmt, xs.ptr, xRowStride, M, p.buffer.ptr, p.rows, K, ys.ptr + 4 * p.rowStart, yRowStride, acc, s.ptr, s.stride] });
+        calls.push({ fn: 'gemm', args: [fmt, xs.ptr, xRowStride, M, p.buffer.ptr, p.rows, K, ys.ptr + 4 * p.rowStart, yRowStride, acc, s.ptr],
+          scratch: { arg: 10, stride: s.stride } });
       }
     }
     this.run(calls, M * N * K);

@@ -2,9 +2,9 @@
 // with its own instance of the kernel module over the one shared WebAssembly.Memory, and the
 // calling thread taking part as thread 0. One barrier per job (a job is one kernel call, or a batch
 // of independent calls): the caller writes the calls into a small control SharedArrayBuffer, bumps
-// a generation counter, runs its share, and waits until every worker has run its share. Waiting is
-// a short spin on an atomic, then Atomics.wait (the spin covers back-to-back kernels; the wait
-// stops idle workers from burning a core).
+// a generation counter, runs chunks of the job alongside the workers, and waits until every chunk
+// is done. Waiting is a short spin on an atomic, then Atomics.wait (the spin covers back-to-back
+// kernels; the wait stops idle workers from burning a core).
 //
 // Workers run only the kernels: no allocation, no JS objects per call beyond an argument array.
 // Without SharedArrayBuffer or worker_threads (or with threads: 1) the same interface runs every
@@ -16,6 +16,11 @@ export interface KernelCall {
   readonly fn: string;
   /** Its arguments except the trailing (threadIndex, threadCount). */
   readonly args: readonly number[];
+  /**
+   * A per-thread scratch argument: args[arg] is the base of one region per thread, `stride` bytes
+   * apart; thread t passes base + t * stride (chunks run by one thread reuse its region in turn).
+   */
+  readonly scratch?: { readonly arg: number; readonly stride: number };
 }
 
 export interface Executor {
@@ -34,6 +39,7 @@ export interface Executor {
 
 type Fn = (...args: number[]) => unknown;
 
+/** Runs part ti of tc of call c on the calling thread (thread 0: the first scratch region). */
 function callOn(exports: Record<string, unknown>, c: KernelCall, ti: number, tc: number): void {
   const f = exports[c.fn] as Fn | undefined;
   if (typeof f !== 'function') throw new MambaScanError(`wasm kernels: no export ${c.fn}`);
@@ -60,21 +66,73 @@ export class SingleThread implements Executor {
   close(): void {}
 }
 
-// Control block layout (Int32 indices), then the argument slots (Float64).
-const GEN = 0, DONE = 1, NCALLS = 2, ERROR = 3, QUIT = 4;
-const CALLS = 16;            // per call: function id, argument count
+// Control block layout (Int32 indices), then the argument slots (Float64). A job is a list of
+// calls, each cut into chunks: chunk s of a call with c chunks runs the kernel with (ti, tc) =
+// (s, c). Threads grab chunks from one atomic counter until none are left, so a thread the OS does
+// not schedule (2 cores shared with other work) delays only the chunk it already holds: the others
+// take its share. Each chunk is a fixed part of the op computed whole by one thread, so results do
+// not depend on who runs what. The counter word is tag (16 bits: job number) | total chunks (8) |
+// next chunk (8); compare-and-swap on the whole word grabs a chunk of exactly that job.
+const GEN = 0, DONE = 1, NCALLS = 2, ERROR = 3, QUIT = 4, COUNTER = 5;
+const CALLS = 16;            // per call: function id, argument count, chunks, scratch argument (-1: none)
+const CALL_INTS = 4;
 export const MAX_CALLS = 64;
-export const MAX_ARGS = 24;
+export const MAX_ARGS = 24;  // the last slot holds the per-thread scratch stride
 const ARGS_BYTE = 1024;      // Float64Array [MAX_CALLS, MAX_ARGS]
 const CONTROL_BYTES = ARGS_BYTE + MAX_CALLS * MAX_ARGS * 8;
+const MAX_CHUNKS = 255;
+/** Chunks per call and thread: enough to even out a late thread, few enough to stay cheap. */
+const CHUNKS_PER_THREAD = 8;
 
 /** Spins (iterations of an atomic load) before a waiting thread sleeps in Atomics.wait. */
 const DEFAULT_SPIN = 20000;
 
+type ChunkFn = (...a: number[]) => unknown;
+
+/**
+ * Runs chunks of the current job until none are left (main thread and workers alike; the worker
+ * gets this function's source, so it uses nothing from its surroundings but the constants the
+ * worker prelude defines). Returns the first kernel error (after counting its chunk as done).
+ */
+function runChunks(ctl: Int32Array, argv: Float64Array, fns: ChunkFn[], thread: number, call: number[]): unknown {
+  let failure: unknown;
+  for (;;) {
+    const v = Atomics.load(ctl, COUNTER);
+    const next = v & 0xff, total = (v >>> 8) & 0xff;
+    if (next >= total) return failure;
+    if (Atomics.compareExchange(ctl, COUNTER, v, v + 1) !== v) continue;
+    // This job cannot finish before our chunk does: its calls and arguments are stable.
+    const ncalls = ctl[NCALLS];
+    let j = 0, first = 0;
+    for (; j < ncalls - 1; j++) {
+      const c = ctl[CALLS + CALL_INTS * j + 2];
+      if (next < first + c) break;
+      first += c;
+    }
+    const o = CALLS + CALL_INTS * j;
+    const na = ctl[o + 1], chunks = ctl[o + 2], sArg = ctl[o + 3];
+    call.length = na + 2;
+    for (let i = 0; i < na; i++) call[i] = argv[j * MAX_ARGS + i];
+    if (sArg >= 0) call[sArg] = argv[j * MAX_ARGS + sArg] + thread * argv[j * MAX_ARGS + MAX_ARGS - 1];
+    call[na] = next - first;
+    call[na + 1] = chunks;
+    try {
+      fns[ctl[o]].apply(null, call);
+    } catch (e) {
+      Atomics.compareExchange(ctl, ERROR, 0, thread + 1);
+      if (failure === undefined) failure = e;
+    }
+    if (Atomics.add(ctl, DONE, 1) + 1 === total) Atomics.notify(ctl, DONE);
+  }
+}
+
 // The worker, as source (eval'd): no file to locate next to a bundle.
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
-const { module, memory, control, names, index, threads, spin } = workerData;
+const { module, memory, control, names, index, spin } = workerData;
+const GEN = ${GEN}, DONE = ${DONE}, NCALLS = ${NCALLS}, ERROR = ${ERROR}, QUIT = ${QUIT}, COUNTER = ${COUNTER};
+const CALLS = ${CALLS}, CALL_INTS = ${CALL_INTS}, MAX_ARGS = ${MAX_ARGS};
+const runChunks = ${runChunks.toString()};
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const fns = names.map((n) => ex[n]);
 const ctl = new Int32Array(control);
@@ -84,27 +142,13 @@ parentPort.postMessage('ready');
 let seen = 0;
 for (;;) {
   let s = 0;
-  while (Atomics.load(ctl, ${GEN}) === seen) {
-    if (++s >= spin) { Atomics.wait(ctl, ${GEN}, seen); s = 0; }
+  while (Atomics.load(ctl, GEN) === seen) {
+    if (++s >= spin) { Atomics.wait(ctl, GEN, seen); s = 0; }
   }
-  seen = Atomics.load(ctl, ${GEN});
-  if (Atomics.load(ctl, ${QUIT})) break;
-  const n = ctl[${NCALLS}];
-  try {
-    for (let j = 0; j < n; j++) {
-      const fn = fns[ctl[${CALLS} + 2 * j]];
-      const na = ctl[${CALLS} + 2 * j + 1];
-      call.length = na + 2;
-      for (let i = 0; i < na; i++) call[i] = argv[j * ${MAX_ARGS} + i];
-      call[na] = index;
-      call[na + 1] = threads;
-      fn.apply(null, call);
-    }
-  } catch (e) {
-    Atomics.compareExchange(ctl, ${ERROR}, 0, index + 1);
-    parentPort.postMessage({ error: String(e && e.stack || e) });
-  }
-  if (Atomics.add(ctl, ${DONE}, 1) === threads - 2) Atomics.notify(ctl, ${DONE});
+  seen = Atomics.load(ctl, GEN);
+  if (Atomics.load(ctl, QUIT)) break;
+  const e = runChunks(ctl, argv, fns, index, call);
+  if (e !== undefined) parentPort.postMessage({ error: String(e && e.stack || e) });
 }
 `;
 
@@ -133,6 +177,9 @@ export class ThreadPool implements Executor {
   private readonly ctl: Int32Array;
   private readonly argv: Float64Array;
   private readonly ids: Map<string, number>;
+  private readonly fns: ChunkFn[];
+  private readonly call: number[] = [];
+  private gen = 0;
   private closed = false;
   private lastError = '';
 
@@ -141,6 +188,7 @@ export class ThreadPool implements Executor {
     this.ctl = new Int32Array(control);
     this.argv = new Float64Array(control, ARGS_BYTE, MAX_CALLS * MAX_ARGS);
     this.ids = new Map(names.map((n, i) => [n, i]));
+    this.fns = names.map((n) => exports[n] as ChunkFn);
     for (const w of workers) w.on('message', (m) => { if (m && typeof m === 'object' && 'error' in m) this.lastError = String((m as { error: unknown }).error); });
   }
 
@@ -154,7 +202,7 @@ export class ThreadPool implements Executor {
       for (let i = 1; i < o.threads; i++) {
         const w = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { module: o.module, memory: o.memory, control, names: [...o.names], index: i, threads: o.threads, spin },
+          workerData: { module: o.module, memory: o.memory, control, names: [...o.names], index: i, spin },
         }) as unknown as NodeWorker;
         workers.push(w);
         await new Promise<void>((resolve, reject) => {
@@ -184,35 +232,39 @@ export class ThreadPool implements Executor {
     }
     this.stats.parallelJobs++;
     const ctl = this.ctl;
+    const per = Math.max(1, Math.min(CHUNKS_PER_THREAD * this.threads, Math.floor(MAX_CHUNKS / calls.length)));
+    let total = 0;
     calls.forEach((c, j) => {
       const id = this.ids.get(c.fn);
       if (id === undefined) throw new MambaScanError(`wasm thread pool: ${c.fn} is not a pool kernel`);
-      if (c.args.length > MAX_ARGS) throw new MambaScanError(`wasm thread pool: ${c.fn} has ${c.args.length} > ${MAX_ARGS} arguments`);
-      ctl[CALLS + 2 * j] = id;
-      ctl[CALLS + 2 * j + 1] = c.args.length;
+      if (c.args.length > MAX_ARGS - 1) throw new MambaScanError(`wasm thread pool: ${c.fn} has ${c.args.length} > ${MAX_ARGS - 1} arguments`);
+      const o = CALLS + CALL_INTS * j;
+      ctl[o] = id;
+      ctl[o + 1] = c.args.length;
+      ctl[o + 2] = per;
+      ctl[o + 3] = c.scratch ? c.scratch.arg : -1;
       this.argv.set(c.args, j * MAX_ARGS);
+      if (c.scratch) this.argv[j * MAX_ARGS + MAX_ARGS - 1] = c.scratch.stride;
+      total += per;
     });
     ctl[NCALLS] = calls.length;
     Atomics.store(ctl, DONE, 0);
-    Atomics.add(ctl, GEN, 1);
+    Atomics.store(ctl, ERROR, 0);
+    this.gen = (this.gen + 1) | 0;
+    Atomics.store(ctl, COUNTER, ((this.gen & 0xffff) << 16) | (total << 8));
+    Atomics.store(ctl, GEN, this.gen);
     Atomics.notify(ctl, GEN);
-    let failure: unknown;
-    try {
-      for (const c of calls) callOn(this.exports, c, 0, this.threads);
-    } catch (e) {
-      failure = e;
-    }
-    // Join: every worker has run its share (even after a failure here, so no worker still writes
-    // into memory the caller is about to reuse).
-    const want = this.threads - 1;
+    const failure = runChunks(ctl, this.argv, this.fns, 0, this.call);
+    // Join: every chunk has run (even after a failure, so no worker still writes into memory the
+    // caller is about to reuse).
     let spins = 0;
     for (;;) {
       const d = Atomics.load(ctl, DONE);
-      if (d >= want) break;
+      if (d >= total) break;
       if (++spins >= this.spin) { Atomics.wait(ctl, DONE, d, 50); spins = 0; }
     }
-    const err = Atomics.exchange(ctl, ERROR, 0);
-    if (failure) throw failure;
+    const err = Atomics.load(ctl, ERROR);
+    if (failure !== undefined) throw failure;
     if (err) {
       throw new MambaScanError(`wasm kernel ${calls.map((c) => c.fn).join(', ')} failed on worker ${err - 1}` +
         (this.lastError ? `: ${this.lastError}` : ''));
@@ -223,7 +275,7 @@ export class ThreadPool implements Executor {
     if (this.closed) return;
     this.closed = true;
     Atomics.store(this.ctl, QUIT, 1);
-    Atomics.add(this.ctl, GEN, 1);
+    Atomics.store(this.ctl, GEN, (this.gen + 1) | 0);
     Atomics.notify(this.ctl, GEN);
     for (const w of this.workers) void w.terminate();
   }
