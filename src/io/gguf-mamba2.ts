@@ -26,7 +26,7 @@ import { bf16BitsToNumber, f16BitsToNumber } from '../quant/half.ts';
 import { dequantizeBlocks } from '../quant/reference.ts';
 import { parseConfig } from '../models/parse-config.ts';
 import type { ModelConfig } from '../models/config.ts';
-import { type GgufHeader, type GgufTensorInfo, metaFloat, metaInt, metaString, readGgufHeader } from './gguf.ts';
+import { type GgufHeader, metaFloat, metaInt, metaString, readGgufHeader } from './gguf.ts';
 import { type HfTokenizer, ggufTokenizer } from './gguf-tokenizer.ts';
 import type { CheckpointSource } from './sources.ts';
 
@@ -208,6 +208,35 @@ export function ggufBytesToF32(type: GgmlTypeInfo, bytes: Uint8Array, numel: num
   return out;
 }
 
+/** One chunk of whole rows of a GGUF tensor: rows [row0, row0 + rows), file bytes [start, end). */
+export interface GgufRowChunk {
+  readonly row0: number;
+  readonly rows: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Splits a mapped 2-D tensor into chunks of whole rows of at most maxBytes of file data each (at
+ * least one row). With evenBlocks (default) a chunk's block count is kept even, so the f16 `d`
+ * slices of consecutive chunks land on 4-byte boundaries of a device buffer (GPU buffer writes
+ * need 4-byte offsets and sizes); only the last chunk may end on an odd block.
+ */
+export function ggufRowChunks(t: GgufTensorMapping, maxBytes: number, evenBlocks = true): GgufRowChunk[] {
+  const rowsTotal = t.shape[0];
+  const K = t.ggufShape[t.ggufShape.length - 1];
+  const blocksPerRow = K / t.ggmlType.blockValues;
+  const rowBytes = blocksPerRow * t.ggmlType.blockBytes;
+  let per = Math.max(1, Math.floor(maxBytes / rowBytes));
+  if (evenBlocks && blocksPerRow % 2 === 1 && per % 2 === 1 && per < rowsTotal) per = per > 1 ? per - 1 : 2;
+  const out: GgufRowChunk[] = [];
+  for (let r = 0; r < rowsTotal; r += per) {
+    const rows = Math.min(per, rowsTotal - r);
+    out.push({ row0: r, rows, start: t.offset + r * rowBytes, end: t.offset + (r + rows) * rowBytes });
+  }
+  return out;
+}
+
 /** Reads one mapped tensor as f32 in our convention (A -> A_log applied). Small tensors only. */
 export async function readMappedTensorF32(source: CheckpointSource, model: GgufMamba2Model, name: string): Promise<Float32Array> {
   const t = model.tensors.get(name);
@@ -218,4 +247,3 @@ export async function readMappedTensorF32(source: CheckpointSource, model: GgufM
   return t.transform === 'a-to-a-log' ? aLogFromA(v, model.header.file, t.ggufName) : v;
 }
 
-export type { GgufTensorInfo };

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CheckpointError, UnsupportedError } from '../../src/errors.ts';
 import { type GgufKV, GgufType, readGgufHeader } from '../../src/io/gguf.ts';
-import { aLogFromA, mapMamba2Gguf, readGgufMamba2, readMappedTensorF32 } from '../../src/io/gguf-mamba2.ts';
+import { aLogFromA, ggufRowChunks, mapMamba2Gguf, readGgufMamba2, readMappedTensorF32 } from '../../src/io/gguf-mamba2.ts';
 import { GPT2_BYTE_CHARS, ggufTokenizer, tokenizerToGguf } from '../../src/io/gguf-tokenizer.ts';
 import { type GgufDataType, type GgufTensorIn, encodeGguf, encodeMamba2Gguf, gguf } from '../../src/io/gguf-writer.ts';
 import { MemorySource } from '../../src/io/sources.ts';
@@ -206,6 +206,20 @@ test('missing, misshapen and wrongly typed tensors', async () => {
   }), UnsupportedError, /vector stored as Q8_0/);
   const m = mapMamba2Gguf(await readGgufHeader(src(await rebuild((_, t) => { t.push({ name: 'extra.weight', shape: [2], type: 0, data: new Uint8Array(8) }); })), 'm.gguf'));
   assert.equal(m.unusedTensors, ['extra.weight']);
+});
+
+test('ggufRowChunks: whole rows, bounded bytes, even block counts, contiguous cover', async () => {
+  const m = await readGgufMamba2(src(encodeMamba2Gguf({ config: fx.config, tensors: fxTensors, matrixType: 'Q8_0' }).bytes), 'm.gguf');
+  // out_proj [32, 64] as Q8_0: 2 blocks of 34 bytes per row (68 B); in_proj [inProj, 32]: 1 block per row (odd).
+  const out = m.tensors.get('backbone.layers.0.mixer.out_proj.weight')!;
+  assert.equal(ggufRowChunks(out, 204).map((c) => [c.row0, c.rows, c.end - c.start]), Array.from({ length: 11 }, (_, i) => i < 10 ? [3 * i, 3, 204] : [30, 2, 136]));
+  const inp = m.tensors.get('backbone.layers.0.mixer.in_proj.weight')!;
+  const cs = ggufRowChunks(inp, 34 * 5);
+  assert.ok(cs.slice(0, -1).every((c) => c.rows === 4), 'odd blocks per row: chunk rows rounded down to even');
+  assert.is(cs[0].start, inp.offset);
+  for (let i = 1; i < cs.length; i++) assert.is(cs[i].start, cs[i - 1].end);
+  assert.is(cs[cs.length - 1].end, inp.offset + inp.byteLength);
+  assert.equal(ggufRowChunks(inp, 1).map((c) => c.rows).slice(0, 2), [2, 2], 'at least two rows when one row is an odd block count');
 });
 
 // ---------------------------------------------------------------------------------------------
