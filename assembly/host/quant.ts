@@ -624,13 +624,28 @@ export function dequantizeBlocks(fmt: i32, qs: usize, qh: usize, d: usize, first
       const blk = qs + b * 208;
       const dAll = fromHalf(load<u16>(d + (b << 1)));
       const y = dst + (<usize>i << 10);
-      for (let v = 0; v < 256; v++) {
-        const half = v >> 7, within = v & 127, l = within & 31, quarter = within >> 5;
-        const qlByte = <u32>load<u8>(blk + <usize>(64 * half + l + ((quarter & 1) << 5)));
-        const low = quarter < 2 ? qlByte & 15 : qlByte >> 4;
-        const high = (<u32>load<u8>(blk + 128 + <usize>(32 * half + l)) >> <u32>(2 * quarter)) & 3;
-        const sc = <f32>load<i8>(blk + 192 + <usize>(8 * half + (l >> 4) + 2 * quarter));
-        store<f32>(y + (<usize>v << 2), (dAll * sc) * <f32>(<i32>(low | (high << 4)) - 32));
+      const nib = i8x16.splat(0x0f), two = i8x16.splat(0x03), bias = i8x16.splat(32);
+      for (let h = 0; h < 2; h++) {
+        const ql = blk + <usize>(64 * h), qh = blk + 128 + <usize>(32 * h), sc = blk + 192 + <usize>(8 * h);
+        for (let l = 0; l < 32; l += 16) {
+          const a = v128.load(ql + l), c = v128.load(ql + 32 + l), hb = v128.load(qh + l);
+          // Values l.., l+32.., l+64.., l+96.. of this half: low nibbles from a/c, two high bits from hb.
+          const q0 = i8x16.sub(v128.or(v128.and(a, nib), i8x16.shl(v128.and(hb, two), 4)), bias);
+          const q1 = i8x16.sub(v128.or(v128.and(c, nib), i8x16.shl(v128.and(i8x16.shr_u(hb, 2), two), 4)), bias);
+          const q2 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hb, 4), two), 4)), bias);
+          const q3 = i8x16.sub(v128.or(i8x16.shr_u(c, 4), i8x16.shl(i8x16.shr_u(hb, 6), 4)), bias);
+          const is = l >> 4;
+          for (let k = 0; k < 4; k++) {
+            const q = k == 0 ? q0 : k == 1 ? q1 : k == 2 ? q2 : q3;
+            const vd = f32x4.splat(dAll * <f32>load<i8>(sc + <usize>(is + 2 * k)));
+            const w0 = i16x8.extend_low_i8x16_s(q), w1 = i16x8.extend_high_i8x16_s(q);
+            const o = y + (<usize>(128 * h + 32 * k + l) << 2);
+            v128.store(o, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0))));
+            v128.store(o + 16, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0))));
+            v128.store(o + 32, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1))));
+            v128.store(o + 48, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1))));
+          }
+        }
       }
     }
   }
