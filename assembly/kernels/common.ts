@@ -53,6 +53,22 @@
   return v128.or(f, sign);
 }
 
+/**
+ * Lanes of q (eight halves) that are not normal numbers (zero, subnormal, inf or NaN): em + 0x400
+ * as i16 is below 0x800 exactly for em < 0x400 or em >= 0x7c00, em = the half without its sign.
+ * Where no lane is set, f16FastLo/Hi convert exactly with a shift, a mask and one multiply.
+ */
+@inline export function f16Special(q: v128): v128 {
+  return i16x8.lt_s(i16x8.add(v128.and(q, i16x8.splat(0x7fff)), i16x8.splat(0x0400)), i16x8.splat(0x0800));
+}
+
+/** f16HiToF32 for normal halves only: sign | em << 13 (arithmetic shift keeps the sign) times 2^112. */
+@inline export function f16FastHiToF32(t: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(t, 3), i32x4.splat(<i32>0x8fffe000)), f32x4.splat(reinterpret<f32>(<u32>0x77800000)));
+}
+@inline export function f16FastLo(q: v128): v128 { return f16FastHiToF32(bf16Lo(q)); }
+@inline export function f16FastHi(q: v128): v128 { return f16FastHiToF32(bf16Hi(q)); }
+
 /** Four f16 at p (8 bytes) -> f32x4, exact. */
 @inline export function loadF16x4(p: usize): v128 {
   const h = v128.load64_zero(p);

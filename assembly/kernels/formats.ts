@@ -7,7 +7,7 @@
 // Every function here has a fixed summation order per output (it never depends on which thread
 // runs it or on which other rows are computed alongside).
 import {
-  align16, bf16Hi, bf16Lo, dotI8x16, f16Hi, f16Lo, f16ToF32, hsum, hsum4, madd,
+  align16, bf16Hi, bf16Lo, dotI8x16, f16FastHi, f16FastLo, f16Hi, f16Lo, f16Special, f16ToF32, hsum, hsum4, madd,
 } from './common';
 
 export const FMT_F32: i32 = 0;
@@ -108,6 +108,14 @@ function dot4F32(xr: usize, w: usize, n: i32, K: i32): v128 {
   for (; k + 16 <= K; k += 16) {
     const o = <usize>k << 2, p = row + (<usize>k << 1);
     const q0 = v128.load(p), q1 = v128.load(p, 16);
+    if (!bf && !v128.any_true(v128.or(f16Special(q0), f16Special(q1)))) {
+      // The common case in trained f16 weights: the cheap conversion, bit-identical to the exact one.
+      a = madd(f16FastLo(q0), v128.load(xr + o), a);
+      b = madd(f16FastHi(q0), v128.load(xr + o, 16), b);
+      a = madd(f16FastLo(q1), v128.load(xr + o, 32), a);
+      b = madd(f16FastHi(q1), v128.load(xr + o, 48), b);
+      continue;
+    }
     a = madd(h16(bf, q0, false), v128.load(xr + o), a);
     b = madd(h16(bf, q0, true), v128.load(xr + o, 16), b);
     a = madd(h16(bf, q1, false), v128.load(xr + o, 32), a);
@@ -130,14 +138,18 @@ function dot4F32(xr: usize, w: usize, n: i32, K: i32): v128 {
   for (; k + 8 <= K; k += 8) {
     const o = <usize>k << 1;
     const x0 = v128.load(xr + (<usize>k << 2)), x1 = v128.load(xr + (<usize>k << 2), 16);
-    let q = v128.load(r0 + o);
-    a0 = madd(h16(bf, q, false), x0, a0); b0 = madd(h16(bf, q, true), x1, b0);
-    q = v128.load(r1 + o);
-    a1 = madd(h16(bf, q, false), x0, a1); b1 = madd(h16(bf, q, true), x1, b1);
-    q = v128.load(r2 + o);
-    a2 = madd(h16(bf, q, false), x0, a2); b2 = madd(h16(bf, q, true), x1, b2);
-    q = v128.load(r3 + o);
-    a3 = madd(h16(bf, q, false), x0, a3); b3 = madd(h16(bf, q, true), x1, b3);
+    const q0 = v128.load(r0 + o), q1 = v128.load(r1 + o), q2 = v128.load(r2 + o), q3 = v128.load(r3 + o);
+    if (!bf && !v128.any_true(v128.or(v128.or(f16Special(q0), f16Special(q1)), v128.or(f16Special(q2), f16Special(q3))))) {
+      a0 = madd(f16FastLo(q0), x0, a0); b0 = madd(f16FastHi(q0), x1, b0);
+      a1 = madd(f16FastLo(q1), x0, a1); b1 = madd(f16FastHi(q1), x1, b1);
+      a2 = madd(f16FastLo(q2), x0, a2); b2 = madd(f16FastHi(q2), x1, b2);
+      a3 = madd(f16FastLo(q3), x0, a3); b3 = madd(f16FastHi(q3), x1, b3);
+      continue;
+    }
+    a0 = madd(h16(bf, q0, false), x0, a0); b0 = madd(h16(bf, q0, true), x1, b0);
+    a1 = madd(h16(bf, q1, false), x0, a1); b1 = madd(h16(bf, q1, true), x1, b1);
+    a2 = madd(h16(bf, q2, false), x0, a2); b2 = madd(h16(bf, q2, true), x1, b2);
+    a3 = madd(h16(bf, q3, false), x0, a3); b3 = madd(h16(bf, q3, true), x1, b3);
   }
   let s = hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
   if (k < K) {
@@ -368,6 +380,7 @@ export function dequantRow(fmt: i32, w: usize, rows: i32, K: i32, n: i32, dst: u
         const q = v128.load(row + (<usize>k << 1));
         const o = dst + (<usize>k << 2);
         if (bf) { v128.store(o, bf16Lo(q)); v128.store(o, bf16Hi(q), 16); }
+        else if (!v128.any_true(f16Special(q))) { v128.store(o, f16FastLo(q)); v128.store(o, f16FastHi(q), 16); }
         else { v128.store(o, f16Lo(q)); v128.store(o, f16Hi(q), 16); }
       }
       for (; k < K; k++) store<f32>(dst + (<usize>k << 2), scalar16(bf, row, k));
