@@ -172,6 +172,7 @@ export class MambaModel {
     this.disposed = true;
     for (const s of [...this.sessions]) s.dispose();
     this.engine.trim();
+    this.engine.runner.dispose();
     this.checkpoint.dispose();
     this.tokenizer?.dispose();
     await this.be.sync().catch(() => undefined);
@@ -215,6 +216,8 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
   }
   const baselineBytes = be.memoryStats().liveBytes;
   let ckpt: LoadedCheckpoint | undefined;
+  let runner: ModelRunner | undefined;
+  let engine: Engine | undefined;
   let tokenizer: Tokenizer | undefined;
   try {
     ckpt = await loadCheckpoint(be, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
@@ -228,13 +231,13 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     if (opts.maxMemoryBytes !== undefined) {
       prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
     }
-    const runner = makeRunner(be, config, ckpt);
+    runner = makeRunner(be, config, ckpt);
     checkBlockFits(be, runner, prefillChunk, opts.prefillChunk !== undefined);
     const maxContext = opts.maxContext ?? (config.arch === 'zamba2' && config.useMemRope ? config.maxPositionEmbeddings : Number.MAX_SAFE_INTEGER);
     const kvDtype = opts.kvDtype ?? be.defaultKvDtype;
     if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError(`kvDtype must be 'f32' or 'f16', got ${JSON.stringify(kvDtype)}`);
     if (kvDtype === 'f16' && !be.supportsF16Kv) throw new UnsupportedError(`kvDtype 'f16' is not supported on the ${be.kind} backend`);
-    const engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype });
+    engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype });
     if (opts.warmup ?? true) await engine.warmup();
     if (!opts.noTokenizer) {
       const tokJson = await src.readTextIfExists('tokenizer.json');
@@ -245,6 +248,8 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     }
     return new MambaModel(be, ownsBackend, ckpt, engine, tokenizer, baselineBytes);
   } catch (e) {
+    engine?.trim();
+    runner?.dispose();
     ckpt?.dispose();
     tokenizer?.dispose();
     if (ownsBackend) await be.destroy();

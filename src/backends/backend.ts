@@ -189,6 +189,8 @@ export interface ConvScanOp {
   dtMin: number;
   dtMax: number;
   algorithm: ScanAlgorithm;
+  /** The block's op scratch (Backend.opScratch), for the chunked scan. */
+  scratch?: OpScratchBuffers;
 }
 
 export interface RopeOp {
@@ -201,7 +203,21 @@ export interface RopeOp {
   headDim: number;
   /** Absolute position of row 0. */
   pos0: number;
-  theta: number;
+  /** inv_freq [headDim / 2] f32 (ropeInvFreq), held by the model. */
+  invFreq: Buf;
+}
+
+/**
+ * inv_freq[i] = 1 / theta^(2i / hd) as torch forms it in float32 (each op rounded to f32), so the
+ * angles pos * inv_freq match transformers' to the bit. Every backend's RoPE reads this table.
+ */
+export function ropeInvFreq(headDim: number, theta: number): Float32Array {
+  const half = headDim >> 1;
+  const out = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    out[i] = Math.fround(1 / Math.fround(Math.pow(Math.fround(theta), Math.fround((2 * i) / headDim))));
+  }
+  return out;
 }
 
 export interface KvWriteOp {
@@ -235,6 +251,8 @@ export interface AttentionOp {
   nKvHeads: number;
   headDim: number;
   scale: number;
+  /** The block's op scratch (Backend.opScratch), for split-K partials. */
+  scratch?: OpScratchBuffers;
 }
 
 export interface ArgmaxOp {
@@ -246,13 +264,20 @@ export interface ArgmaxOp {
   out: Buf;
 }
 
-/** Scratch the backend's ops take for a block of T tokens (for the memory planner). */
+/**
+ * What sizes the scratch a model's ops need in a block of at most T tokens. The engine keeps the
+ * buffers Backend.opScratch names in its workspace and passes them to the ops as `scratch` (ops
+ * run one after another, so they share them); the memory planner counts the same figures.
+ */
 export interface OpScratchQuery {
+  /** Most tokens in a block. */
   T: number;
+  /** SSM heads. */
   nHeads: number;
-  scan: ScanAlgorithm;
-  /** Bytes of the largest readback of one block (logits rows). */
-  readbackBytes: number;
+  /** Whether any block may use the chunked scan. */
+  chunked: boolean;
+  /** Attention heads and head dim (Zamba2), if the model has attention. */
+  attention?: { nHeads: number; headDim: number };
 }
 
 /**
@@ -265,6 +290,9 @@ export interface OpScratchQuery {
 export function convStateBytes(channels: number, kernelSize: number): number {
   return 4 * kernelSize * channels;
 }
+
+/** Op scratch buffers by the names Backend.opScratch gave them. */
+export type OpScratchBuffers = Readonly<Record<string, Buf>>;
 
 export interface Backend {
   readonly kind: BackendKind;
@@ -326,8 +354,13 @@ export interface Backend {
 
   /** The scan a prefill block of T tokens should use when the caller leaves it to the backend. */
   scanFor(T: number): ScanAlgorithm;
-  /** Pool scratch the ops take for one block (exact, for planned = measured). */
-  opScratchBytes(q: OpScratchQuery): number;
+  /** The op scratch buffers (name → bytes) for blocks described by `q` (exact; see OpScratchQuery). */
+  opScratch(q: OpScratchQuery): Record<string, number>;
+  /**
+   * Keeps a host-readable staging area of at least `bytes` for `read`, so readbacks allocate
+   * nothing per call (and the memory plan is exact); it grows only when asked for more.
+   */
+  reserveReadback(bytes: number): void;
 
   /** Frees everything; returns buffers still held (leaks). */
   destroy(): Promise<{ label: string; size: number }[]>;

@@ -35,6 +35,8 @@ export class Mamba2Runner implements ModelRunner {
 
   scratch(T: number): Record<string, number> { return mamba2Scratch(this.config, T); }
 
+  dispose(): void { /* holds no buffers of its own */ }
+
   async block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf> {
     const { be, config: c } = this;
     const H = c.hiddenSize;

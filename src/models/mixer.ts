@@ -77,7 +77,7 @@ export async function mixerForward(
     T, pos0, xBC: strided(zxbcdt, di, inProjDim), dt: strided(zxbcdt, di + convDim, inProjDim), convDim,
     kernelSize: cfg.convKernel, convWeight: w.convWeight, convBias: w.convBias, convState: state.convState, xbc,
     nHeads, headDim, dState, nGroups, dtBias: w.dtBias, aLog: w.aLog, D: w.D, ssmState: state.ssmState, y,
-    dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan,
+    dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan, scratch: ws.opScratch(),
   });
   await be.gatedRmsNorm({
     y, z: strided(zxbcdt, 0, inProjDim), weight: w.normWeight, out: yn,

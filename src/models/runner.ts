@@ -25,6 +25,8 @@ export interface ModelRunner {
    * memory planner sums the same figures.
    */
   scratch(T: number): Record<string, number>;
+  /** Frees the buffers the runner holds itself (e.g. a RoPE table); the weights belong to the loader. */
+  dispose(): void;
   /** The weight the head reads (for bandwidth figures and the storage dtype report). */
   readonly headWeight: WeightTensor;
 }

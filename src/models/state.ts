@@ -1,7 +1,7 @@
 // What a model reads and advances while it runs a block: the per-sequence recurrent state and the
 // activation workspace. The runtime owns and allocates both (src/runtime/cache.ts, workspace.ts);
 // models only see these interfaces, so they depend on nothing above them.
-import type { Buf, KvDType } from '../backends/backend.ts';
+import type { Buf, KvDType, OpScratchBuffers } from '../backends/backend.ts';
 
 export interface MambaLayerState {
   /** convState [K-1, convDim] f32: the last K-1 raw pre-conv xBC rows (backend.ts convStateBytes). */
@@ -46,4 +46,6 @@ export interface CacheDims {
 /** Named activation buffers, each at least the requested size, reused between blocks. */
 export interface Workspace {
   get(name: string, bytes: number): Buf;
+  /** The op scratch buffers (Backend.opScratch) the engine sized for this block size. */
+  opScratch(): OpScratchBuffers;
 }

@@ -13,7 +13,7 @@
 //     t  [T,H]  = (h·downᵀ)·linear_lᵀ
 //     x += Mixer_l(RMSNorm_l(x + t))
 //   hn [T,H] = RMSNorm_final(x)
-import { type Backend, type Buf, type WeightTensor, convStateBytes } from '../backends/backend.ts';
+import { type Backend, type Buf, type WeightTensor, convStateBytes, ropeInvFreq } from '../backends/backend.ts';
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
@@ -54,6 +54,8 @@ export class Zamba2Runner implements ModelRunner {
   readonly headWeight: WeightTensor;
   private readonly kvWidth: number;
   private readonly attnWidth: number;
+  /** RoPE inv_freq [hd / 2] f32, held for the model's life (undefined without RoPE). */
+  private readonly invFreq: Buf | undefined;
 
   constructor(private readonly be: Backend, readonly config: Zamba2Config, w: WeightSet) {
     const c = config;
@@ -62,6 +64,11 @@ export class Zamba2Runner implements ModelRunner {
     this.headWeight = !c.tieWordEmbeddings && w.has('lm_head.weight') ? w.matrix('lm_head.weight') : this.embed;
     this.kvWidth = c.numKeyValueHeads * c.attentionHeadDim;
     this.attnWidth = c.numAttentionHeads * c.attentionHeadDim;
+    if (c.useMemRope && c.hybridLayerIds.length > 0) {
+      const table = ropeInvFreq(c.attentionHeadDim, c.ropeTheta);
+      this.invFreq = be.alloc('weights:rope_inv_freq', table.byteLength);
+      be.write(this.invFreq, 0, table);
+    }
 
     const blocks: SharedBlock[] = [];
     // A Zamba2 without hybrid layers (a pure mamba stack) stores no shared block.
@@ -123,6 +130,10 @@ export class Zamba2Runner implements ModelRunner {
 
   scratch(T: number): Record<string, number> { return zamba2Scratch(this.config, T); }
 
+  dispose(): void {
+    if (this.invFreq) this.be.free(this.invFreq);
+  }
+
   async block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf> {
     const { be, config: c } = this;
     const H = c.hiddenSize;
@@ -179,8 +190,9 @@ export class Zamba2Runner implements ModelRunner {
     await be.matmul({ x: s, M: T, w: blk.v, y: kvNew, yOffset: vOffset });
     if (site.vLora) await this.lora(site.vLora, s, kvNew, vOffset, kvW, T, loraTmp);
     if (c.useMemRope) {
-      await be.rope({ x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, theta: c.ropeTheta });
-      await be.rope({ x: kvNew, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, theta: c.ropeTheta });
+      const invFreq = this.invFreq!;
+      await be.rope({ x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, invFreq });
+      await be.rope({ x: kvNew, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, invFreq });
     }
     await be.kvWrite({ src: kvNew, T, width: kvW, dst: kv.k, dstRow: pos0, dtype: state.kvDtype });
     await be.kvWrite({ src: kvNew, srcOffset: vOffset, T, width: kvW, dst: kv.v, dstRow: pos0, dtype: state.kvDtype });
@@ -188,6 +200,7 @@ export class Zamba2Runner implements ModelRunner {
     await be.attention({
       q, qRowStride: A, kCache: kv.k, vCache: kv.v, kvDtype: state.kvDtype, out: att, T, pos0,
       nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
+      scratch: ws.opScratch(),
     });
     const a0 = ws.get('hybrid.a0', sz['hybrid.a0']);
     await be.matmul({ x: att, M: T, w: blk.o, y: a0 });
@@ -216,6 +229,11 @@ export class Zamba2Runner implements ModelRunner {
     const H = this.config.hiddenSize;
     await this.be.matmul({ x: hn, xOffset: rowStart * H, M: rows, w: this.headWeight, y: logits });
   }
+}
+
+/** Bytes of the RoPE table a Zamba2 model holds (0 without RoPE or attention). */
+export function ropeTableBytes(c: Zamba2Config): number {
+  return c.useMemRope && c.hybridLayerIds.length > 0 ? Math.max(4, 4 * (c.attentionHeadDim >> 1)) : 0;
 }
 
 /**

@@ -6,6 +6,29 @@ import type { ModelRunner } from '../models/runner.ts';
 import { HybridCache, kvElemBytes } from './cache.ts';
 import { Workspace } from './workspace.ts';
 import { AbortError, InputError } from '../errors.ts';
+import type { ModelConfig } from '../models/config.ts';
+import { zamba2Scratch } from '../models/zamba2.ts';
+import { mamba2Scratch } from '../models/mamba2.ts';
+
+/**
+ * Every workspace buffer (name → bytes) an engine holds for blocks of T tokens: the model's
+ * activations, the ops' shared scratch, the ids, a logits block and the argmax slot. The memory
+ * planner sums the same figures.
+ */
+export function engineScratch(config: ModelConfig, T: number, be: Pick<Backend, 'opScratch' | 'scanFor'>,
+  opts: Pick<EngineOptions, 'scan' | 'logitsRows'>): { activations: Record<string, number>; ops: Record<string, number> } {
+  const activations = config.arch === 'zamba2' ? zamba2Scratch(config, T) : mamba2Scratch(config, T);
+  activations.ids = 4 * T;
+  activations.logits = 4 * Math.min(opts.logitsRows, T) * config.vocabSize;
+  activations.argmax = 4;
+  const chunked = opts.scan === 'chunked' || (opts.scan === 'auto' && be.scanFor(T) === 'chunked');
+  const ops = be.opScratch({
+    T, nHeads: config.nHeads, chunked,
+    attention: config.arch === 'zamba2' && config.hybridLayerIds.length > 0
+      ? { nHeads: config.numAttentionHeads, headDim: config.attentionHeadDim } : undefined,
+  });
+  return { activations, ops };
+}
 
 export type ScanChoice = ScanAlgorithm | 'auto';
 
@@ -62,11 +85,11 @@ export class Engine {
    * decode) fits in it, so scratch is one fixed figure whatever the prompt lengths are.
    */
   private sizeWorkspace(): void {
-    const T = this.opts.prefillChunk;
-    for (const [name, bytes] of Object.entries(this.runner.scratch(T))) this.ws.get(name, bytes);
-    this.ws.get('ids', 4 * T);
-    this.ws.get('logits', 4 * Math.min(this.opts.logitsRows, T) * this.vocabSize);
-    this.ws.get('argmax', 4);
+    const { activations, ops } = engineScratch(this.runner.config, this.opts.prefillChunk, this.be, this.opts);
+    for (const [name, bytes] of Object.entries(activations)) this.ws.get(name, bytes);
+    this.ws.sizeOpScratch(ops);
+    // One logits row for sampling; forward() of every row grows this.
+    this.be.reserveReadback(4 * this.vocabSize);
   }
 
   get vocabSize(): number { return this.runner.config.vocabSize; }
@@ -167,6 +190,7 @@ export class Engine {
         cache.position += T;
         const isLastBlock = start + T === ids.length;
         if (want === 'all') {
+          this.be.reserveReadback(4 * Math.min(this.opts.logitsRows, T) * V);
           for (let r = 0; r < T; r += this.opts.logitsRows) {
             const rows = Math.min(this.opts.logitsRows, T - r);
             const logits = ws.get('logits', 4 * rows * V);

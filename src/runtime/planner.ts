@@ -4,11 +4,11 @@
 // cache block, and the engine's workspace at the block size (exact names and sizes from the
 // model files), plus kernel scratch and the readback staging buffer.
 import type { ModelConfig } from '../models/config.ts';
-import { zamba2Scratch } from '../models/zamba2.ts';
-import { mamba2Scratch } from '../models/mamba2.ts';
 import { expectedTensors } from '../models/layout.ts';
 import { convStateBytes, type KvDType, type ScanAlgorithm } from '../backends/backend.ts';
-import { CHUNKED_SCAN_MIN_TOKENS, webgpuOpScratchBytes } from '../backends/webgpu/backend.ts';
+import { CHUNKED_SCAN_MIN_TOKENS, webgpuOpScratch } from '../backends/webgpu/backend.ts';
+import { engineScratch } from './engine.ts';
+import { ropeTableBytes } from '../models/zamba2.ts';
 import { KV_BLOCK } from '../models/state.ts';
 import { kvElemBytes } from './cache.ts';
 import { OutOfMemoryError } from '../errors.ts';
@@ -36,6 +36,7 @@ export interface PlanOptions {
 }
 
 export interface MemoryPlan {
+  /** Checkpoint tensors plus what the model derives from them (derivedWeightBytes). */
   weights: number;
   state: number;
   kvCache: number;
@@ -59,26 +60,37 @@ export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16
   return total;
 }
 
+/** The WebGPU backend's scratch sizing, as the engine asks it (no device needed). */
+const WEBGPU_SIZER = {
+  opScratch: webgpuOpScratch,
+  scanFor: (T: number): ScanAlgorithm => (T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent'),
+};
+
+/**
+ * The engine's workspace for blocks of T tokens (every buffer, exactly as engineScratch sizes it)
+ * plus the readback staging area: logits rows for forward() (allLogits) or one row otherwise.
+ */
 export function scratchFor(config: ModelConfig, T: number, allLogits = false, scan?: ScanAlgorithm): number {
-  const ws = config.arch === 'zamba2' ? zamba2Scratch(config, T) : mamba2Scratch(config, T);
-  // The engine sizes its workspace once for a full block, logits for up to LOGITS_ROWS rows.
-  const rows = Math.min(LOGITS_ROWS, T);
-  ws.ids = 4 * T;
-  ws.logits = 4 * rows * config.vocabSize;
-  ws.argmax = 4;
+  const { activations, ops } = engineScratch(config, T, WEBGPU_SIZER, { scan: scan ?? 'auto', logitsRows: LOGITS_ROWS });
   let total = 0;
-  for (const v of Object.values(ws)) total += pad4(v);
-  // Kernel scratch and the readback staging buffer come from the allocator's pool.
-  const algorithm = scan ?? (T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent');
-  total += webgpuOpScratchBytes({ T, nHeads: config.nHeads, scan: algorithm, readbackBytes: 4 * (allLogits ? rows : 1) * config.vocabSize });
+  for (const v of [...Object.values(activations), ...Object.values(ops)]) total += pad4(v);
+  total += pad4(4 * (allLogits ? Math.min(LOGITS_ROWS, T) : 1) * config.vocabSize);
   return total;
+}
+
+/**
+ * Buffers a loaded model derives from its weights and keeps beside them: each mamba layer's
+ * packed scan constants (16 bytes per head) and Zamba2's RoPE frequency table.
+ */
+export function derivedWeightBytes(config: ModelConfig): number {
+  return config.numLayers * pad4(16 * config.nHeads) + (config.arch === 'zamba2' ? ropeTableBytes(config) : 0);
 }
 
 export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryPlan {
   const maxTokens = opts.maxTokens ?? 2048;
   const batch = opts.batch ?? 1;
   const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, maxTokens));
-  const weights = opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16');
+  const weights = (opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16')) + derivedWeightBytes(config);
   const perLayer = pad4(convStateBytes(config.convDim, config.convKernel)) + pad4(4 * config.nHeads * config.headDim * config.dState);
   const state = batch * config.numLayers * perLayer;
   let kvBytesPerToken = 0;

@@ -26,6 +26,19 @@ export class Workspace implements ModelWorkspace {
     return buffer;
   }
 
+  /** Names of the op scratch buffers (Backend.opScratch) among the held ones. */
+  private opNames: string[] = [];
+  private ops: Record<string, Buf> = {};
+
+  /** Sizes the op scratch buffers (name → bytes) and remembers which they are. */
+  sizeOpScratch(sizes: Record<string, number>): void {
+    this.opNames = Object.keys(sizes);
+    this.ops = {};
+    for (const [name, bytes] of Object.entries(sizes)) this.ops[name] = this.get(name, bytes);
+  }
+
+  opScratch(): Readonly<Record<string, Buf>> { return this.ops; }
+
   /** Bytes held, per name. */
   sizes(): Record<string, number> {
     return Object.fromEntries([...this.held].map(([k, v]) => [k, v.bytes]));
@@ -36,5 +49,7 @@ export class Workspace implements ModelWorkspace {
     if (this.held.size === 0) return;
     for (const { buffer } of this.held.values()) this.be.free(buffer);
     this.held.clear();
+    this.ops = {};
+    this.opNames = [];
   }
 }

@@ -8,16 +8,15 @@ import type {
 import type { Buf } from '../tensor.ts';
 import { GpuContext, type DeviceOptions } from './context.ts';
 import { STORAGE_RW } from './flags.ts';
-import { scratchBucket } from './allocator.ts';
 import type { GpuTensor } from './tensor.ts';
 import { argmax, embedding, matmul } from './kernels/matmul.ts';
 import { gatedRmsNorm, rmsNorm } from './kernels/norm.ts';
 import { add } from './kernels/add.ts';
 import { geluGate } from './kernels/elementwise.ts';
 import { conv1d } from './kernels/conv1d.ts';
-import { headParams, scanScratchBuffers, ssmDecodeStep, ssmScan } from './kernels/scan.ts';
+import { chunkedScanScratch, headParams, ssmDecodeStep, ssmScan } from './kernels/scan.ts';
 import { rope } from './kernels/rope.ts';
-import { attention } from './kernels/attention.ts';
+import { attention, maxAttentionScratchBytes } from './kernels/attention.ts';
 import { kvWrite } from './kernels/kv.ts';
 
 /** Prefill blocks this long or longer use the chunked scan (measured by bench/speed; see README). */
@@ -25,14 +24,24 @@ export const CHUNKED_SCAN_MIN_TOKENS = 64;
 
 const gpu = (b: Buf) => b as GPUBuffer;
 
-/** Pool scratch (bucketed sizes, as the allocator pools them) the WebGPU ops take for one block. */
-export function webgpuOpScratchBytes(q: OpScratchQuery): number {
-  let total = 0;
-  for (const b of scanScratchBuffers({ T: q.T, nHeads: q.nHeads, algorithm: q.scan })) total += scratchBucket(b);
-  // Decode (T = 1) uses the recurrent scan; its head-params buffer shares the pool bucket above.
-  total += scratchBucket(q.readbackBytes); // readback staging
-  return total;
+/**
+ * The WebGPU ops' scratch for a block (OpScratchQuery): `ops.a` holds the chunked scan's decayed
+ * C·Bᵀ matrices or the split-K attention partials, whichever is larger (they never run at once);
+ * `ops.b` the chunk's cumulative decays, which the scan kernels read beside `ops.a` (one dispatch
+ * may not bind one buffer both writable and read-only). The scan constants live beside the
+ * weights (weights:scan.hp), not here.
+ */
+export function webgpuOpScratch(q: OpScratchQuery): Record<string, number> {
+  const [cum, m] = q.chunked ? chunkedScanScratch(q.T, q.nHeads) : [0, 0];
+  const att = q.attention ? maxAttentionScratchBytes(q.T, q.attention.nHeads, q.attention.headDim) : 0;
+  const out: Record<string, number> = {};
+  if (Math.max(m, att) > 0) out[OPS_A] = Math.max(m, att);
+  if (cum > 0) out[OPS_B] = cum;
+  return out;
 }
+
+const OPS_A = 'ops.a';
+const OPS_B = 'ops.b';
 
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
@@ -59,7 +68,7 @@ export class WebGpuBackend implements Backend {
   isLive(buf: Buf): boolean { return this.ctx.alloc.isLive(gpu(buf)); }
   memoryStats(): MemoryStats { return this.ctx.memoryStats(); }
   resetPeak(): void { this.ctx.alloc.resetPeak(); }
-  trimPool(): void { this.ctx.alloc.trimPool(); }
+  trimPool(): void { this.ctx.alloc.trimPool(); this.ctx.trimStaging(); }
 
   write(buf: Buf, byteOffset: number, data: ArrayBufferView): void { this.ctx.write(gpu(buf), byteOffset, data); }
   copy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, bytes: number): void {
@@ -111,7 +120,7 @@ export class WebGpuBackend implements Backend {
     const s = (v: SsmScanOp['x']) => ({ ...v, buffer: gpu(v.buffer) });
     return ssmScan(this.ctx, {
       ...op, x: s(op.x), dt: s(op.dt), B: s(op.B), C: s(op.C), dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D),
-      state: gpu(op.state), y: gpu(op.y),
+      state: gpu(op.state), y: gpu(op.y), scratch: undefined,
     });
   }
 
@@ -137,6 +146,7 @@ export class WebGpuBackend implements Backend {
       x: view(0), B: view(di), C: view(di + GN), dt: { ...op.dt, buffer: gpu(op.dt.buffer) },
       dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D), state: gpu(op.ssmState), y: gpu(op.y),
       dtMin: op.dtMin, dtMax: op.dtMax, algorithm: op.algorithm, hp,
+      scratch: op.scratch?.[OPS_A] && op.scratch[OPS_B] ? { m: gpu(op.scratch[OPS_A]), cum: gpu(op.scratch[OPS_B]) } : undefined,
     });
   }
 
@@ -156,19 +166,21 @@ export class WebGpuBackend implements Backend {
     return hp;
   }
 
-  rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x) }); }
+  rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x), theta: 1, invFreq: gpu(op.invFreq) }); }
 
   kvWrite(op: KvWriteOp): Promise<void> { return kvWrite(this.ctx, { ...op, src: gpu(op.src), dst: gpu(op.dst) }); }
 
   attention(op: AttentionOp): Promise<void> {
-    return attention(this.ctx, { ...op, q: gpu(op.q), kCache: gpu(op.kCache), vCache: gpu(op.vCache), out: gpu(op.out) });
+    return attention(this.ctx, { ...op, q: gpu(op.q), kCache: gpu(op.kCache), vCache: gpu(op.vCache), out: gpu(op.out), scratch: op.scratch?.[OPS_A] && gpu(op.scratch[OPS_A]) });
   }
 
   argmax(op: ArgmaxOp): Promise<void> { return argmax(this.ctx, { ...op, logits: gpu(op.logits), out: gpu(op.out) }); }
 
   scanFor(T: number): ScanAlgorithm { return T >= CHUNKED_SCAN_MIN_TOKENS ? 'chunked' : 'recurrent'; }
 
-  opScratchBytes(q: OpScratchQuery): number { return webgpuOpScratchBytes(q); }
+  opScratch(q: OpScratchQuery): Record<string, number> { return webgpuOpScratch(q); }
+
+  reserveReadback(bytes: number): void { this.ctx.reserveStaging(bytes); }
 
   async destroy(): Promise<{ label: string; size: number }[]> {
     if (!this.ownsContext) {

@@ -506,12 +506,34 @@ export class GpuContext {
     return buf;
   }
 
+  /**
+   * Keeps one staging buffer of at least `bytes` for reads (grown on request, never shrunk until
+   * trimStaging): readbacks that fit it allocate nothing, so memory use is the same every call.
+   */
+  reserveStaging(bytes: number): void {
+    const want = Math.max(4, Math.ceil(bytes / 4) * 4);
+    if (this.staging && this.staging.size >= want) return;
+    if (this.staging) this.alloc.destroy(this.staging);
+    this.staging = this.alloc.create('runtime:staging', want, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+  }
+
+  /** Frees the reserved staging buffer. */
+  trimStaging(): void {
+    if (this.staging) this.alloc.destroy(this.staging);
+    this.staging = undefined;
+  }
+
+  private staging: GPUBuffer | undefined;
+  private stagingBusy = false;
+
   /** Reads `size` bytes back after all recorded work completes. */
   async read(buf: GPUBuffer, offset = 0, size?: number): Promise<ArrayBuffer> {
     this.check();
     const n = size ?? buf.size - offset;
     const padded = Math.ceil(n / 4) * 4;
-    const staging = this.alloc.scratch('runtime:staging', padded, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    const reserved = this.staging && !this.stagingBusy && this.staging.size >= padded ? this.staging : undefined;
+    if (reserved) this.stagingBusy = true;
+    const staging = reserved ?? this.alloc.scratch('runtime:staging', padded, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
     try {
       this.endPass().copyBufferToBuffer(buf, offset, staging, 0, padded);
       this.flush();
@@ -529,7 +551,8 @@ export class GpuContext {
       this.check();
       return out;
     } finally {
-      if (this.alloc.isLive(staging)) this.alloc.release(staging);
+      if (reserved) this.stagingBusy = false;
+      else if (this.alloc.isLive(staging)) this.alloc.release(staging);
     }
   }
 

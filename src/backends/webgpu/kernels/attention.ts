@@ -76,6 +76,11 @@ export interface AttentionArgs {
   scale: number;
   /** Storage of kCache / vCache (default f32). */
   kvDtype?: KvDType;
+  /**
+   * Scratch for split-K partials, at least attentionScratchBytes(this call) (e.g. a workspace
+   * buffer sized by maxAttentionScratchBytes); without it the partials come from the pool.
+   */
+  scratch?: GPUBuffer;
   /** Forces a kernel (tests, benchmarks); default: split-K below 16 queries, flash otherwise. */
   algorithm?: AttentionAlgorithm;
 }
@@ -104,6 +109,16 @@ export function attentionScratchBytes(a: Pick<AttentionArgs, 'T' | 'pos0' | 'nHe
   if (a.T === 0 || chooseAlgorithm(a) !== 'splitk') return 0;
   const { nSplits } = splitPlan(a.T, a.pos0, a.nHeads);
   return nSplits > 1 ? partialsBytes(a.T, a.nHeads, a.headDim) : 0;
+}
+
+/**
+ * The largest attentionScratchBytes of any call with at most `maxT` queries, whatever the context:
+ * one buffer of this size serves every attention call of a block of up to maxT tokens.
+ */
+export function maxAttentionScratchBytes(maxT: number, nHeads: number, headDim: number): number {
+  let most = 0;
+  for (let t = 1; t <= Math.min(maxT, SPLITK_MAX_T - 1); t++) most = Math.max(most, partialsBytes(t, nHeads, headDim));
+  return most;
 }
 
 /**
@@ -170,12 +185,14 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
     return;
   }
   const combine = await ctx.kernel(COMBINE, { HD: a.headDim, WG: SPLITK_WG });
-  const part = ctx.alloc.scratch('scratch:attention_splits', partialsBytes(a.T, a.nHeads, a.headDim), STORAGE_RW);
+  const bytes = partialsBytes(a.T, a.nHeads, a.headDim);
+  if (a.scratch && a.scratch.size < bytes) throw new InputError(`attention: scratch holds ${a.scratch.size} bytes, split-K partials need ${bytes}`);
+  const part = a.scratch ?? ctx.alloc.scratch('scratch:attention_splits', bytes, STORAGE_RW);
   try {
     ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, dst: part },
       { ...common, nSplits, splitLen, direct: 0, scale: a.scale }, [rows * nSplits]);
     ctx.dispatch(combine, { part, out: a.out }, { rows, nSplits }, [rows]);
   } finally {
-    ctx.alloc.release(part);
+    if (!a.scratch) ctx.alloc.release(part);
   }
 }

@@ -4,6 +4,9 @@
 import type { GpuContext } from '../context.ts';
 import type { KernelDef } from '../kernel.ts';
 import { InputError } from '../../../errors.ts';
+import { ropeInvFreq } from '../../backend.ts';
+
+export { ropeInvFreq } from '../../backend.ts';
 import ropeSource from '../../../../shaders/rope.wgsl';
 
 const WG = 256;
@@ -29,21 +32,10 @@ export interface RopeArgs {
   headDim: number;
   /** absolute position of row t = 0 */
   pos0: number;
-  /** rope base, e.g. 10000 */
+  /** rope base, e.g. 10000 (used when invFreq is not given) */
   theta: number;
-}
-
-/**
- * inv_freq[i] = 1 / theta^(2i / hd) as torch forms it in float32 (each op rounded to f32), so the
- * angles pos * inv_freq match transformers' to the bit.
- */
-export function ropeInvFreq(headDim: number, theta: number): Float32Array {
-  const half = headDim >> 1;
-  const out = new Float32Array(half);
-  for (let i = 0; i < half; i++) {
-    out[i] = Math.fround(1 / Math.fround(Math.pow(Math.fround(theta), Math.fround((2 * i) / headDim))));
-  }
-  return out;
+  /** inv_freq [headDim / 2] f32 (ropeInvFreq(headDim, theta)); default: a table kept per context. */
+  invFreq?: GPUBuffer;
 }
 
 const tables = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
@@ -74,7 +66,8 @@ export async function rope(ctx: GpuContext, a: RopeArgs): Promise<void> {
   const end = offset + (a.T - 1) * a.rowStride + a.nHeads * a.headDim;
   if (a.x.size < end * 4) throw new InputError(`rope: x holds ${a.x.size} bytes, rows reach element ${end}`);
   const k = await ctx.kernel(ROPE, { WG });
-  const invFreq = invFreqBuffer(ctx, a.headDim, a.theta);
+  if (a.invFreq && a.invFreq.size < 4 * (a.headDim >> 1)) throw new InputError(`rope: invFreq holds ${a.invFreq.size} bytes, needs ${4 * (a.headDim >> 1)}`);
+  const invFreq = a.invFreq ?? invFreqBuffer(ctx, a.headDim, a.theta);
   const half = a.headDim / 2;
   ctx.dispatch(k, { x: a.x, invFreq },
     { offset, rowStride: a.rowStride, T: a.T, nHeads: a.nHeads, half, headDim: a.headDim, pos0: a.pos0 },

@@ -55,6 +55,11 @@ export interface SsmScanArgs {
    * depend on weights only): skips the dispatch that computes them (see headParams).
    */
   hp?: GPUBuffer;
+  /**
+   * Caller-held scratch for the chunked scan (e.g. workspace buffers sized by chunkedScanScratch):
+   * cum and m as separate buffers; without it they come from the pool.
+   */
+  scratch?: { cum: GPUBuffer; m: GPUBuffer };
 }
 
 /** Largest d_state the register-resident recurrent kernel is built for. */
@@ -239,6 +244,13 @@ export function scanScratchBytes(a: ScratchArgs): number {
 
 type ScratchArgs = Pick<SsmScanArgs, 'T' | 'nHeads'> & Partial<Pick<SsmScanArgs, 'algorithm' | 'chunkSize'>>;
 
+/** Bytes [cum, m] of the caller-held scratch (SsmScanArgs.scratch) for chunked blocks of at most T tokens. */
+export function chunkedScanScratch(T: number, nHeads: number, chunkSize = DEFAULT_CHUNK): [number, number] {
+  if (T < 1) return [0, 0];
+  const [, cumBytes, mBytes] = scanScratchBuffers({ T, nHeads, algorithm: 'chunked', chunkSize });
+  return [cumBytes, mBytes];
+}
+
 /** The individual scratch requests of one ssmScan call, in bytes: [hp] or [hp, cum, m]. */
 export function scanScratchBuffers(a: ScratchArgs): number[] {
   const NH = a.nHeads;
@@ -288,10 +300,19 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
       }, [s.NH * pBlocks]);
     } else {
       const [, cumBytes, mBytes] = scanScratchBuffers({ T: s.T, nHeads: s.NH, algorithm, chunkSize: Q });
-      const cum = ctx.alloc.scratch('scratch:scan.cum', cumBytes, STORAGE_RW);
-      scratch.push(cum);
-      const m = ctx.alloc.scratch('scratch:scan.m', mBytes, STORAGE_RW);
-      scratch.push(m);
+      let cum: GPUBuffer, m: GPUBuffer;
+      if (a.scratch) {
+        if (a.scratch.cum.size < cumBytes || a.scratch.m.size < mBytes) {
+          throw new InputError(`ssmScan: scratch holds ${a.scratch.cum.size} + ${a.scratch.m.size} bytes, the chunked scan needs ${cumBytes} + ${mBytes}`);
+        }
+        ({ cum, m } = a.scratch);
+      } else {
+        const c = ctx.alloc.scratch('scratch:scan.cum', cumBytes, STORAGE_RW);
+        scratch.push(c);
+        const mm = ctx.alloc.scratch('scratch:scan.m', mBytes, STORAGE_RW);
+        scratch.push(mm);
+        cum = c; m = mm;
+      }
       recordChunked(ctx, a, s, Q, kernels as ChunkKernels, hp, cum, m);
     }
   } finally {
