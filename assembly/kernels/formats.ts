@@ -7,7 +7,7 @@
 // Every function here has a fixed summation order per output (it never depends on which thread
 // runs it or on which other rows are computed alongside).
 import {
-  align16, bf16Hi, bf16Lo, dotI8x16, f16FastHi, f16FastLo, f16Hi, f16Lo, f16Special, f16ToF32, hsum, hsum4, madd,
+  align16, bf16Hi, bf16Lo, dotI8x16, loadF16x4, f16FastHi, f16FastLo, f16Hi, f16Lo, f16Special, f16ToF32, hsum, hsum4, madd,
 } from './common';
 
 export const FMT_F32: i32 = 0;
@@ -173,33 +173,64 @@ function dotQ8_0(xr: usize, w: usize, rows: i32, K: i32, n: i32): f32 {
   const nbr = K >> 5;
   const ds = q8Scales(w, rows, K);
   const b0 = <usize>n * <usize>nbr;
-  let acc = f32x4.splat(0);
-  for (let j = 0; j < nbr; j++) {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let j = 0;
+  // Four blocks per step: their four f16 scales convert as one vector.
+  for (; j + 4 <= nbr; j += 4) {
+    const b = b0 + <usize>j;
+    const qp = w + (b << 5), xp = xr + (<usize>j << 7);
+    const d = loadF16x4(ds + (b << 1));
+    const s0 = f32x4.add(dotI8x16(v128.load(qp), xp), dotI8x16(v128.load(qp, 16), xp + 64));
+    const s1 = f32x4.add(dotI8x16(v128.load(qp, 32), xp + 128), dotI8x16(v128.load(qp, 48), xp + 192));
+    const s2 = f32x4.add(dotI8x16(v128.load(qp, 64), xp + 256), dotI8x16(v128.load(qp, 80), xp + 320));
+    const s3 = f32x4.add(dotI8x16(v128.load(qp, 96), xp + 384), dotI8x16(v128.load(qp, 112), xp + 448));
+    acc0 = madd(s0, v128.shuffle<f32>(d, d, 0, 0, 0, 0), acc0);
+    acc1 = madd(s1, v128.shuffle<f32>(d, d, 1, 1, 1, 1), acc1);
+    acc0 = madd(s2, v128.shuffle<f32>(d, d, 2, 2, 2, 2), acc0);
+    acc1 = madd(s3, v128.shuffle<f32>(d, d, 3, 3, 3, 3), acc1);
+  }
+  for (; j < nbr; j++) {
     const b = b0 + <usize>j;
     const qp = w + (b << 5), xp = xr + (<usize>j << 7);
     const s = f32x4.add(dotI8x16(v128.load(qp), xp), dotI8x16(v128.load(qp, 16), xp + 64));
-    acc = madd(s, f32x4.splat(f16ToF32(<u32>load<u16>(ds + (b << 1)))), acc);
+    const d = f32x4.splat(f16ToF32(<u32>load<u16>(ds + (b << 1))));
+    if (j & 1) acc1 = madd(s, d, acc1); else acc0 = madd(s, d, acc0);
   }
-  return hsum(acc);
+  return hsum(f32x4.add(acc0, acc1));
 }
 
 @inline function nibblesLo(v: v128): v128 { return v128.and(v, i8x16.splat(0x0f)); }
 @inline function nibblesHi(v: v128): v128 { return v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f)); }
 
+/** Sum over one q4_0 block (16 bytes at qp) times x. */
+@inline function blockQ4_0(qp: usize, xp: usize): v128 {
+  const v = v128.load(qp);
+  const eight = i8x16.splat(8);
+  return f32x4.add(dotI8x16(i8x16.sub(nibblesLo(v), eight), xp), dotI8x16(i8x16.sub(nibblesHi(v), eight), xp + 64));
+}
+
 function dotQ4_0(xr: usize, w: usize, rows: i32, K: i32, n: i32): f32 {
   const nbr = K >> 5;
   const ds = q4Scales(w, rows, K);
   const b0 = <usize>n * <usize>nbr;
-  const eight = i8x16.splat(8);
-  let acc = f32x4.splat(0);
-  for (let j = 0; j < nbr; j++) {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= nbr; j += 4) {
     const b = b0 + <usize>j;
-    const v = v128.load(w + (b << 4));
-    const xp = xr + (<usize>j << 7);
-    const s = f32x4.add(dotI8x16(i8x16.sub(nibblesLo(v), eight), xp), dotI8x16(i8x16.sub(nibblesHi(v), eight), xp + 64));
-    acc = madd(s, f32x4.splat(f16ToF32(<u32>load<u16>(ds + (b << 1)))), acc);
+    const qp = w + (b << 4), xp = xr + (<usize>j << 7);
+    const d = loadF16x4(ds + (b << 1));
+    acc0 = madd(blockQ4_0(qp, xp), v128.shuffle<f32>(d, d, 0, 0, 0, 0), acc0);
+    acc1 = madd(blockQ4_0(qp + 16, xp + 128), v128.shuffle<f32>(d, d, 1, 1, 1, 1), acc1);
+    acc0 = madd(blockQ4_0(qp + 32, xp + 256), v128.shuffle<f32>(d, d, 2, 2, 2, 2), acc0);
+    acc1 = madd(blockQ4_0(qp + 48, xp + 384), v128.shuffle<f32>(d, d, 3, 3, 3, 3), acc1);
   }
-  return hsum(acc);
+  for (; j < nbr; j++) {
+    const b = b0 + <usize>j;
+    const s = blockQ4_0(w + (b << 4), xr + (<usize>j << 7));
+    const d = f32x4.splat(f16ToF32(<u32>load<u16>(ds + (b << 1))));
+    if (j & 1) acc1 = madd(s, d, acc1); else acc0 = madd(s, d, acc0);
+  }
+  return hsum(f32x4.add(acc0, acc1));
 }
 
 /** The fifth bits of a q5_0 block as 0x10 bytes: values 0..15 (lo) or 16..31 (hi) from qh. */
@@ -212,23 +243,37 @@ function dotQ4_0(xr: usize, w: usize, rows: i32, K: i32, n: i32): f32 {
   return v128.and(i8x16.eq(v128.and(sel, bit), bit), i8x16.splat(0x10));
 }
 
+/** Sum over one q5_0 block (16 bytes at qp, high bits qh) times x. */
+@inline function blockQ5_0(qp: usize, qh: u32, xp: usize): v128 {
+  const v = v128.load(qp);
+  const sixteen = i8x16.splat(16);
+  const lo = i8x16.sub(v128.or(nibblesLo(v), q5Bits(qh, false)), sixteen);
+  const hi = i8x16.sub(v128.or(nibblesHi(v), q5Bits(qh, true)), sixteen);
+  return f32x4.add(dotI8x16(lo, xp), dotI8x16(hi, xp + 64));
+}
+
 function dotQ5_0(xr: usize, w: usize, rows: i32, K: i32, n: i32): f32 {
   const nbr = K >> 5;
   const hs = q5High(w, rows, K), ds = q5Scales(w, rows, K);
   const b0 = <usize>n * <usize>nbr;
-  const sixteen = i8x16.splat(16);
-  let acc = f32x4.splat(0);
-  for (let j = 0; j < nbr; j++) {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= nbr; j += 4) {
     const b = b0 + <usize>j;
-    const v = v128.load(w + (b << 4));
-    const qh = load<u32>(hs + (b << 2));
-    const xp = xr + (<usize>j << 7);
-    const lo = i8x16.sub(v128.or(nibblesLo(v), q5Bits(qh, false)), sixteen);
-    const hi = i8x16.sub(v128.or(nibblesHi(v), q5Bits(qh, true)), sixteen);
-    const s = f32x4.add(dotI8x16(lo, xp), dotI8x16(hi, xp + 64));
-    acc = madd(s, f32x4.splat(f16ToF32(<u32>load<u16>(ds + (b << 1)))), acc);
+    const qp = w + (b << 4), hp = hs + (b << 2), xp = xr + (<usize>j << 7);
+    const d = loadF16x4(ds + (b << 1));
+    acc0 = madd(blockQ5_0(qp, load<u32>(hp), xp), v128.shuffle<f32>(d, d, 0, 0, 0, 0), acc0);
+    acc1 = madd(blockQ5_0(qp + 16, load<u32>(hp, 4), xp + 128), v128.shuffle<f32>(d, d, 1, 1, 1, 1), acc1);
+    acc0 = madd(blockQ5_0(qp + 32, load<u32>(hp, 8), xp + 256), v128.shuffle<f32>(d, d, 2, 2, 2, 2), acc0);
+    acc1 = madd(blockQ5_0(qp + 48, load<u32>(hp, 12), xp + 384), v128.shuffle<f32>(d, d, 3, 3, 3, 3), acc1);
   }
-  return hsum(acc);
+  for (; j < nbr; j++) {
+    const b = b0 + <usize>j;
+    const s = blockQ5_0(w + (b << 4), load<u32>(hs + (b << 2)), xr + (<usize>j << 7));
+    const d = f32x4.splat(f16ToF32(<u32>load<u16>(ds + (b << 1))));
+    if (j & 1) acc1 = madd(s, d, acc1); else acc0 = madd(s, d, acc0);
+  }
+  return hsum(f32x4.add(acc0, acc1));
 }
 
 /** ggml's get_scale_min_k4: 6-bit scale (low byte of the result) and min (high byte) of sub-block j. */
