@@ -3,6 +3,7 @@ import { GpuContext, type DeviceOptions } from './backends/webgpu/context.ts';
 import { WebGpuBackend } from './backends/webgpu/backend.ts';
 import type { Backend, BackendKind, KvDType, MemoryStats } from './backends/backend.ts';
 import type { ModelConfig } from './models/config.ts';
+import type { QuantizeMode } from './quant/formats.ts';
 import type { ModelRunner } from './models/runner.ts';
 import { WeightSet } from './models/weights.ts';
 import { Zamba2Runner } from './models/zamba2.ts';
@@ -23,6 +24,11 @@ export interface LoadModelOptions {
   prefillChunk?: number;
   /** GPU storage for 16-bit-capable weights: 'auto' keeps the checkpoint's dtype. */
   dtype?: 'auto' | 'f32' | 'f16' | 'bf16';
+  /**
+   * Quantize float matrices at load: 'q8_0', 'q4_k' (llama.cpp's Q4_K_M rule: q6_k head, q4_k
+   * elsewhere) or 'none' (default). See docs/weight-formats.md for what stays high precision.
+   */
+  quantize?: QuantizeMode;
   /**
    * Where the model runs: 'webgpu', 'wasm' (CPU), 'auto' (the default: WebGPU when an adapter
    * exists), or an existing Backend (shared, not destroyed by dispose).
@@ -215,35 +221,38 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     throw e;
   }
   const baselineBytes = be.memoryStats().liveBytes;
+  const kvDtype = opts.kvDtype ?? be.defaultKvDtype;
   let ckpt: LoadedCheckpoint | undefined;
   let runner: ModelRunner | undefined;
   let engine: Engine | undefined;
   let tokenizer: Tokenizer | undefined;
   try {
-    ckpt = await loadCheckpoint(be, src, { dtype: opts.dtype, onProgress: opts.onProgress, signal: opts.signal,
+    ckpt = await loadCheckpoint(be, src, { dtype: opts.dtype, quantize: opts.quantize, onProgress: opts.onProgress, signal: opts.signal,
       // Refuse before the first weight is uploaded: OutOfMemoryError says needed vs available.
       beforeAllocate: (config, weightBytes) => {
         if (opts.maxMemoryBytes === undefined) return;
-        choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
+        choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes, kvDtype, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
       } });
     const config = ckpt.config;
     let prefillChunk = opts.prefillChunk ?? 256;
     if (opts.maxMemoryBytes !== undefined) {
-      prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
+      prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, kvDtype, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
     }
     runner = makeRunner(be, config, ckpt);
     checkBlockFits(be, runner, prefillChunk, opts.prefillChunk !== undefined);
     const maxContext = opts.maxContext ?? (config.arch === 'zamba2' && config.useMemRope ? config.maxPositionEmbeddings : Number.MAX_SAFE_INTEGER);
-    const kvDtype = opts.kvDtype ?? be.defaultKvDtype;
     if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError(`kvDtype must be 'f32' or 'f16', got ${JSON.stringify(kvDtype)}`);
     if (kvDtype === 'f16' && !be.supportsF16Kv) throw new UnsupportedError(`kvDtype 'f16' is not supported on the ${be.kind} backend`);
     engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype });
     if (opts.warmup ?? true) await engine.warmup();
     if (!opts.noTokenizer) {
+      // tokenizer.json beside the weights wins; a GGUF file may carry its own in its metadata.
       const tokJson = await src.readTextIfExists('tokenizer.json');
       if (tokJson !== undefined) {
         const tokConfig = await src.readTextIfExists('tokenizer_config.json');
         tokenizer = await Tokenizer.fromJSON(tokJson, tokConfig);
+      } else if (ckpt.tokenizer) {
+        tokenizer = await Tokenizer.fromJSON(ckpt.tokenizer.json, ckpt.tokenizer.config);
       }
     }
     return new MambaModel(be, ownsBackend, ckpt, engine, tokenizer, baselineBytes);

@@ -13,15 +13,16 @@
 // load created (the allocator's live bytes return to where they were) and rethrows a typed error.
 import { AbortError, CheckpointError, ConfigError, MambaScanError, UnsupportedError } from '../errors.ts';
 import type { Backend, Buf } from '../backends/backend.ts';
-import { type FloatDType, FLOAT_DTYPE_BYTES as DTYPE_BYTES, type TensorPart, type WeightTensor, numel, rowSize } from '../backends/tensor.ts';
+import { type DType, type FloatDType, FLOAT_DTYPE_BYTES, type TensorPart, type WeightTensor, isQuantDType, numel, rowSize } from '../backends/tensor.ts';
+import { FORMAT_INFO, GGML_TYPE, type QuantFormat, type QuantizeMode, deviceLayout, ggmlTypeInfo, recipeFormat } from '../quant/formats.ts';
+import { aLogFromA, ggufBytesToF32, readGgufMamba2 } from './gguf-mamba2.ts';
 import { type PlannedPart, maxPartBytes, planParts } from './upload.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { type ExpectedTensor, type TensorRole, expectedTensors } from '../models/layout.ts';
 import { parseConfig, parseConfigJson } from '../models/parse-config.ts';
-import { type ConvertScratch, type HostWasm, hostWasm } from '../wasm/host.ts';
+import { type ConvertScratch, type HostWasm, type QuantScratch, hostWasm } from '../wasm/host.ts';
 import {
-  type SafetensorsEntry, type SafetensorsHeader, type SupportedDType, dtypeItemSize, isSupportedDType,
-  parseShardIndex, readSafetensorsHeader,
+  type SafetensorsEntry, type SupportedDType, dtypeItemSize, isSupportedDType, parseShardIndex, readSafetensorsHeader,
 } from './safetensors.ts';
 import { type CheckpointSource, type SourceInput, type UrlSourceOptions, isCheckpointSource, resolveSource } from './sources.ts';
 
@@ -44,6 +45,11 @@ export interface LoadProgress {
 export interface LoadOptions {
   /** GPU dtype of matrices/embeddings: 'auto' keeps the checkpoint's. Vectors are always f32. */
   dtype?: WeightDType;
+  /**
+   * Quantize float matrices while they stream in (docs/weight-formats.md recipes): 'q8_0', 'q4_k'
+   * (llama.cpp's Q4_K_M rule) or 'none' (default). Block-quantized GGUF tensors keep their format.
+   */
+  quantize?: QuantizeMode;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
   /** Host chunk size for streaming (default 8 MiB; rounded to a multiple of 8 bytes). */
@@ -75,27 +81,91 @@ export interface LoadedCheckpoint {
   readonly files: readonly string[];
   /** Tensors present in the checkpoint that the config does not use (e.g. a stored tied lm_head). */
   readonly unusedTensors: readonly string[];
+  /** A tokenizer the checkpoint carries in its own metadata (GGUF), as tokenizer.json text. */
+  readonly tokenizer?: { json: string; config?: string };
   /** Destroys every weight buffer (idempotent). */
   dispose(): void;
 }
 
-interface Planned {
+/** Where one tensor's bytes are and how they are stored there. */
+interface SourceTensor {
   readonly exp: ExpectedTensor;
   readonly file: string;
-  readonly entry: SafetensorsEntry;
-  readonly src: SupportedDType;
-  readonly dst: FloatDType;
+  /** Absolute byte offset and length of the tensor's data in `file`. */
+  readonly offset: number;
+  readonly byteLength: number;
+  /** Float element type, or a GGUF block format. */
+  readonly src: SupportedDType | QuantFormat;
+  /** 'a-to-a-log': GGUF stores A = -exp(A_log); we keep A_log. */
+  readonly transform: 'none' | 'a-to-a-log';
+}
+
+interface Planned extends SourceTensor {
+  readonly dst: DType;
+  /** Shape on the backend (layout.ts gpuShape). */
   readonly shape: readonly number[];
   readonly parts: PlannedPart[];
+  /** Bytes of stored data (before padding), summed over parts. */
   readonly byteLength: number;
+  readonly srcBytes: number;
 }
 
 const DEFAULT_CHUNK = 8 << 20;
 const SRC_DTYPE: Record<SupportedDType, FloatDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
-function gpuDtypeFor(role: TensorRole, src: SupportedDType, want: WeightDType): FloatDType {
-  if (role === 'vector') return 'f32';
+function isFloatSrc(src: SupportedDType | QuantFormat): src is SupportedDType {
+  return src === 'F32' || src === 'F16' || src === 'BF16';
+}
+
+/**
+ * The backend storage of a tensor: vectors f32; block-quantized sources keep their format;
+ * float matrices follow the quantize recipe (src/quant/formats.ts), else the requested float dtype.
+ */
+export function storageDtype(exp: Pick<ExpectedTensor, 'role' | 'quant'>, shape: readonly number[], src: SupportedDType | QuantFormat,
+  want: WeightDType, quantize: QuantizeMode): DType {
+  if (exp.role === 'vector') return 'f32';
+  if (!isFloatSrc(src)) return src;
+  const K = shape[shape.length - 1];
+  const q = shape.length === 2 ? recipeFormat(exp.quant, K, quantize) : 'keep';
+  if (q !== 'keep') return q;
   return want === 'auto' ? SRC_DTYPE[src] : want;
+}
+
+/** Bytes of one part of `rows` rows of a tensor whose rows hold `rowElems` values, stored as `dtype`. */
+export function partBytes(dtype: DType, rows: number, rowElems: number): number {
+  return isQuantDType(dtype) ? deviceLayout(dtype, rows, rowElems).totalBytes : rows * rowElems * FLOAT_DTYPE_BYTES[dtype];
+}
+
+/** Parts of a tensor of GPU shape `shape` stored as `dtype`, each within maxBytes (planParts for block formats). */
+export function planTensorParts(name: string, shape: readonly number[], dtype: DType, maxBytes: number): PlannedPart[] {
+  if (!isQuantDType(dtype)) return planParts(name, shape, FLOAT_DTYPE_BYTES[dtype], maxBytes);
+  const rows = shape[0], K = rowSize(shape);
+  const whole = partBytes(dtype, rows, K);
+  if (whole <= maxBytes) return [{ rowStart: 0, rows, bytes: whole }];
+  let per = Math.floor(rows * maxBytes / whole);
+  while (per > 0 && partBytes(dtype, per, K) > maxBytes) per--;
+  if (per < 1) throw new UnsupportedError(`${name}: one ${dtype} row (${partBytes(dtype, 1, K)} bytes) exceeds the ${maxBytes}-byte buffer binding limit`);
+  const parts: PlannedPart[] = [];
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    parts.push({ rowStart: r, rows: n, bytes: partBytes(dtype, n, K) });
+  }
+  return parts;
+}
+
+/**
+ * Backend bytes a config's weights take (every part's buffer, 4-byte padded), as the loader would
+ * store them from a checkpoint of `srcDtype` floats: the memory planner's weight figure.
+ */
+export function plannedWeightBytes(config: ModelConfig, opts: { dtype?: WeightDType; srcDtype?: SupportedDType; quantize?: QuantizeMode; maxBindingBytes?: number } = {}): number {
+  const src = opts.srcDtype ?? 'BF16';
+  let total = 0;
+  for (const exp of expectedTensors(config)) {
+    const shape = exp.gpuShape ?? exp.shape;
+    const dst = storageDtype(exp, shape, src, opts.dtype ?? 'auto', opts.quantize ?? 'none');
+    for (const p of planTensorParts(exp.name, shape, dst, opts.maxBindingBytes ?? Number.MAX_SAFE_INTEGER)) total += Math.max(4, Math.ceil(p.bytes / 4) * 4);
+  }
+  return total;
 }
 
 function shapeEq(a: readonly number[], b: readonly number[]): boolean {
@@ -120,16 +190,116 @@ function checkAbort(signal?: AbortSignal): void {
   }
 }
 
+/** What a checkpoint format's reader yields: the config and where every expected tensor is. */
+interface Located {
+  config: ModelConfig;
+  configJson: Record<string, unknown>;
+  tensors: SourceTensor[];
+  files: string[];
+  unusedTensors: string[];
+  tokenizer?: { json: string; config?: string };
+}
+
+/** The .gguf file a source names or holds alone (no config.json beside it), if any. */
+async function ggufFileOf(source: CheckpointSource): Promise<string | undefined> {
+  if (source.primaryFile) return /\.gguf$/i.test(source.primaryFile) ? source.primaryFile : undefined;
+  if (!source.list || (await source.exists('config.json'))) return undefined;
+  const ggufs = (await source.list()).filter((f) => /\.gguf$/i.test(f));
+  if (ggufs.length > 1) throw new CheckpointError(source.description, `holds several GGUF files (${ggufs.join(', ')}) and no config.json: name the one to load`);
+  return ggufs[0];
+}
+
 async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): Promise<LoadedCheckpoint> {
   const want = opts.dtype ?? 'auto';
   if (!['auto', 'f32', 'f16', 'bf16'].includes(want)) throw new UnsupportedError(`dtype ${JSON.stringify(want)}: expected 'auto', 'f32', 'f16' or 'bf16'`);
+  const quantize = opts.quantize ?? 'none';
+  if (!['none', 'q8_0', 'q4_k'].includes(quantize)) throw new UnsupportedError(`quantize ${JSON.stringify(quantize)}: expected 'q8_0', 'q4_k' or 'none'`);
   const signal = opts.signal;
   const progress = opts.onProgress;
   let highWater = 0;
   const noteHost = (bytes: number) => { if (bytes > highWater) highWater = bytes; };
 
-  // 1. config
+  // 1-3. config, headers, every expected tensor located and validated: nothing allocated yet.
   checkAbort(signal);
+  const gguf = await ggufFileOf(source);
+  const located = gguf
+    ? await locateGguf(source, gguf, noteHost, progress)
+    : await locateSafetensors(source, noteHost, signal, progress);
+  const { config, configJson, files, unusedTensors } = located;
+
+  // 4. plan storage
+  const maxPart = maxPartBytes(be, opts.maxBindingBytes);
+  const plan: Planned[] = located.tensors.map((t) => {
+    const shape = t.exp.gpuShape ?? t.exp.shape;
+    const dst = storageDtype(t.exp, shape, t.src, want, quantize);
+    const parts = planTensorParts(t.exp.name, shape, dst, maxPart);
+    return { ...t, dst, shape, parts, byteLength: parts.reduce((x, q) => x + q.bytes, 0), srcBytes: t.byteLength };
+  });
+  const weightBytes = plan.reduce((s, p) => s + p.parts.reduce((t, q) => t + Math.max(4, Math.ceil(q.bytes / 4) * 4), 0), 0);
+  const totalBytes = plan.reduce((s, p) => s + p.srcBytes, 0);
+  checkAbort(signal);
+  await opts.beforeAllocate?.(config, weightBytes);
+
+  // 5. allocate and stream, tensor by tensor
+  const chunkBytes = Math.max(64, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK) / 8) * 8);
+  const syncEvery = opts.syncEveryBytes ?? 64 << 20;
+  const created: Buf[] = [];
+  const tensors = new Map<string, WeightTensor>();
+  const st: Streamer = {
+    be, source, chunkBytes, hostBuf: new Uint8Array(chunkBytes), wasm: undefined, scratch: undefined,
+    hostHeld: chunkBytes, noteHost, loaded: 0, sinceSync: 0, syncEvery, signal,
+    onBytes: (p, loaded) => progress?.({ phase: 'weights', loadedBytes: loaded, totalBytes, tensorsDone: tensors.size, tensorsTotal: plan.length, tensor: p.exp.name, file: p.file }),
+  };
+  noteHost(st.hostHeld);
+  try {
+    if (plan.some((p) => p.dst !== 'f32' || p.src !== 'F32')) st.wasm = await hostWasm();
+    for (const p of plan) {
+      checkAbort(signal);
+      const parts: TensorPart[] = [];
+      for (let i = 0; i < p.parts.length; i++) {
+        const part = p.parts[i];
+        const buffer = be.alloc(`weights:${p.exp.name}${p.parts.length > 1 ? `#${i}` : ''}`, part.bytes);
+        created.push(buffer);
+        parts.push({ buffer, rowStart: part.rowStart, rows: part.rows });
+        if (p.transform === 'a-to-a-log') await streamALog(st, p, buffer);
+        else if (isQuantDType(p.dst)) await streamQuantPart(st, p, part, p.dst, buffer);
+        else await streamFloatPart(st, p, part, p.dst, buffer);
+      }
+      tensors.set(p.exp.name, { name: p.exp.name, dtype: p.dst, shape: p.shape, parts, byteLength: p.byteLength });
+    }
+    await be.sync();
+    progress?.({ phase: 'done', loadedBytes: st.loaded, totalBytes, tensorsDone: plan.length, tensorsTotal: plan.length });
+  } catch (e) {
+    for (const b of created) be.free(b);
+    if (e instanceof MambaScanError || e instanceof RangeError) throw e;
+    if ((e as Error)?.name === 'AbortError') throw new AbortError(`checkpoint load aborted: ${(e as Error).message}`);
+    throw new CheckpointError(source.description, `load failed: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e });
+  } finally {
+    if (st.wasm && st.scratch) st.wasm.freeScratch(st.scratch);
+    if (st.wasm && st.quant) st.wasm.freeQuantScratch(st.quant);
+  }
+
+  let disposed = false;
+  return {
+    config,
+    configJson,
+    tensors,
+    weightBytes,
+    hostHighWaterBytes: highWater,
+    files,
+    unusedTensors,
+    tokenizer: located.tokenizer,
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      for (const b of created) be.free(b);
+      tensors.clear();
+    },
+  };
+}
+
+async function locateSafetensors(source: CheckpointSource, noteHost: (bytes: number) => void, signal: AbortSignal | undefined,
+  progress: LoadOptions['onProgress']): Promise<Located> {
   progress?.({ phase: 'config', loadedBytes: 0, totalBytes: 0, tensorsDone: 0, tensorsTotal: 0, file: 'config.json' });
   if (!(await source.exists('config.json'))) throw new CheckpointError('config.json', `not found in ${source.description}`);
   const configText = await source.readText('config.json');
@@ -144,7 +314,6 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
   }
   const expected = expectedTensors(config);
 
-  // 2. headers
   checkAbort(signal);
   let weightMap: Map<string, string> | undefined;
   let files: string[];
@@ -158,14 +327,12 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     const listed = source.list ? ` (files: ${(await source.list()).join(', ') || 'none'})` : '';
     throw new CheckpointError('model.safetensors', `not found in ${source.description}, and there is no ${indexName}${listed}`);
   }
-  const headers = new Map<string, SafetensorsHeader>();
   const where = new Map<string, { file: string; entry: SafetensorsEntry }>();
   for (const file of files) {
     checkAbort(signal);
     progress?.({ phase: 'headers', loadedBytes: 0, totalBytes: 0, tensorsDone: 0, tensorsTotal: expected.length, file });
     const h = await readSafetensorsHeader(source, file);
     noteHost(h.headerLength + 8);
-    headers.set(file, h);
     for (const [name, entry] of h.tensors) {
       const prev = where.get(name);
       if (prev) throw new CheckpointError(file, `tensor is also stored in ${prev.file}`, name);
@@ -181,11 +348,10 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     }
   }
 
-  // 3. validate every expected tensor before any allocation
   const missing: string[] = [];
   const mismatched: { name: string; file: string; msg: string }[] = [];
   const unsupported: { name: string; file: string; dtype: string }[] = [];
-  const found: { exp: ExpectedTensor; file: string; entry: SafetensorsEntry }[] = [];
+  const found: SourceTensor[] = [];
   const used = new Set<string>();
   for (const exp of expected) {
     const hit = [exp.name, ...(exp.aliases ?? [])].map((n) => where.get(n)).find((x) => x !== undefined);
@@ -196,7 +362,7 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
       continue;
     }
     if (!isSupportedDType(hit.entry.dtype)) { unsupported.push({ name: hit.entry.name, file: hit.file, dtype: hit.entry.dtype }); continue; }
-    found.push({ exp, ...hit });
+    found.push({ exp, file: hit.file, offset: hit.entry.offset, byteLength: hit.entry.byteLength, src: hit.entry.dtype, transform: 'none' });
   }
   if (missing.length || mismatched.length) {
     const lines: string[] = [];
@@ -210,109 +376,154 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     throw new UnsupportedError(`${u.file} [${u.name}]: dtype ${u.dtype} is not supported (F32, F16 and BF16 are)` +
       (unsupported.length > 1 ? `; ${unsupported.length - 1} more tensor(s) likewise` : ''));
   }
-  const unusedTensors = [...where.keys()].filter((n) => !used.has(n));
+  return { config, configJson, tensors: found, files, unusedTensors: [...where.keys()].filter((n) => !used.has(n)) };
+}
 
-  // 4. plan storage
-  const maxPart = maxPartBytes(be, opts.maxBindingBytes);
-  const plan: Planned[] = found.map(({ exp, file, entry }) => {
-    const src = entry.dtype as SupportedDType;
-    const dst = gpuDtypeFor(exp.role, src, want);
-    const shape = exp.gpuShape ?? exp.shape;
-    const parts = planParts(exp.name, shape, DTYPE_BYTES[dst], maxPart);
-    return { exp, file, entry, src, dst, shape, parts, byteLength: numel(shape) * DTYPE_BYTES[dst] };
-  });
-  const weightBytes = plan.reduce((s, p) => s + p.parts.reduce((t, q) => t + Math.max(4, Math.ceil(q.bytes / 4) * 4), 0), 0);
-  const totalBytes = plan.reduce((s, p) => s + p.entry.byteLength, 0);
-  checkAbort(signal);
-  await opts.beforeAllocate?.(config, weightBytes);
+const GGUF_FLOAT: Partial<Record<number, SupportedDType>> = { [GGML_TYPE.F32]: 'F32', [GGML_TYPE.F16]: 'F16', [GGML_TYPE.BF16]: 'BF16' };
 
-  // 5. allocate and stream, tensor by tensor
-  const chunkBytes = Math.max(64, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK) / 8) * 8);
-  const chunkElems = chunkBytes / 4; // even; one chunk of f32 fits chunkBytes
-  const syncEvery = opts.syncEveryBytes ?? 64 << 20;
-  const created: Buf[] = [];
-  const tensors = new Map<string, WeightTensor>();
-  let wasm: HostWasm | undefined;
-  let scratch: ConvertScratch | undefined;
-  const hostBuf = new Uint8Array(chunkBytes);
-  let hostHeld = hostBuf.byteLength;
-  noteHost(hostHeld);
-  let loaded = 0;
-  let sinceSync = 0;
-  try {
-    if (plan.some((p) => SRC_DTYPE[p.src] !== p.dst)) {
-      wasm = await hostWasm();
-      // Input and output both hold one chunk of f32 (16 <-> 16 conversions go through f32).
-      scratch = wasm.scratch(chunkElems * 4, chunkElems * 4);
-      hostHeld += 2 * chunkElems * 4;
-      noteHost(hostHeld);
-    }
-    let done = 0;
-    for (const p of plan) {
-      checkAbort(signal);
-      const srcItem = dtypeItemSize(p.src)!;
-      const dstItem = DTYPE_BYTES[p.dst];
-      const rowElems = rowSize(p.shape);
-      const parts: TensorPart[] = [];
-      for (let i = 0; i < p.parts.length; i++) {
-        const part = p.parts[i];
-        const label = `weights:${p.exp.name}${p.parts.length > 1 ? `#${i}` : ''}`;
-        const buffer = be.alloc(label, part.bytes);
-        created.push(buffer);
-        parts.push({ buffer, rowStart: part.rowStart, rows: part.rows });
-        const partElems = part.rows * rowElems;
-        const srcBase = p.entry.offset + part.rowStart * rowElems * srcItem;
-        for (let e0 = 0; e0 < partElems; e0 += chunkElems) {
-          checkAbort(signal);
-          const n = Math.min(chunkElems, partElems - e0);
-          const start = srcBase + e0 * srcItem;
-          const raw = await source.readRange(p.file, start, start + n * srcItem, hostBuf);
-          if (raw.byteLength !== n * srcItem) throw new CheckpointError(p.file, `short read: ${raw.byteLength} of ${n * srcItem} bytes`, p.exp.name);
-          if (raw.buffer !== hostBuf.buffer) noteHost(hostHeld + raw.byteLength); // sources without in-place reads
-          let out: Uint8Array = raw;
-          if (SRC_DTYPE[p.src] !== p.dst) out = convert(wasm!, scratch!, raw, p.src, p.dst, n);
-          be.write(parts[i].buffer, e0 * dstItem, out);
-          loaded += n * srcItem;
-          sinceSync += out.byteLength;
-          progress?.({ phase: 'weights', loadedBytes: loaded, totalBytes, tensorsDone: done, tensorsTotal: plan.length, tensor: p.exp.name, file: p.file });
-          if (sinceSync >= syncEvery) {
-            // Dawn copies writeBuffer data into staging that is recycled only as the queue
-            // drains; waiting here keeps that bounded too.
-            await be.sync();
-            sinceSync = 0;
-          }
-        }
-      }
-      tensors.set(p.exp.name, { name: p.exp.name, dtype: p.dst, shape: p.shape, parts, byteLength: p.byteLength });
-      done++;
-    }
-    await be.sync();
-    progress?.({ phase: 'done', loadedBytes: loaded, totalBytes, tensorsDone: plan.length, tensorsTotal: plan.length });
-  } catch (e) {
-    for (const b of created) be.free(b);
-    if (e instanceof MambaScanError || e instanceof RangeError) throw e;
-    if ((e as Error)?.name === 'AbortError') throw new AbortError(`checkpoint load aborted: ${(e as Error).message}`);
-    throw new CheckpointError(source.description, `load failed: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e });
-  } finally {
-    if (wasm && scratch) wasm.freeScratch(scratch);
+async function locateGguf(source: CheckpointSource, file: string, noteHost: (bytes: number) => void,
+  progress: LoadOptions['onProgress']): Promise<Located> {
+  progress?.({ phase: 'headers', loadedBytes: 0, totalBytes: 0, tensorsDone: 0, tensorsTotal: 0, file });
+  const m = await readGgufMamba2(source, file);
+  noteHost(Math.min(m.header.dataOffset, 1 << 20));
+  const tensors: SourceTensor[] = [];
+  for (const exp of expectedTensors(m.config)) {
+    const t = m.tensors.get(exp.name);
+    if (!t) throw new CheckpointError(file, `the GGUF mapping has no tensor for ${exp.name}`, exp.name);
+    if (!shapeEq(t.shape, exp.shape)) throw new CheckpointError(file, `${t.ggufName}: shape [${t.shape}] does not match the metadata's [${exp.shape}]`, t.ggufName);
+    const src = t.format ?? GGUF_FLOAT[t.ggmlType.id];
+    if (!src) throw new UnsupportedError(`${file} [${t.ggufName}]: GGUF type ${t.ggmlType.name} is not supported`);
+    if (!isFloatSrc(src) && exp.role === 'vector') throw new UnsupportedError(`${file} [${t.ggufName}]: a ${t.ggmlType.name} vector is not supported (vectors must be F32/F16/BF16)`);
+    tensors.push({ exp, file, offset: t.offset, byteLength: t.byteLength, src, transform: t.transform });
   }
+  const tokenizer = m.tokenizer ? { json: JSON.stringify(m.tokenizer.tokenizerJson), config: JSON.stringify(m.tokenizer.tokenizerConfig) } : undefined;
+  return { config: m.config, configJson: m.configJson, tensors, files: [file], unusedTensors: [...m.unusedTensors], tokenizer };
+}
 
-  let disposed = false;
-  return {
-    config,
-    configJson,
-    tensors,
-    weightBytes,
-    hostHighWaterBytes: highWater,
-    files,
-    unusedTensors,
-    dispose() {
-      if (disposed) return;
-      disposed = true;
-      for (const b of created) be.free(b);
-      tensors.clear();
-    },
-  };
+/** The streaming state of one load: host buffers, the Wasm converters, progress and sync counters. */
+interface Streamer {
+  readonly be: Backend;
+  readonly source: CheckpointSource;
+  readonly chunkBytes: number;
+  readonly hostBuf: Uint8Array;
+  wasm: HostWasm | undefined;
+  /** Float conversion scratch (created on first use). */
+  scratch: ConvertScratch | undefined;
+  /** Quantization scratch, kept while consecutive tensors share its format and row length. */
+  quant?: QuantScratch;
+  hostHeld: number;
+  readonly noteHost: (bytes: number) => void;
+  loaded: number;
+  sinceSync: number;
+  readonly syncEvery: number;
+  readonly signal?: AbortSignal;
+  readonly onBytes: (p: Planned, loaded: number) => void;
+}
+
+async function readChunk(st: Streamer, p: Planned, start: number, end: number): Promise<Uint8Array> {
+  checkAbort(st.signal);
+  const raw = await st.source.readRange(p.file, start, end, st.hostBuf);
+  if (raw.byteLength !== end - start) throw new CheckpointError(p.file, `short read: ${raw.byteLength} of ${end - start} bytes`, p.exp.name);
+  if (raw.buffer !== st.hostBuf.buffer) st.noteHost(st.hostHeld + raw.byteLength); // sources without in-place reads
+  return raw;
+}
+
+async function wrote(st: Streamer, p: Planned, srcBytes: number, dstBytes: number): Promise<void> {
+  st.loaded += srcBytes;
+  st.sinceSync += dstBytes;
+  st.onBytes(p, st.loaded);
+  if (st.sinceSync >= st.syncEvery) {
+    // Dawn copies writeBuffer data into staging that is recycled only as the queue drains;
+    // waiting here keeps that bounded too.
+    await st.be.sync();
+    st.sinceSync = 0;
+  }
+}
+
+/** A float part: chunks of elements, converted on the host (Wasm) when the dtypes differ. */
+async function streamFloatPart(st: Streamer, p: Planned, part: PlannedPart, dst: FloatDType, buffer: Buf): Promise<void> {
+  const src = p.src as SupportedDType;
+  const srcItem = dtypeItemSize(src)!;
+  const dstItem = FLOAT_DTYPE_BYTES[dst];
+  const rowElems = rowSize(p.shape);
+  const chunkElems = st.chunkBytes / 4; // even; one chunk of f32 fits chunkBytes
+  if (SRC_DTYPE[src] !== dst && !st.scratch) {
+    // Input and output both hold one chunk of f32 (16 <-> 16 conversions go through f32).
+    st.scratch = st.wasm!.scratch(chunkElems * 4, chunkElems * 4);
+    st.hostHeld += 2 * chunkElems * 4;
+    st.noteHost(st.hostHeld);
+  }
+  const partElems = part.rows * rowElems;
+  const srcBase = p.offset + part.rowStart * rowElems * srcItem;
+  for (let e0 = 0; e0 < partElems; e0 += chunkElems) {
+    const n = Math.min(chunkElems, partElems - e0);
+    const raw = await readChunk(st, p, srcBase + e0 * srcItem, srcBase + (e0 + n) * srcItem);
+    const out = SRC_DTYPE[src] !== dst ? convert(st.wasm!, st.scratch!, raw, src, dst, n) : raw;
+    st.be.write(buffer, e0 * dstItem, out);
+    await wrote(st, p, n * srcItem, out.byteLength);
+  }
+}
+
+/** A_log from a GGUF's A (a small vector, read whole): log(-A) in f64, rounded to f32. */
+async function streamALog(st: Streamer, p: Planned, buffer: Buf): Promise<void> {
+  const n = numel(p.shape);
+  const raw = await readChunk(st, p, p.offset, p.offset + p.byteLength);
+  const src = p.src as SupportedDType;
+  const info = ggmlTypeInfo(src === 'F32' ? GGML_TYPE.F32 : src === 'F16' ? GGML_TYPE.F16 : GGML_TYPE.BF16)!;
+  const aLog = aLogFromA(ggufBytesToF32(info, raw, n), p.file, p.exp.name);
+  st.be.write(buffer, 0, aLog);
+  await wrote(st, p, p.byteLength, aLog.byteLength);
+}
+
+/**
+ * A block-quantized part: chunks of whole rows, quantized from floats or repacked from GGUF blocks
+ * in Wasm, each section written at its place in the part (docs/weight-formats.md). Chunks hold an
+ * even number of blocks, so every f16 `d` slice starts on 4 bytes.
+ */
+async function streamQuantPart(st: Streamer, p: Planned, part: PlannedPart, format: QuantFormat, buffer: Buf): Promise<void> {
+  const K = rowSize(p.shape);
+  const info = FORMAT_INFO[format];
+  const blocksPerRow = K / info.qk;
+  const fromFloat = isFloatSrc(p.src);
+  const srcRowBytes = fromFloat ? K * dtypeItemSize(p.src as SupportedDType)! : blocksPerRow * info.ggufBlockBytes;
+  // A chunk's f32 rows (quantizing) or GGUF bytes (repacking) fit the host chunk buffer.
+  let rows = Math.max(1, Math.floor(st.chunkBytes / (fromFloat ? 4 * K : srcRowBytes)));
+  rows = Math.min(rows, part.rows);
+  if (blocksPerRow % 2 === 1 && rows % 2 === 1 && rows < part.rows) rows = rows > 1 ? rows - 1 : 2;
+  if (rows * srcRowBytes > st.hostBuf.byteLength) throw new UnsupportedError(`${p.exp.name}: a row of ${srcRowBytes} bytes is larger than the loader's chunk (${st.hostBuf.byteLength} bytes): raise chunkBytes`);
+  const w = st.wasm!;
+  if (!st.quant || st.quant.format !== format || st.quant.K !== K || st.quant.maxRows < rows) {
+    if (st.quant) { w.freeQuantScratch(st.quant); st.hostHeld -= st.quant.inBytes + st.quant.in16Bytes + st.quant.layout.totalBytes; }
+    st.quant = w.quantScratch(format, K, rows);
+    st.hostHeld += st.quant.inBytes + st.quant.in16Bytes + st.quant.layout.totalBytes;
+    st.noteHost(st.hostHeld);
+  }
+  const s = st.quant;
+  const layout = deviceLayout(format, part.rows, K);
+  for (let r0 = 0; r0 < part.rows; r0 += rows) {
+    const n = Math.min(rows, part.rows - r0);
+    const start = p.offset + (part.rowStart + r0) * srcRowBytes;
+    const raw = await readChunk(st, p, start, start + n * srcRowBytes);
+    let c;
+    if (fromFloat) {
+      const from = p.src === 'F32' ? 'f32' : p.src === 'F16' ? 'f16' : 'bf16';
+      (from === 'f32' ? w.quantInput(s, raw.byteLength) : w.quantInput16(s, raw.byteLength)).set(raw);
+      c = w.quantizeChunk(s, n, from);
+      if (c.nonFiniteBlocks > 0) {
+        throw new CheckpointError(p.file, `${c.nonFiniteBlocks} block(s) of rows ${part.rowStart + r0}..${part.rowStart + r0 + n - 1} hold NaN or infinite values, which ${format} cannot store`, p.exp.name);
+      }
+    } else {
+      w.quantInput(s, raw.byteLength).set(raw);
+      c = w.repackChunk(s, n);
+    }
+    const b0 = r0 * blocksPerRow;
+    let bytes = 0;
+    st.be.write(buffer, layout.qs.offset + b0 * info.qsBlockBytes, c.qs);
+    bytes += c.qs.byteLength;
+    if (c.qh && layout.qh) { st.be.write(buffer, layout.qh.offset + 4 * b0, c.qh); bytes += c.qh.byteLength; }
+    if (c.d && layout.d) { st.be.write(buffer, layout.d.offset + 2 * b0, c.d); bytes += c.d.byteLength; }
+    await wrote(st, p, n * srcRowBytes, bytes);
+  }
 }
 
 /** Converts n elements of `raw` (src dtype) to dst through the Wasm scratch; returns a view of Wasm memory. */

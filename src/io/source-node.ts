@@ -1,7 +1,7 @@
 // A checkpoint directory on the local file system (Node). node: modules are imported dynamically
 // inside the functions so that a browser bundle that contains this file never evaluates them.
 import { CheckpointError, InputError } from '../errors.ts';
-import { type CheckpointSource, notFound } from './sources.ts';
+import { type CheckpointSource, notFound, withPrimaryFile } from './sources.ts';
 
 type Fs = typeof import('node:fs/promises');
 type FileHandle = Awaited<ReturnType<Fs['open']>>;
@@ -16,7 +16,8 @@ export async function directorySource(dir: string): Promise<CheckpointSource> {
   } catch {
     throw new CheckpointError(dir, 'checkpoint directory does not exist');
   }
-  if (!st.isDirectory()) throw new CheckpointError(dir, 'is not a directory (pass the folder that holds config.json)');
+  if (st.isFile() && /\.gguf$/i.test(root)) return withPrimaryFile(await directorySource(path.dirname(root)), path.basename(root));
+  if (!st.isDirectory()) throw new CheckpointError(dir, 'is not a directory (pass the folder that holds config.json, or a .gguf file)');
 
   const handles = new Map<string, Promise<FileHandle>>();
   const resolveName = (name: string): string => {

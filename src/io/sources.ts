@@ -23,6 +23,23 @@ export interface CheckpointSource {
   readRange(name: string, start: number, end: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Releases open files; the source may not be used afterwards. */
   close?(): Promise<void>;
+  /** The weights file the user named, when they named one (a path or URL ending in .gguf). */
+  readonly primaryFile?: string;
+}
+
+/** `source` with `file` as the weights file the user named (the loader reads it as GGUF). */
+export function withPrimaryFile(source: CheckpointSource, file: string): CheckpointSource {
+  return {
+    description: `${source.description}/${file}`,
+    primaryFile: file,
+    list: source.list?.bind(source),
+    exists: (n) => source.exists(n),
+    size: (n) => source.size(n),
+    readText: (n) => source.readText(n),
+    readTextIfExists: (n) => source.readTextIfExists(n),
+    readRange: (n, start, end, into) => source.readRange(n, start, end, into),
+    close: source.close?.bind(source),
+  };
 }
 
 export function notFound(name: string, where: string): CheckpointError {
@@ -323,7 +340,12 @@ export async function resolveSource(input: SourceInput, opts: UrlSourceOptions =
   if (isCheckpointSource(input)) return input;
   if (typeof input === 'string' || input instanceof URL) {
     const s = typeof input === 'string' ? input : input.href;
-    if (/^https?:\/\//i.test(s)) return new UrlSource(s, opts);
+    if (/^https?:\/\//i.test(s)) {
+      // A URL of one .gguf file: its folder is the source, the file its weights.
+      const m = /^(.*\/)([^/?#]+\.gguf)([?#].*)?$/i.exec(s);
+      if (m) return withPrimaryFile(new UrlSource(m[1], opts), decodeURIComponent(m[2]));
+      return new UrlSource(s, opts);
+    }
     let dir = s;
     if (/^file:\/\//i.test(s)) dir = decodeURIComponent(new URL(s).pathname);
     const { directorySource } = await import('./source-node.ts');

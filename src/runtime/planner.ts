@@ -4,7 +4,8 @@
 // cache block, and the engine's workspace at the block size (exact names and sizes from the
 // model files), plus kernel scratch and the readback staging buffer.
 import type { ModelConfig } from '../models/config.ts';
-import { expectedTensors } from '../models/layout.ts';
+import { plannedWeightBytes } from '../io/loader.ts';
+import type { QuantizeMode } from '../quant/formats.ts';
 import { convStateBytes, type KvDType, type ScanAlgorithm } from '../backends/backend.ts';
 import { CHUNKED_SCAN_MIN_TOKENS, webgpuOpScratch } from '../backends/webgpu/backend.ts';
 import { engineScratch } from './engine.ts';
@@ -22,8 +23,12 @@ export interface PlanOptions {
   maxTokens?: number;
   /** Sequences alive at once (each has its own state and KV cache). */
   batch?: number;
-  /** Storage of matrices and embeddings: 'f32' or 16-bit (vectors are always f32). */
+  /** Storage of float matrices and embeddings: 'f32' or 16-bit (vectors are always f32). */
   dtype?: 'f32' | 'f16' | 'bf16';
+  /** Quantization recipe applied at load (docs/weight-formats.md). */
+  quantize?: QuantizeMode;
+  /** Largest buffer one weight part may take (splits are planned as the loader splits; default: no split). */
+  maxBindingBytes?: number;
   prefillChunk?: number;
   /** Known weight bytes (e.g. from the checkpoint headers); computed from the config otherwise. */
   weightBytes?: number;
@@ -50,14 +55,9 @@ export interface MemoryPlan {
 
 const pad4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 
-export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16'): number {
-  const bytes = dtype === 'f32' ? 4 : 2;
-  let total = 0;
-  for (const t of expectedTensors(config)) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    total += pad4(t.role === 'vector' ? 4 * n : bytes * n);
-  }
-  return total;
+/** Backend bytes of a config's weights stored as `dtype` floats or under a quantize recipe (exact, as the loader stores them). */
+export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16', quantize: QuantizeMode = 'none', maxBindingBytes?: number): number {
+  return plannedWeightBytes(config, { dtype, srcDtype: dtype === 'f32' ? 'F32' : dtype === 'f16' ? 'F16' : 'BF16', quantize, maxBindingBytes });
 }
 
 /** The WebGPU backend's scratch sizing, as the engine asks it (no device needed). */
@@ -90,7 +90,7 @@ export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryP
   const maxTokens = opts.maxTokens ?? 2048;
   const batch = opts.batch ?? 1;
   const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, maxTokens));
-  const weights = (opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16')) + derivedWeightBytes(config);
+  const weights = (opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16', opts.quantize, opts.maxBindingBytes)) + derivedWeightBytes(config);
   const perLayer = pad4(convStateBytes(config.convDim, config.convKernel)) + pad4(4 * config.nHeads * config.headDim * config.dState);
   const state = batch * config.numLayers * perLayer;
   let kvBytesPerToken = 0;
