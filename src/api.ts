@@ -94,6 +94,13 @@ export class MambaModel {
     throw new UnsupportedError(`model.ctx: this model runs on the ${this.be.kind} backend, which has no WebGPU context`);
   }
   get weightBytes(): number { return this.checkpoint.weightBytes; }
+  /** The distinct storage formats of the model's matrices and embedding, sorted. */
+  matrixDtypes(): string[] {
+    const kinds = new Set<string>();
+    for (const [name, t] of this.checkpoint.tensors) if (this.checkpoint.roles.get(name) !== 'vector') kinds.add(t.dtype);
+    return [...kinds].sort();
+  }
+
   /** Storage dtype of the output head matrix ('f32', 'f16', 'bf16' or a quantized format). */
   get dtype(): string { return this.engine.runner.headWeight.dtype; }
 

@@ -19,6 +19,9 @@ type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: stri
 const COMMON: Record<string, OptionSpec> = {
   model: { type: 'string', short: 'm', arg: '<dir|url|id>', help: 'model folder, URL or Hugging Face id (org/name[@revision])' },
   dtype: { type: 'string', arg: '<auto|f32|f16|bf16>', help: 'GPU storage of the weight matrices (default: the checkpoint\'s)' },
+  quantize: { type: 'string', short: 'q', arg: '<none|q8_0|q4_k>', help: 'quantize the weight matrices at load (q4_k: llama.cpp\'s Q4_K_M rule)' },
+  'kv-dtype': { type: 'string', arg: '<f16|f32>', help: 'storage of the attention KV cache (default f16 where the device has shader-f16)' },
+  backend: { type: 'string', arg: '<auto|webgpu|wasm>', help: 'where to run (default auto: WebGPU when an adapter exists, else Wasm)' },
   'prefill-chunk': { type: 'string', arg: '<n>', help: 'most tokens per forward block; bounds scratch memory (default 256)' },
   json: { type: 'boolean', help: 'print one JSON object on stdout and nothing else (default when stdout is not a terminal)' },
   text: { type: 'boolean', help: 'human-readable output even when stdout is not a terminal' },
@@ -68,6 +71,9 @@ const SPECS: Record<Command, { summary: string; usage: string; options: Record<s
 export interface CommonArgs {
   model: string;
   dtype?: 'auto' | 'f32' | 'f16' | 'bf16';
+  quantize?: 'none' | 'q8_0' | 'q4_k';
+  kvDtype?: 'f16' | 'f32';
+  backend?: 'auto' | 'webgpu' | 'wasm';
   prefillChunk?: number;
   /** Machine-readable output: --json, or stdout not a TTY (unless --text). */
   json: boolean;
@@ -111,9 +117,17 @@ function parseCommon(values: Values, stdoutIsTTY: boolean): CommonArgs {
   const dtype = values.dtype as string | undefined;
   if (dtype !== undefined && !['auto', 'f32', 'f16', 'bf16'].includes(dtype)) throw new UsageError(`--dtype must be auto, f32, f16 or bf16, got "${dtype}"`);
   if (values.json && values.text) throw new UsageError('--json and --text exclude each other');
+  const choice = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+    const v = values[name] as string | undefined;
+    if (v !== undefined && !allowed.includes(v as T)) throw new UsageError(`--${name} must be ${allowed.join(', ')}, got "${v}"`);
+    return v as T | undefined;
+  };
   return {
     model,
     dtype: dtype as CommonArgs['dtype'],
+    quantize: choice('quantize', ['none', 'q8_0', 'q4_k'] as const),
+    kvDtype: choice('kv-dtype', ['f16', 'f32'] as const),
+    backend: choice('backend', ['auto', 'webgpu', 'wasm'] as const),
     prefillChunk: number(values, 'prefill-chunk', { integer: true, min: 1 }),
     json: values.json === true || (!stdoutIsTTY && values.text !== true),
     verbose: values.verbose === true,

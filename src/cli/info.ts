@@ -36,6 +36,8 @@ export interface InfoReport {
   arch: string;
   parameters: number;
   dtype: string;
+  /** Storage formats of the matrices (several under a quantize recipe). */
+  matrixDtypes: string[];
   layers: string;
   hybridLayerIds?: readonly number[];
   adapters?: string;
@@ -44,20 +46,21 @@ export interface InfoReport {
   mixer: { heads: number; headDim: number; dState: number; groups: number; convKernel: number; chunkSize: number };
   attention?: { heads: number; kvHeads: number; headDim: number; ropeTheta: number; rope: boolean; maxPositions: number };
   tokenizer: boolean;
-  device: { adapter: string; software: boolean; shaderF16: boolean; subgroups: boolean; maxStorageBindingBytes: number };
-  memory: MemoryPlan & { maxTokens: number; kvPer1024Tokens: number };
+  device: { backend: string; adapter: string; software: boolean; shaderF16: boolean; subgroups: boolean; maxStorageBindingBytes: number };
+  memory: MemoryPlan & { maxTokens: number; kvPer1024Tokens: number; kvDtype: string };
 }
 
 export function infoReport(model: MambaModel, args: InfoArgs): InfoReport {
   const c = model.config;
-  const plan = planMemory(c, { maxTokens: args.maxTokens, weightBytes: model.weightBytes, prefillChunk: args.prefillChunk });
-  const ctx = model.ctx;
+  const plan = planMemory(c, { maxTokens: args.maxTokens, weightBytes: model.weightBytes, prefillChunk: model.engine.opts.prefillChunk, kvDtype: model.engine.opts.kvDtype });
+  const ctx = model.backend === 'webgpu' ? model.ctx : undefined;
   return {
     model: args.model,
     arch: c.arch,
     parameters: parameterCount(c),
     // The lm head (or the tied embedding) is a matrix: it carries the matrices' storage dtype.
     dtype: model.engine.runner.headWeight.dtype,
+    matrixDtypes: model.matrixDtypes(),
     layers: layerPlan(c),
     ...(c.arch === 'zamba2' ? { hybridLayerIds: c.hybridLayerIds, adapters: adapterSummary(c) } : {}),
     hidden: c.hiddenSize,
@@ -68,13 +71,14 @@ export function infoReport(model: MambaModel, args: InfoArgs): InfoReport {
       : {}),
     tokenizer: model.tokenizer !== undefined,
     device: {
-      adapter: ctx.adapter.name,
-      software: ctx.adapter.isSoftware,
-      shaderF16: ctx.features.shaderF16,
-      subgroups: ctx.features.subgroups,
-      maxStorageBindingBytes: ctx.limits.maxStorageBufferBindingSize,
+      backend: model.backend,
+      adapter: model.deviceName,
+      software: ctx?.adapter.isSoftware ?? false,
+      shaderF16: ctx?.features.shaderF16 ?? false,
+      subgroups: ctx?.features.subgroups ?? false,
+      maxStorageBindingBytes: model.be.limits.maxBindingBytes,
     },
-    memory: { ...plan, maxTokens: args.maxTokens, kvPer1024Tokens: plan.kvBytesPerToken * 1024 },
+    memory: { ...plan, maxTokens: args.maxTokens, kvPer1024Tokens: plan.kvBytesPerToken * 1024, kvDtype: model.engine.opts.kvDtype },
   };
 }
 
@@ -85,7 +89,7 @@ export function infoText(r: InfoReport): string {
     row('model', r.model),
     row('arch', r.arch),
     row('parameters', `${formatCount(r.parameters)} (${r.parameters.toLocaleString('en-US')})`),
-    row('dtype', `${r.dtype} matrices, f32 vectors and activations`),
+    row('dtype', `${r.dtype} head, ${r.matrixDtypes.join('/')} matrices; f32 vectors, state and activations`),
     row('layers', r.layers + (r.hybridLayerIds?.length ? `; hybrid at ${r.hybridLayerIds.join(', ')}` : '')),
     row('mixer', `hidden ${r.hidden}, ${r.mixer.heads} heads × ${r.mixer.headDim}, state ${r.mixer.dState}, ${r.mixer.groups} group${r.mixer.groups === 1 ? '' : 's'}, conv ${r.mixer.convKernel}`),
   ];
@@ -96,11 +100,13 @@ export function infoText(r: InfoReport): string {
   if (r.adapters) lines.push(row('adapters', r.adapters));
   lines.push(
     row('vocab', `${r.vocab}${r.tokenizer ? '' : ' (no tokenizer.json)'}`),
-    row('device', `${r.device.adapter}${r.device.software ? ' (software)' : ''}, shader-f16 ${r.device.shaderF16 ? 'yes' : 'no'}, subgroups ${r.device.subgroups ? 'yes' : 'no'}`),
+    row('device', r.device.backend === 'webgpu'
+      ? `WebGPU on ${r.device.adapter}${r.device.software ? ' (software)' : ''}, shader-f16 ${r.device.shaderF16 ? 'yes' : 'no'}, subgroups ${r.device.subgroups ? 'yes' : 'no'}`
+      : `${r.device.backend} (${r.device.adapter})`),
     row('memory', `for ${m.maxTokens} tokens, prefill blocks of ${m.prefillChunk}:`),
     row('  weights', formatBytes(m.weights)),
     row('  state', `${formatBytes(m.state)} (fixed, whatever the length)`),
-    row('  KV cache', m.kvBytesPerToken > 0 ? `${formatBytes(m.kvPer1024Tokens)} per 1024 tokens (${formatBytes(m.kvCache)} for ${m.maxTokens})` : 'none'),
+    row('  KV cache', m.kvBytesPerToken > 0 ? `${formatBytes(m.kvPer1024Tokens)} per 1024 tokens in ${m.kvDtype} (${formatBytes(m.kvCache)} for ${m.maxTokens})` : 'none'),
     row('  scratch', formatBytes(m.scratch)),
     row('  total', formatBytes(m.total)),
   );

@@ -27,6 +27,9 @@ export async function loadForCli(args: CommonArgs, io: CliIo, extra: Partial<Loa
   try {
     return await loadModel(args.model, {
       dtype: args.dtype,
+      quantize: args.quantize,
+      kvDtype: args.kvDtype,
+      backend: args.backend,
       prefillChunk: args.prefillChunk,
       ...extra,
       onProgress: bar

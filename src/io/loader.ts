@@ -81,6 +81,8 @@ export interface LoadedCheckpoint {
   readonly files: readonly string[];
   /** Tensors present in the checkpoint that the config does not use (e.g. a stored tied lm_head). */
   readonly unusedTensors: readonly string[];
+  /** Canonical tensor name -> its role (layout.ts): which are matrices, embeddings or vectors. */
+  readonly roles: ReadonlyMap<string, TensorRole>;
   /** A tokenizer the checkpoint carries in its own metadata (GGUF), as tokenizer.json text. */
   readonly tokenizer?: { json: string; config?: string };
   /** Destroys every weight buffer (idempotent). */
@@ -289,6 +291,7 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     files,
     unusedTensors,
     tokenizer: located.tokenizer,
+    roles: new Map(plan.map((p) => [p.exp.name, p.exp.role])),
     dispose() {
       if (disposed) return;
       disposed = true;

@@ -22,11 +22,16 @@ const usage = (argv: string[], re: RegExp) => {
 
 test('generate: options map to typed values', () => {
   const a = parseCommandLine(['generate', '-m', 'dir', '--prompt', 'hi there', '-n', '7', '--temperature', '0.7', '--top-k', '5',
-    '--top-p', '0.9', '--repetition-penalty', '1.1', '--seed', '42', '--prefill-chunk', '33', '--dtype', 'f16'], true);
+    '--top-p', '0.9', '--repetition-penalty', '1.1', '--seed', '42', '--prefill-chunk', '33', '--dtype', 'f16',
+    '-q', 'q4_k', '--kv-dtype', 'f32', '--backend', 'wasm'], true);
   assert.equal(a, {
     command: 'generate', prompt: 'hi there', ids: undefined, model: 'dir', dtype: 'f16', prefillChunk: 33, json: false, verbose: false,
+    quantize: 'q4_k', kvDtype: 'f32', backend: 'wasm',
     maxNewTokens: 7, temperature: 0.7, topK: 5, topP: 0.9, repetitionPenalty: 1.1, seed: 42,
   });
+  for (const [flag, bad] of [['--quantize', 'q3'], ['--kv-dtype', 'bf16'], ['--backend', 'cuda']]) {
+    assert.throws(() => parseCommandLine(['generate', '-m', 'd', flag, bad], true), (e: unknown) => e instanceof UsageError && e.message.includes(flag), flag);
+  }
 });
 
 test('generate: defaults, --ids, output mode follows the terminal', () => {
