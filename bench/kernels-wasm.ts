@@ -251,6 +251,48 @@ const scanJson: Record<string, number> = {};
   json.scanUsPerToken = scanJson;
 }
 
+// ---- the other per-token kernels ----
+
+const otherJson: Record<string, number> = {};
+{
+  const rows: (string | number)[][] = [];
+  type Case = [string, (k: WasmKernels) => { run: () => void; free: () => void }];
+  const T = QUICK ? 64 : 512;
+  const conv = (T: number): Case => [`conv1d C 1792 K 4 T ${T}`, (k) => {
+    const C = 1792, inp = act(k, 'act:in', T * C), w = act(k, 'w', C * 4), b = act(k, 'b', C), st = k.heap.alloc('st', 16 * C), out = k.heap.alloc('o', 4 * T * C);
+    return { run: () => k.conv1d({ T, channels: C, kernelSize: 4, input: { buffer: inp, offset: 0, rowStride: C }, weight: w, bias: b, convState: st, pos0: 0, out }),
+      free: () => { for (const x of [inp, w, b, st, out]) k.heap.free(x); } };
+  }];
+  const gated = (T: number): Case => [`gatedRmsNorm D 1536 T ${T}`, (k) => {
+    const D = 1536, y = act(k, 'y', T * D), z = act(k, 'z', T * D), w = act(k, 'w', D), out = k.heap.alloc('o', 4 * T * D);
+    return { run: () => k.gatedRmsNorm({ y, z: { buffer: z, offset: 0, rowStride: D }, weight: w, out, T, D, groupSize: D, eps: 1e-5 }),
+      free: () => { for (const x of [y, z, w, out]) k.heap.free(x); } };
+  }];
+  const attn = (T: number, ctx: number, kv: 'f32' | 'f16'): Case => [`attention 32x128 ${kv} KV T ${T} ctx ${ctx}`, (k) => {
+    const H = 32, hd = 128, cap = ctx, esz = kv === 'f16' ? 2 : 4;
+    const q = act(k, 'q', T * H * hd), kc = k.heap.alloc('k', esz * cap * H * hd), vc = k.heap.alloc('v', esz * cap * H * hd), out = k.heap.alloc('o', 4 * T * H * hd);
+    return { run: () => k.attention({ q, qRowStride: H * hd, kCache: kc, vCache: vc, kvDtype: kv, out, T, pos0: ctx - T, nHeads: H, nKvHeads: H, headDim: hd, scale: 0.125 }),
+      free: () => { for (const x of [q, kc, vc, out]) k.heap.free(x); } };
+  }];
+  const cases: Case[] = [conv(1), conv(T), gated(1), gated(T), attn(1, 512, 'f32'), attn(1, 2048, 'f32'), attn(1, 2048, 'f16'), attn(T, T, 'f32')];
+  for (const [name, make] of cases) {
+    const row: (string | number)[] = [name];
+    const f: number[] = [];
+    for (const c of configs) {
+      const m = make(c.k);
+      const us = timeIt(m.run, 40) * 1000;
+      m.free();
+      f.push(us);
+      row.push(us);
+      otherJson[`${name}.${c.name}`] = +us.toFixed(1);
+    }
+    row.push(f[0] / f[1]);
+    rows.push(row);
+  }
+  table('other kernels, us per call', ['kernel', ...configs.map((c) => c.name), '1T/2T'], rows);
+  json.otherUs = otherJson;
+}
+
 // ---- synthetic mamba2-130m forward ----
 
 interface Layer { inProj: WasmTensor; outProj: WasmTensor; convW: WasmBuffer; convB: WasmBuffer; dtBias: WasmBuffer; aLog: WasmBuffer; D: WasmBuffer;
