@@ -12,7 +12,9 @@
 //                     elements per cache row); qOffset: u32, qRowStride: u32 (elements); scale: f32
 //   1 q       array<f32>  (array<vec4f> with VEC4) q(t, h, d) = q[qOffset + t * qRowStride + h * HD + d]   read
 //   2 kCache  array<f32>  (array<vec4f> with VEC4) [capacity, nKvHeads * HD], rows 0 .. pos0 + T - 1 valid  read
-//   3 vCache  array<f32>  same layout as kCache                                   read
+//             KV_F16: IEEE f16 packed two per u32, element 2i in the low half (shaders/kv_write.wgsl),
+//             array<u32> (array<vec2<u32>> with VEC4: 4 halves), unpacked with unpack2x16float
+//   3 vCache  array<f32>  same layout as kCache (KV_F16: array<u32> of packed halves)      read
 //   4 out     array<f32>  [T, nHeads * HD]                                        read_write
 // Dispatch: ceil(T / BQ) * nHeads workgroups of WG threads, linear id = wid.x + wid.y * nwg.x =
 //   qTile * nHeads + h (folded past 65535). The workgroup owns queries qTile * BQ .. + BQ - 1 of
@@ -29,17 +31,59 @@
 //   made SwiftShader take 15+ s to compile each head-dim variant (2-3 s now).
 // Defines: VEC4 (q and kCache read as vec4: HD, qOffset, qRowStride multiples of 4; the scores
 //   dominate the kernel's time on CPU adapters and vec4 loads cut them ~3x), HD head dim (any), WG threads, BQ queries per workgroup (multiple of 4), BK keys per
-//   tile, DPT = ceil(HD / WG).
+//   tile, DPT = ceil(HD / WG); KV_F16 (the cache holds f16; every product and sum stays f32, and
+//   unpack2x16float needs no shader-f16 feature).
 // Tuning knobs: BQ (16), BK (32), WG (host: HD rounded up to 32, within 64..256).
 
 #if VEC4
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;
+#if KV_F16
+@group(0) @binding(2) var<storage, read> kCache: array<vec2<u32>>;
+#else
 @group(0) @binding(2) var<storage, read> kCache: array<vec4f>;
+#endif
 #else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
+#if KV_F16
+@group(0) @binding(2) var<storage, read> kCache: array<u32>;
+#else
 @group(0) @binding(2) var<storage, read> kCache: array<f32>;
 #endif
+#endif
+#if KV_F16
+@group(0) @binding(3) var<storage, read> vCache: array<u32>;
+#else
 @group(0) @binding(3) var<storage, read> vCache: array<f32>;
+#endif
+
+// Cache element reads as f32: k4(i) = K elements 4i .. 4i + 3 (VEC4), kAt(e) / vAt(e) element e.
+#if VEC4
+fn k4(i: u32) -> vec4f {
+#if KV_F16
+  let w = kCache[i];
+  return vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+#else
+  return kCache[i];
+#endif
+}
+#else
+fn kAt(e: u32) -> f32 {
+#if KV_F16
+  let p = unpack2x16float(kCache[e >> 1u]);
+  return select(p.x, p.y, (e & 1u) == 1u);
+#else
+  return kCache[e];
+#endif
+}
+#endif
+fn vAt(e: u32) -> f32 {
+#if KV_F16
+  let p = unpack2x16float(vCache[e >> 1u]);
+  return select(p.x, p.y, (e & 1u) == 1u);
+#else
+  return vCache[e];
+#endif
+}
 @group(0) @binding(4) var<storage, read_write> outBuf: array<f32>;
 
 const NEG: f32 = -3.0e38;
@@ -78,11 +122,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let qb = params.qOffset + (t0 + qi) * params.qRowStride + h * HD;
 #if VEC4
         var dot4 = vec4f(0.0);
-        for (var d4 = 0u; d4 < HD / 4u; d4++) { dot4 = fma(q[qb / 4u + d4], kCache[kb / 4u + d4], dot4); }
+        for (var d4 = 0u; d4 < HD / 4u; d4++) { dot4 = fma(q[qb / 4u + d4], k4(kb / 4u + d4), dot4); }
         s = ((dot4.x + dot4.y) + (dot4.z + dot4.w)) * params.scale;
 #else
         var dot = 0.0;
-        for (var d = 0u; d < HD; d++) { dot = fma(q[qb + d], kCache[kb + d], dot); }
+        for (var d = 0u; d < HD; d++) { dot = fma(q[qb + d], kAt(kb + d), dot); }
         s = dot * params.scale;
 #endif
       }
@@ -114,7 +158,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (d < HD) {
         for (var b = 0u; b < BQ4; b++) { acc[i * BQ4 + b] *= corr[b]; }
         for (var j = 0u; j < nk; j++) {
-          let v = vec4f(vCache[(k0 + j) * params.kvStride + kvBase + d]);
+          let v = vec4f(vAt((k0 + j) * params.kvStride + kvBase + d));
           for (var b = 0u; b < BQ4; b++) { acc[i * BQ4 + b] = fma(sp[j * BQ4 + b], v, acc[i * BQ4 + b]); }
         }
       }

@@ -15,6 +15,8 @@ export type RefWeights = ReadonlyMap<string, RefTensor>;
 export interface RefModelInput {
   config: Record<string, unknown>;
   weights: RefWeights;
+  /** Storage rounding of cached attention keys/values (e.g. to f16 for an f16 KV cache); default exact. */
+  kvRound?: (v: number) => number;
 }
 
 export function refError(msg: string): Error {

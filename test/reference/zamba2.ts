@@ -147,7 +147,7 @@ function addAdapter(w: RefWeights, prefix: string, r: number, K: number, Nout: n
 
 /** The hybrid layer's transformer output t [T, H] (before `linear`), appending to the KV cache of site j. */
 function sharedBlockForward(w: RefWeights, c: Zamba2RefConfig, j: number, x: Float64Array, orig: Float64Array,
-  T: number, st: Zamba2RefState): Float64Array {
+  T: number, st: Zamba2RefState, kvRound?: (v: number) => number): Float64Array {
   const H = c.H, H2 = 2 * H, hd = c.hd;
   const b = j % c.numMemBlocks;
   const blk = sharedBlock(w, c, b);
@@ -179,6 +179,7 @@ function sharedBlockForward(w: RefWeights, c: Zamba2RefConfig, j: number, x: Flo
       rope(q, t * qDim, c.heads, hd, st.pos + t, c.ropeTheta);
       rope(k, 0, c.kvHeads, hd, st.pos + t, c.ropeTheta);
     }
+    if (kvRound) for (let i = 0; i < kvDim; i++) { k[i] = kvRound(k[i]); v[i] = kvRound(v[i]); }
     st.keys[j].push(k);
     st.values[j].push(v);
   }
@@ -246,7 +247,7 @@ export function zamba2RefForward(model: RefModelInput, ids: readonly number[], s
     let mixIn: Float64Array = x;
     if (j >= 0) {
       // Hybrid: x = x + Mixer(RMSNorm(x + linear(shared(x, orig)))): the residual is x, not x + t.
-      const tOut = sharedBlockForward(w, c, j, x, orig, T, st);
+      const tOut = sharedBlockForward(w, c, j, x, orig, T, st, model.kvRound);
       const lin = weight(w, `model.layers.${l}.linear.weight`, [H, H]);
       mixIn = new Float64Array(T * H);
       for (let t = 0; t < T; t++) {

@@ -61,7 +61,12 @@ export class WebGpuBackend implements Backend {
 
   get name(): string { return this.ctx.adapter.name; }
   get supportsF16Kv(): boolean { return true; }
-  get defaultKvDtype(): KvDType { return 'f32'; }
+  /**
+   * f16 where the device has shader-f16 (halves the only memory that grows with the prompt;
+   * attention still accumulates in f32). The kernels read an f16 cache on any device
+   * (unpack2x16float), so 'f16' can also be asked for explicitly elsewhere.
+   */
+  get defaultKvDtype(): KvDType { return this.ctx.features.shaderF16 ? 'f16' : 'f32'; }
 
   alloc(label: string, bytes: number): Buf { return this.ctx.alloc.create(label, bytes, STORAGE_RW); }
   free(buf: Buf): void { this.ctx.alloc.destroy(gpu(buf)); }

@@ -2,11 +2,13 @@
 // queries (prefill, continuation) and shaders/attention_splitk.wgsl + attention_combine.wgsl for
 // a few queries against a long context (decode). Both use an f32 online softmax; neither forms a
 // T x T (or T x context) score matrix. Split-K partials come from the scratch pool and go back to
-// it right after the combine dispatch is recorded (reuse is safe in stream order).
+// it right after the combine dispatch is recorded (reuse is safe in stream order). The cache is f32
+// or f16 (packed two per u32 by shaders/kv_write.wgsl, read back with unpack2x16float, so it needs
+// no shader-f16 feature); scores, softmax and accumulation are f32 either way.
 import type { GpuContext } from '../context.ts';
 import type { KernelDef } from '../kernel.ts';
 import { STORAGE_RW } from '../flags.ts';
-import { InputError, UnsupportedError } from '../../../errors.ts';
+import { InputError } from '../../../errors.ts';
 import type { KvDType } from '../../backend.ts';
 import flashSource from '../../../../shaders/attention_flash.wgsl';
 import splitkSource from '../../../../shaders/attention_splitk.wgsl';
@@ -59,9 +61,9 @@ export interface AttentionArgs {
   qOffset?: number;
   /** elements between tokens' q rows (>= nHeads * headDim) */
   qRowStride: number;
-  /** f32 [capacity, nKvHeads * headDim]; rows 0 .. pos0 + T - 1 hold keys (the new ones included) */
+  /** kvDtype [capacity, nKvHeads * headDim]; rows 0 .. pos0 + T - 1 hold keys (the new ones included) */
   kCache: GPUBuffer;
-  /** f32 [capacity, nKvHeads * headDim], same rows as kCache */
+  /** kvDtype [capacity, nKvHeads * headDim], same rows as kCache */
   vCache: GPUBuffer;
   /** f32 [T, nHeads * headDim]; must not alias q or the caches */
   out: GPUBuffer;
@@ -136,8 +138,9 @@ function flashThreads(headDim: number): number {
   return Math.max(64, Math.min(256, Math.ceil(headDim / 32) * 32));
 }
 
-function need(kernel: string, name: string, buf: GPUBuffer, elems: number): void {
-  if (buf.size < elems * 4) throw new InputError(`${kernel}: ${name} holds ${buf.size} bytes, needs ${elems * 4} (${elems} f32)`);
+function need(kernel: string, name: string, buf: GPUBuffer, elems: number, dtype: KvDType = 'f32'): void {
+  const eb = dtype === 'f16' ? 2 : 4;
+  if (buf.size < elems * eb) throw new InputError(`${kernel}: ${name} holds ${buf.size} bytes, needs ${elems * eb} (${elems} ${dtype})`);
 }
 
 /**
@@ -155,13 +158,16 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
   if (a.T > 1 && a.qRowStride < a.nHeads * a.headDim) throw new InputError(`attention: qRowStride ${a.qRowStride} < nHeads * headDim ${a.nHeads * a.headDim}`);
   if (a.out === a.q || a.out === a.kCache || a.out === a.vCache) throw new InputError('attention: out must not alias q, kCache or vCache');
   if (a.algorithm !== undefined && a.algorithm !== 'flash' && a.algorithm !== 'splitk') throw new InputError(`attention: unknown algorithm ${String(a.algorithm)}`);
-  if ((a.kvDtype ?? 'f32') !== 'f32') throw new UnsupportedError(`attention: a ${a.kvDtype} KV cache is not supported by the WebGPU kernels yet`);
-  if (a.T === 0) return;
+  const kvDtype = a.kvDtype ?? 'f32';
+  if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError(`attention: unknown KV dtype ${String(kvDtype)}`);
   const kvStride = a.nKvHeads * a.headDim;
+  // Packed halves: a row must not end inside a u32 (shaders/kv_write.wgsl writes pairs).
+  if (kvDtype === 'f16' && kvStride % 2 !== 0) throw new InputError(`attention: an f16 cache needs an even row width, got ${kvStride}`);
+  if (a.T === 0) return;
   const keys = a.pos0 + a.T;
   need('attention', 'q', a.q, qOffset + (a.T - 1) * a.qRowStride + a.nHeads * a.headDim);
-  need('attention', 'kCache', a.kCache, keys * kvStride);
-  need('attention', 'vCache', a.vCache, keys * kvStride);
+  need('attention', 'kCache', a.kCache, keys * kvStride, kvDtype);
+  need('attention', 'vCache', a.vCache, keys * kvStride, kvDtype);
   need('attention', 'out', a.out, a.T * a.nHeads * a.headDim);
   if (keys * kvStride > 0xffffffff || a.T * a.nHeads * a.headDim > 0xffffffff) throw new InputError('attention: sizes exceed the u32 index range');
 
@@ -170,13 +176,13 @@ export async function attention(ctx: GpuContext, a: AttentionArgs): Promise<void
   const common = { T: a.T, pos0: a.pos0, nHeads: a.nHeads, groupSize: a.nHeads / a.nKvHeads, kvStride, qOffset, qRowStride: a.qRowStride };
   if (chooseAlgorithm(a) === 'flash') {
     const WG = flashThreads(a.headDim);
-    const k = await ctx.kernel(FLASH, { VEC4, HD: a.headDim, WG, BQ: FLASH_BQ, BK: FLASH_BK, DPT: Math.ceil(a.headDim / WG) });
+    const k = await ctx.kernel(FLASH, { VEC4, KV_F16: kvDtype === 'f16', HD: a.headDim, WG, BQ: FLASH_BQ, BK: FLASH_BK, DPT: Math.ceil(a.headDim / WG) });
     ctx.dispatch(k, { q: a.q, kCache: a.kCache, vCache: a.vCache, out: a.out }, { ...common, scale: a.scale },
       [Math.ceil(a.T / FLASH_BQ) * a.nHeads]);
     return;
   }
   const { nSplits, splitLen } = splitPlan(a.T, a.pos0, a.nHeads);
-  const defines = { VEC4, HD: a.headDim, WG: SPLITK_WG, DPT: Math.ceil(a.headDim / SPLITK_WG) };
+  const defines = { VEC4, KV_F16: kvDtype === 'f16', HD: a.headDim, WG: SPLITK_WG, DPT: Math.ceil(a.headDim / SPLITK_WG) };
   const k = await ctx.kernel(SPLITK, defines);
   const rows = a.T * a.nHeads;
   if (nSplits === 1) {
