@@ -15,6 +15,7 @@ import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/l
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { choosePrefillChunk, LOGITS_ROWS } from './runtime/planner.ts';
+import { parseSnapshot, restoreSnapshot } from './runtime/snapshot.ts';
 
 export type { ModelSource } from './io/open-source.ts';
 export type { GenerateOptions, GenerateStats } from './runtime/session.ts';
@@ -173,6 +174,29 @@ export class MambaModel {
     return session;
   }
 
+  /**
+   * A session continuing from saveState() bytes. Bytes from another model (or another KV dtype),
+   * truncated or damaged ones are a SnapshotError, and nothing is allocated for them.
+   */
+  async restoreSession(bytes: Uint8Array): Promise<Session> {
+    this.check();
+    const { header, dataOffset } = parseSnapshot(bytes, this.engine.opts.modelId, this.engine.runner.cacheDims(), this.engine.opts.kvDtype);
+    this.engine.checkLength({ position: 0 }, header.position + header.pending.length);
+    const session = this.createSession();
+    try {
+      restoreSnapshot(this.be, session.cache, bytes, header, dataOffset);
+      session.setPending(header.pending);
+      this.engine.checkIds(header.pending);
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+    return session;
+  }
+
+  /** The identity of the loaded checkpoint (session snapshots carry it). */
+  get fingerprint(): string { return this.engine.opts.modelId; }
+
   memoryStats(): MemoryStats & { weightBytes: number; baselineBytes: number } {
     return { ...this.be.memoryStats(), weightBytes: this.checkpoint.weightBytes, baselineBytes: this.baselineBytes };
   }
@@ -250,7 +274,7 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     const maxContext = opts.maxContext ?? (config.arch === 'zamba2' && config.useMemRope ? config.maxPositionEmbeddings : Number.MAX_SAFE_INTEGER);
     if (kvDtype !== 'f32' && kvDtype !== 'f16') throw new InputError(`kvDtype must be 'f32' or 'f16', got ${JSON.stringify(kvDtype)}`);
     if (kvDtype === 'f16' && !be.supportsF16Kv) throw new UnsupportedError(`kvDtype 'f16' is not supported on the ${be.kind} backend`);
-    engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype });
+    engine = new Engine(be, runner, { prefillChunk, logitsRows: LOGITS_ROWS, scan: opts.scan ?? 'auto', maxContext, kvDtype, modelId: ckpt.fingerprint });
     if (opts.warmup ?? true) await engine.warmup();
     if (!opts.noTokenizer) {
       // tokenizer.json beside the weights wins; a GGUF file may carry its own in its metadata.

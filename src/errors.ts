@@ -64,6 +64,9 @@ export class OutOfMemoryError extends MambaScanError {
 /** A generation was cancelled through its AbortSignal. */
 export class AbortError extends MambaScanError {}
 
+/** A saved session state is corrupt, truncated, or belongs to another model or configuration. */
+export class SnapshotError extends MambaScanError {}
+
 /**
  * A Hugging Face Hub request failed: a required file is missing (404), access was refused
  * (401/403: private or gated model without a token), or a transfer broke off or came back the

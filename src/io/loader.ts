@@ -81,6 +81,11 @@ export interface LoadedCheckpoint {
   readonly files: readonly string[];
   /** Tensors present in the checkpoint that the config does not use (e.g. a stored tied lm_head). */
   readonly unusedTensors: readonly string[];
+  /**
+   * Identifies the checkpoint (snapshots refuse to restore into another model): a hash of the
+   * config, every tensor's name, storage and shape, and the first bytes of each tensor's data.
+   */
+  readonly fingerprint: string;
   /** Canonical tensor name -> its role (layout.ts): which are matrices, embeddings or vectors. */
   readonly roles: ReadonlyMap<string, TensorRole>;
   /** A tokenizer the checkpoint carries in its own metadata (GGUF), as tokenizer.json text. */
@@ -170,6 +175,20 @@ export function plannedWeightBytes(config: ModelConfig, opts: { dtype?: WeightDT
   return total;
 }
 
+/** FNV-1a over strings and bytes, two 32-bit lanes (64 bits): a model identity, not a security hash. */
+class Fingerprint {
+  private a = 0x811c9dc5;
+  private b = 0x050c5d1f;
+  add(text: string): void { this.addBytes(new TextEncoder().encode(text)); }
+  addBytes(bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) {
+      this.a = Math.imul(this.a ^ bytes[i], 0x01000193) >>> 0;
+      this.b = Math.imul(this.b ^ bytes[i] ^ (i & 0xff), 0x01000193) >>> 0;
+    }
+  }
+  hex(): string { return this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0'); }
+}
+
 function shapeEq(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -253,11 +272,16 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     onBytes: (p, loaded) => progress?.({ phase: 'weights', loadedBytes: loaded, totalBytes, tensorsDone: tensors.size, tensorsTotal: plan.length, tensor: p.exp.name, file: p.file }),
   };
   noteHost(st.hostHeld);
+  const fp = new Fingerprint();
+  fp.add(JSON.stringify(config));
   try {
     if (plan.some((p) => p.dst !== 'f32' || p.src !== 'F32')) st.wasm = await hostWasm();
     for (const p of plan) {
       checkAbort(signal);
       const parts: TensorPart[] = [];
+      fp.add(`${p.exp.name}|${p.src}|${p.dst}|${p.shape.join('x')}|${p.srcBytes}`);
+      const head = await st.source.readRange(p.file, p.offset, p.offset + Math.min(64, p.srcBytes));
+      fp.addBytes(head);
       for (let i = 0; i < p.parts.length; i++) {
         const part = p.parts[i];
         const buffer = be.alloc(`weights:${p.exp.name}${p.parts.length > 1 ? `#${i}` : ''}`, part.bytes);
@@ -292,6 +316,7 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     unusedTensors,
     tokenizer: located.tokenizer,
     roles: new Map(plan.map((p) => [p.exp.name, p.exp.role])),
+    fingerprint: fp.hex(),
     dispose() {
       if (disposed) return;
       disposed = true;

@@ -19,6 +19,8 @@ export function kvElemBytes(dtype: KvDType): number {
   return dtype === 'f16' ? 2 : 4;
 }
 
+export interface StateBackup { bufs: Buf[]; position: number }
+
 export class HybridCache implements SequenceState {
   readonly mamba: MambaLayerState[] = [];
   readonly kv: KvCache[] = [];
@@ -73,6 +75,42 @@ export class HybridCache implements SequenceState {
       site.v = v;
       site.capacity = cap;
     });
+  }
+
+  /**
+   * A device copy of the recurrent states (not the KV rows: a run only appends rows past
+   * `position`, so restoring the position restores them) to roll back a run that fails midway.
+   */
+  backup(): StateBackup {
+    const bufs: Buf[] = [];
+    try {
+      for (const m of this.mamba) {
+        const c = this.be.alloc('state:backup.conv', this.dims.convStateBytes);
+        bufs.push(c);
+        const s = this.be.alloc('state:backup.ssm', this.dims.ssmStateBytes);
+        bufs.push(s);
+        this.be.copy(m.convState, 0, c, 0, this.dims.convStateBytes);
+        this.be.copy(m.ssmState, 0, s, 0, this.dims.ssmStateBytes);
+      }
+    } catch (e) {
+      for (const b of bufs) this.be.free(b);
+      throw e;
+    }
+    return { bufs, position: this.position };
+  }
+
+  /** Puts the states of `b` back (the cache then is as it was when the backup was taken). */
+  restore(b: StateBackup): void {
+    this.mamba.forEach((m, i) => {
+      this.be.copy(b.bufs[2 * i], 0, m.convState, 0, this.dims.convStateBytes);
+      this.be.copy(b.bufs[2 * i + 1], 0, m.ssmState, 0, this.dims.ssmStateBytes);
+    });
+    this.position = b.position;
+  }
+
+  freeBackup(b: StateBackup): void {
+    for (const buf of b.bufs) this.be.free(buf);
+    b.bufs.length = 0;
   }
 
   /** Zeroes all state: the cache then describes an empty sequence (KV capacity is kept). */

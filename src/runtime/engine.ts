@@ -42,9 +42,25 @@ export interface EngineOptions {
   maxContext: number;
   /** Storage of the attention KV caches. */
   kvDtype: KvDType;
+  /** The loaded checkpoint's fingerprint (session snapshots carry it). */
+  modelId: string;
 }
 
 export type LogitsSink = (row: number, logits: Float32Array) => void;
+
+/** One sequence's part of a batched step (Engine.runBatch). */
+export interface BatchRequest {
+  cache: HybridCache;
+  /** Tokens to feed this step: a prefill chunk, or the one token chosen last step. */
+  ids: readonly number[];
+  /** What the step returns for this sequence: its last logits row, their argmax, or nothing. */
+  want: 'logits' | 'argmax' | 'none';
+}
+
+export interface BatchResult {
+  logits?: Float32Array;
+  token?: number;
+}
 
 /** Host-side cost of the last greedy decode step (bench/speed `speed.decodeHost`). */
 export interface StepTiming {
@@ -150,7 +166,7 @@ export class Engine {
   }
 
   /** Throws InputError if `cache` cannot take `extra` more tokens. */
-  checkLength(cache: HybridCache, extra: number): void {
+  checkLength(cache: Pick<HybridCache, 'position'>, extra: number): void {
     const end = cache.position + extra;
     if (end > this.opts.maxContext) {
       throw new InputError(`sequence of ${end} tokens exceeds the context limit of ${this.opts.maxContext} (maxContext option)`);
@@ -166,8 +182,20 @@ export class Engine {
    * every row (passed to `sink` in order), only the last (returned), or none.
    */
   run(cache: HybridCache, ids: readonly number[], want: 'all' | 'last' | 'none', sink?: LogitsSink,
-    signal?: AbortSignal): Promise<Float32Array | undefined> {
-    return this.exclusive(() => this.runLocked(cache, ids, want, sink, signal));
+    signal?: AbortSignal, keepOnFailure = false): Promise<Float32Array | undefined> {
+    return this.exclusive(async () => {
+      // A run of several blocks that fails or is aborted midway would leave the state advanced by
+      // the blocks already done: with keepOnFailure the cache is put back as it was.
+      const backup = keepOnFailure && ids.length > this.opts.prefillChunk ? cache.backup() : undefined;
+      try {
+        return await this.runLocked(cache, ids, want, sink, signal);
+      } catch (e) {
+        if (backup && !cache.isDisposed) cache.restore(backup);
+        throw e;
+      } finally {
+        if (backup) cache.freeBackup(backup);
+      }
+    });
   }
 
   private async runLocked(cache: HybridCache, ids: readonly number[], want: 'all' | 'last' | 'none', sink?: LogitsSink,
@@ -212,11 +240,35 @@ export class Engine {
     }
   }
 
+  /**
+   * One step over several sequences: each request's ids are fed at its cache's position (states
+   * advance) and its result computed. Requests must use distinct caches. Results equal running the
+   * requests one by one.
+   */
+  async runBatch(reqs: readonly BatchRequest[], signal?: AbortSignal): Promise<BatchResult[]> {
+    const seen = new Set<HybridCache>();
+    for (const r of reqs) {
+      if (seen.has(r.cache)) throw new InputError('runBatch: two requests use the same sequence');
+      seen.add(r.cache);
+      if (r.ids.length === 0) throw new InputError('runBatch: a request has no tokens');
+      this.checkIds(r.ids);
+      this.checkLength(r.cache, r.ids.length);
+    }
+    const out: BatchResult[] = [];
+    for (const r of reqs) {
+      if (signal?.aborted) throw new AbortError('cancelled');
+      if (r.want === 'argmax') out.push({ token: await this.runArgmax(r.cache, r.ids, signal) });
+      else if (r.want === 'logits') out.push({ logits: await this.run(r.cache, r.ids, 'last', undefined, signal) });
+      else { await this.run(r.cache, r.ids, 'none', undefined, signal); out.push({}); }
+    }
+    return out;
+  }
+
   /** Feeds `ids` and returns argmax of the last logits row, computed on the GPU (greedy path). */
-  async runArgmax(cache: HybridCache, ids: readonly number[], signal?: AbortSignal): Promise<number> {
+  async runArgmax(cache: HybridCache, ids: readonly number[], signal?: AbortSignal, keepOnFailure = false): Promise<number> {
     this.checkIds(ids);
     this.checkLength(cache, ids.length);
-    if (ids.length > 1) await this.run(cache, ids.slice(0, -1), 'none', undefined, signal);
+    if (ids.length > 1) await this.run(cache, ids.slice(0, -1), 'none', undefined, signal, keepOnFailure);
     return this.exclusive(() => this.argmaxLocked(cache, ids[ids.length - 1]));
   }
 

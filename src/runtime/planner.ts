@@ -92,7 +92,10 @@ export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryP
   const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, maxTokens));
   const weights = (opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16', opts.quantize, opts.maxBindingBytes)) + derivedWeightBytes(config);
   const perLayer = pad4(convStateBytes(config.convDim, config.convKernel)) + pad4(4 * config.nHeads * config.headDim * config.dState);
-  const state = batch * config.numLayers * perLayer;
+  // A session's prompt of several blocks keeps a device copy of its states to roll back a failed
+  // or aborted run (Engine.run keepOnFailure); forward() runs do not.
+  const backup = !opts.allLogits && maxTokens - 1 > prefillChunk ? config.numLayers * perLayer : 0;
+  const state = batch * config.numLayers * perLayer + backup;
   let kvBytesPerToken = 0;
   if (config.arch === 'zamba2') {
     kvBytesPerToken = config.hybridLayerIds.length * 2 * config.numKeyValueHeads * config.attentionHeadDim * kvElemBytes(opts.kvDtype ?? 'f32');

@@ -5,6 +5,7 @@ import type { HybridCache } from './cache.ts';
 import { AbortError, InputError, MambaScanError } from '../errors.ts';
 import { SeededRandom, isGreedy, resolveSampling, validateSampling, type SamplingOptions } from './sampling.ts';
 import { hostWasm } from '../wasm/host.ts';
+import { saveSnapshot } from './snapshot.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens at most (default 32). */
@@ -41,15 +42,31 @@ export class Session {
   /** Tokens the model has consumed, plus pending ones. */
   get length(): number { return this.cache.position + this.pending.length; }
 
-  /** Feeds ids without generating (e.g. a system prompt). */
+  /**
+   * Feeds ids without generating (e.g. a system prompt). If it fails or is aborted, the session is
+   * as it was before the call.
+   */
   async append(ids: readonly number[], signal?: AbortSignal): Promise<void> {
     await this.exclusive(async () => {
       const all = [...this.pending, ...ids];
       if (all.length === 0) return;
-      await this.engine.run(this.cache, all, 'none', undefined, signal);
+      await this.engine.run(this.cache, all, 'none', undefined, signal, true);
       this.pending = [];
     });
   }
+
+  /**
+   * The session's whole state as bytes (conv and SSM states, KV rows, position, pending tokens,
+   * and the model's identity): restore it with MambaModel.restoreSession. Its size is constant in
+   * the sequence length except for the KV rows of Zamba2's attention layers.
+   */
+  async saveState(): Promise<Uint8Array> {
+    if (this.busy) throw new MambaScanError('this session is busy');
+    return saveSnapshot(this.engine.be, this.cache, this.engine.opts.modelId, this.pending);
+  }
+
+  /** @internal MambaModel.restoreSession: the pending tokens of a restored snapshot. */
+  setPending(ids: readonly number[]): void { this.pending = [...ids]; }
 
   /** Appends `ids` and yields new tokens one by one. */
   async *stream(ids: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<number, GenerateStats> {
@@ -73,17 +90,30 @@ export class Session {
     const stats: GenerateStats = { promptTokens: feed.length, newTokens: 0, timeToFirstToken: 0, prefillSeconds: 0, decodeSeconds: 0, stoppedBy: 'length' };
     // KV capacity for the whole generation, once: growing it per token would copy the caches.
     this.cache.reserve(this.cache.position + feed.length + maxNew);
+    const pendingBefore = this.pending;
     this.pending = [];
     try {
       let input = feed;
       while (out.length < maxNew) {
-        if (opts.signal?.aborted) { stats.stoppedBy = 'abort'; throw new AbortError('generation cancelled'); }
+        if (opts.signal?.aborted) {
+          stats.stoppedBy = 'abort';
+          // Aborted before the prompt was fed: nothing happened to the session.
+          if (out.length === 0) this.pending = pendingBefore;
+          throw new AbortError('generation cancelled');
+        }
         let next: number;
-        if (greedy) {
-          next = await this.engine.runArgmax(this.cache, input, opts.signal);
-        } else {
-          const logits = await this.engine.run(this.cache, input, 'last', undefined, opts.signal);
-          next = (await hostWasm()).sample(logits!, [...seen], knobs, knobs.doSample ? rng.next() : 0);
+        // The first step feeds the prompt: if it fails or is aborted, the session is put back.
+        const first = out.length === 0;
+        try {
+          if (greedy) {
+            next = await this.engine.runArgmax(this.cache, input, opts.signal, first);
+          } else {
+            const logits = await this.engine.run(this.cache, input, 'last', undefined, opts.signal, first);
+            next = (await hostWasm()).sample(logits!, [...seen], knobs, knobs.doSample ? rng.next() : 0);
+          }
+        } catch (e) {
+          if (first) this.pending = pendingBefore;
+          throw e;
         }
         if (out.length === 0) { tFirst = performance.now(); stats.prefillSeconds = (tFirst - t0) / 1000; stats.timeToFirstToken = stats.prefillSeconds; }
         out.push(next);
