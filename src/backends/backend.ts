@@ -35,6 +35,8 @@ export interface BackendLimits {
   maxBindingBytes: number;
   /** Largest single buffer. */
   maxBufferBytes: number;
+  /** Byte offsets of views (Backend.view) are multiples of this. */
+  viewAlignment: number;
 }
 
 export interface MatmulOp {
@@ -307,6 +309,15 @@ export interface Backend {
   // Memory. Every buffer goes through the backend's one accounting allocator.
   /** A new zero-filled buffer of `bytes` (rounded up to 4). */
   alloc(label: string, bytes: number): Buf;
+  /**
+   * A window [byteOffset, byteOffset + byteLength) of `buf` that every op, read, write, copy and
+   * clear accepts as a buffer of its own (sequence states live as slots of one pool buffer, so a
+   * batched kernel can reach all of them). byteOffset must be a multiple of limits.viewAlignment.
+   * Freeing a view does nothing; the view is valid while `buf` is.
+   */
+  view(buf: Buf, byteOffset: number, byteLength: number): Buf;
+  /** If `b` is a view: the buffer it is a window of and its byte offset there; else b itself at 0. */
+  viewOf(b: Buf): { buffer: Buf; byteOffset: number };
   /** Frees a buffer (after work already recorded that uses it); freeing twice is harmless. */
   free(buf: Buf): void;
   isLive(buf: Buf): boolean;

@@ -3,6 +3,7 @@
 // (their capacity is reserved up front per call, so growth happens at most once per forward).
 import type { Backend, Buf, KvDType } from '../backends/backend.ts';
 import type { CacheDims, MambaLayerState, SequenceState } from '../models/state.ts';
+import type { StatePool, StateSlot } from './state-pool.ts';
 
 export type { CacheDims, MambaLayerState } from '../models/state.ts';
 
@@ -28,19 +29,38 @@ export class HybridCache implements SequenceState {
   position = 0;
   private disposed = false;
 
-  constructor(private readonly be: Backend, readonly dims: CacheDims, readonly kvDtype: KvDType) {
+  private readonly slot: StateSlot | undefined;
+
+  /**
+   * A fresh sequence (zero states). With `pool` its states are a slot of the pool's buffers (what
+   * batched steps need); without, buffers of its own.
+   */
+  constructor(private readonly be: Backend, readonly dims: CacheDims, readonly kvDtype: KvDType, private readonly pool?: StatePool) {
     try {
-      for (let i = 0; i < dims.numMambaLayers; i++) {
-        // alloc zero-fills: a fresh sequence starts from zero states.
-        const convState = be.alloc(`state:conv.${i}`, dims.convStateBytes);
-        const ssmState = be.alloc(`state:ssm.${i}`, dims.ssmStateBytes);
-        this.mamba.push({ convState, ssmState });
+      if (pool) {
+        this.slot = pool.acquire(() => this.pointAtSlot());
+        this.pointAtSlot();
+      } else {
+        for (let i = 0; i < dims.numMambaLayers; i++) {
+          // alloc zero-fills: a fresh sequence starts from zero states.
+          const convState = be.alloc(`state:conv.${i}`, dims.convStateBytes);
+          const ssmState = be.alloc(`state:ssm.${i}`, dims.ssmStateBytes);
+          this.mamba.push({ convState, ssmState });
+        }
       }
       for (let i = 0; i < dims.numKvSites; i++) this.kv.push({ k: undefined!, v: undefined!, capacity: 0 });
     } catch (e) {
       this.dispose();
       throw e;
     }
+  }
+
+  /** The pool the states live in, if any (batched kernels bind its buffers). */
+  get statePool(): StatePool | undefined { return this.pool; }
+
+  private pointAtSlot(): void {
+    this.mamba.length = 0;
+    for (let l = 0; l < this.dims.numMambaLayers; l++) this.mamba.push(this.pool!.views(this.slot!, l));
   }
 
   /** Bytes of KV cache for a capacity of `tokens`, for all sites (k and v). */
@@ -141,7 +161,8 @@ export class HybridCache implements SequenceState {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const m of this.mamba) { this.be.free(m.convState); this.be.free(m.ssmState); }
+    if (this.slot) this.pool!.release(this.slot);
+    else for (const m of this.mamba) { this.be.free(m.convState); this.be.free(m.ssmState); }
     for (const s of this.kv) if (s.capacity > 0) { this.be.free(s.k); this.be.free(s.v); }
     this.mamba.length = 0;
     this.kv.length = 0;

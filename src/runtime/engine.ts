@@ -4,6 +4,7 @@
 import type { Backend, KvDType, ScanAlgorithm } from '../backends/backend.ts';
 import type { ModelRunner } from '../models/runner.ts';
 import { HybridCache, kvElemBytes } from './cache.ts';
+import { StatePool } from './state-pool.ts';
 import { Workspace } from './workspace.ts';
 import { AbortError, InputError } from '../errors.ts';
 import type { ModelConfig } from '../models/config.ts';
@@ -93,8 +94,11 @@ export class Engine {
     return run;
   }
 
-  /** Frees the workspace (it is re-created on the next call). */
-  trim(): void { this.ws.release(); }
+  /** Frees the workspace (it is re-created on the next call) and the state pool if no sequence is alive. */
+  trim(): void {
+    this.ws.release();
+    this.pool?.dispose();
+  }
 
   /**
    * Sizes the workspace for a full block of prefillChunk tokens, once: every later block (and
@@ -110,7 +114,20 @@ export class Engine {
 
   get vocabSize(): number { return this.runner.config.vocabSize; }
 
-  createCache(): HybridCache { return new HybridCache(this.be, this.runner.cacheDims(), this.opts.kvDtype); }
+  /** The slots every sequence's recurrent states live in (created on first use). */
+  private pool: StatePool | undefined;
+
+  /** A fresh sequence, its states a slot of the engine's pool. */
+  createCache(): HybridCache {
+    this.pool ??= new StatePool(this.be, this.runner.cacheDims());
+    return new HybridCache(this.be, this.runner.cacheDims(), this.opts.kvDtype, this.pool);
+  }
+
+  /** Sizes the state pool for `n` live sequences at once (so adding them moves no state). */
+  reserveSequences(n: number): void {
+    this.pool ??= new StatePool(this.be, this.runner.cacheDims());
+    this.pool.reserve(n);
+  }
 
   scanFor(T: number): ScanAlgorithm {
     if (this.opts.scan !== 'auto') return this.opts.scan;

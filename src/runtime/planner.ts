@@ -54,6 +54,9 @@ export interface MemoryPlan {
 }
 
 const pad4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+/** View alignment the plan assumes (WebGPU's default minStorageBufferOffsetAlignment). */
+const VIEW_ALIGN = 256;
 
 /** Backend bytes of a config's weights stored as `dtype` floats or under a quantize recipe (exact, as the loader stores them). */
 export function weightBytesFor(config: ModelConfig, dtype: 'f32' | 'f16' | 'bf16', quantize: QuantizeMode = 'none', maxBindingBytes?: number): number {
@@ -91,11 +94,14 @@ export function planMemory(config: ModelConfig, opts: PlanOptions = {}): MemoryP
   const batch = opts.batch ?? 1;
   const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, maxTokens));
   const weights = (opts.weightBytes ?? weightBytesFor(config, opts.dtype ?? 'bf16', opts.quantize, opts.maxBindingBytes)) + derivedWeightBytes(config);
-  const perLayer = pad4(convStateBytes(config.convDim, config.convKernel)) + pad4(4 * config.nHeads * config.headDim * config.dState);
+  // Each sequence's states are a slot of the state pool (src/runtime/state-pool.ts): slots start on
+  // the backends' view alignment (256 bytes on WebGPU's default limits).
+  const convBytes = convStateBytes(config.convDim, config.convKernel), ssmBytes = 4 * config.nHeads * config.headDim * config.dState;
+  const slot = config.numLayers * (alignUp(convBytes, VIEW_ALIGN) + alignUp(ssmBytes, VIEW_ALIGN));
   // A session's prompt of several blocks keeps a device copy of its states to roll back a failed
   // or aborted run (Engine.run keepOnFailure); forward() runs do not.
-  const backup = !opts.allLogits && maxTokens - 1 > prefillChunk ? config.numLayers * perLayer : 0;
-  const state = batch * config.numLayers * perLayer + backup;
+  const backup = !opts.allLogits && maxTokens - 1 > prefillChunk ? config.numLayers * (pad4(convBytes) + pad4(ssmBytes)) : 0;
+  const state = batch * slot + backup;
   let kvBytesPerToken = 0;
   if (config.arch === 'zamba2') {
     kvBytesPerToken = config.hybridLayerIds.length * 2 * config.numKeyValueHeads * config.attentionHeadDim * kvElemBytes(opts.kvDtype ?? 'f32');

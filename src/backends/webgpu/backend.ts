@@ -6,6 +6,7 @@ import type {
   KvDType, KvWriteOp, MatmulOp, MemoryStats, OpScratchQuery, RmsNormOp, RopeOp, ScanAlgorithm, SsmScanOp,
 } from '../backend.ts';
 import type { Buf } from '../tensor.ts';
+import { InputError } from '../../errors.ts';
 import { GpuContext, type DeviceOptions } from './context.ts';
 import { STORAGE_RW } from './flags.ts';
 import type { GpuTensor } from './tensor.ts';
@@ -22,7 +23,16 @@ import { kvWrite } from './kernels/kv.ts';
 /** Prefill blocks this long or longer use the chunked scan (measured by bench/speed; see README). */
 export const CHUNKED_SCAN_MIN_TOKENS = 64;
 
-const gpu = (b: Buf) => b as GPUBuffer;
+/** A window of a GPUBuffer standing for a buffer of its own (Backend.view). */
+class GpuView implements Buf {
+  constructor(readonly buffer: GPUBuffer, readonly offset: number, readonly size: number) {}
+  get label(): string { return this.buffer.label; }
+}
+
+/** The binding (a buffer or a window of one) an op passes to the launchers. */
+const gpu = (b: Buf): GPUBuffer => (b instanceof GpuView ? ({ buffer: b.buffer, offset: b.offset, size: b.size } as unknown as GPUBuffer) : (b as GPUBuffer));
+/** The underlying buffer and the byte offset of `b` in it. */
+const at = (b: Buf): [GPUBuffer, number] => (b instanceof GpuView ? [b.buffer, b.offset] : [b as GPUBuffer, 0]);
 
 /**
  * The WebGPU ops' scratch for a block (OpScratchQuery): `ops.a` holds the chunked scan's decayed
@@ -52,6 +62,7 @@ export class WebGpuBackend implements Backend {
     this.limits = {
       maxBindingBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize),
       maxBufferBytes: ctx.limits.maxBufferSize,
+      viewAlignment: ctx.limits.minStorageBufferOffsetAlignment,
     };
   }
 
@@ -69,20 +80,47 @@ export class WebGpuBackend implements Backend {
   get defaultKvDtype(): KvDType { return this.ctx.features.shaderF16 ? 'f16' : 'f32'; }
 
   alloc(label: string, bytes: number): Buf { return this.ctx.alloc.create(label, bytes, STORAGE_RW); }
-  free(buf: Buf): void { this.ctx.alloc.destroy(gpu(buf)); }
-  isLive(buf: Buf): boolean { return this.ctx.alloc.isLive(gpu(buf)); }
+  free(buf: Buf): void { if (!(buf instanceof GpuView)) this.ctx.alloc.destroy(buf as GPUBuffer); }
+  isLive(buf: Buf): boolean { return this.ctx.alloc.isLive(at(buf)[0]); }
+
+  view(buf: Buf, byteOffset: number, byteLength: number): Buf {
+    const [base, off] = at(buf);
+    const o = off + byteOffset;
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || o % this.limits.viewAlignment !== 0) {
+      throw new InputError(`view: offset ${o} is not a multiple of ${this.limits.viewAlignment}`);
+    }
+    if (!Number.isInteger(byteLength) || byteLength < 4 || byteLength % 4 !== 0 || byteOffset + byteLength > buf.size) {
+      throw new InputError(`view: [${byteOffset}, ${byteOffset + byteLength}) does not fit a buffer of ${buf.size} bytes`);
+    }
+    return new GpuView(base, o, byteLength);
+  }
+
+  viewOf(b: Buf): { buffer: Buf; byteOffset: number } {
+    const [buffer, byteOffset] = at(b);
+    return { buffer, byteOffset };
+  }
   memoryStats(): MemoryStats { return this.ctx.memoryStats(); }
   resetPeak(): void { this.ctx.alloc.resetPeak(); }
   trimPool(): void { this.ctx.alloc.trimPool(); this.ctx.trimStaging(); }
 
-  write(buf: Buf, byteOffset: number, data: ArrayBufferView): void { this.ctx.write(gpu(buf), byteOffset, data); }
-  copy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, bytes: number): void {
-    this.ctx.copy(gpu(src), srcOffset, gpu(dst), dstOffset, bytes);
+  write(buf: Buf, byteOffset: number, data: ArrayBufferView): void {
+    const [b, o] = at(buf);
+    this.ctx.write(b, o + byteOffset, data);
   }
-  clear(buf: Buf, byteOffset = 0, bytes?: number): void { this.ctx.clear(gpu(buf), byteOffset, bytes); }
-  read(buf: Buf, byteOffset: number, bytes: number): Promise<ArrayBuffer> { return this.ctx.read(gpu(buf), byteOffset, bytes); }
-  readF32(buf: Buf, offsetElems: number, count: number): Promise<Float32Array> { return this.ctx.readF32(gpu(buf), offsetElems, count); }
-  readU32(buf: Buf, offsetElems: number, count: number): Promise<Uint32Array> { return this.ctx.readU32(gpu(buf), offsetElems, count); }
+  copy(src: Buf, srcOffset: number, dst: Buf, dstOffset: number, bytes: number): void {
+    const [s, so] = at(src), [d, dO] = at(dst);
+    this.ctx.copy(s, so + srcOffset, d, dO + dstOffset, bytes);
+  }
+  clear(buf: Buf, byteOffset = 0, bytes?: number): void {
+    const [b, o] = at(buf);
+    this.ctx.clear(b, o + byteOffset, bytes ?? buf.size - byteOffset);
+  }
+  read(buf: Buf, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+    const [b, o] = at(buf);
+    return this.ctx.read(b, o + byteOffset, bytes);
+  }
+  async readF32(buf: Buf, offsetElems: number, count: number): Promise<Float32Array> { return new Float32Array(await this.read(buf, 4 * offsetElems, 4 * count)); }
+  async readU32(buf: Buf, offsetElems: number, count: number): Promise<Uint32Array> { return new Uint32Array(await this.read(buf, 4 * offsetElems, 4 * count)); }
   flush(): void { this.ctx.flush(); }
   sync(): Promise<void> { return this.ctx.sync(); }
   check(): void { this.ctx.check(); }
