@@ -121,7 +121,8 @@ async function generate(opts: { prompt: string; maxNewTokens: number; temperatur
   let text = '';
   model.resetPeak();
   const it = model.generateStream(promptIds, {
-    maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP < 1 ? opts.topP : undefined,
+    // The page's slider follows OpenAI's rule (0 = greedy); the library samples only with doSample.
+    maxNewTokens: opts.maxNewTokens, doSample: opts.temperature > 0, temperature: opts.temperature, topP: opts.topP < 1 ? opts.topP : undefined,
     eosTokenIds: eos, signal: running.signal,
   });
   let stats: GenerateStats;

@@ -14,6 +14,8 @@ export function generateOptions(model: MambaModel, s: SamplingArgs, signal?: Abo
   for (const id of model.tokenizer?.eosTokenIds ?? []) eos.add(id);
   return {
     maxNewTokens: s.maxNewTokens,
+    // The CLI's --temperature switches sampling on (0 or unset = greedy); the library needs doSample.
+    doSample: s.temperature !== undefined && s.temperature > 0,
     temperature: s.temperature,
     topK: s.topK,
     topP: s.topP,

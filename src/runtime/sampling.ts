@@ -3,10 +3,13 @@
 // (assembly/host/sample.ts); sampleToken here is the readable statement of the same rule, with
 // the same f32 roundings, and the oracle its tests compare against. Follows transformers' logits
 // processors: penalty divides positive logits and multiplies negative ones of seen tokens; top-k
-// then top-p (smallest set whose probability reaches p, always at least one token).
+// then top-p (smallest set whose probability reaches p, always at least one token). As in
+// transformers, `doSample` alone decides whether to sample: a temperature without doSample is
+// ignored (greedy). Servers that speak OpenAI's rule (temperature > 0 samples) map it themselves.
 import { InputError } from '../errors.ts';
 
 export interface SamplingOptions {
+  /** Sample from the distribution (default false: greedy, whatever the other knobs say). */
   doSample?: boolean;
   temperature?: number;
   topK?: number;
@@ -41,6 +44,7 @@ export class SeededRandom {
 }
 
 export function validateSampling(o: SamplingOptions): void {
+  if (o.doSample !== undefined && typeof o.doSample !== 'boolean') throw new InputError(`doSample must be true or false, got ${JSON.stringify(o.doSample)}`);
   if (o.temperature !== undefined && !(o.temperature >= 0 && Number.isFinite(o.temperature))) throw new InputError(`temperature must be ≥ 0, got ${o.temperature}`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new InputError(`topK must be a non-negative integer, got ${o.topK}`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new InputError(`topP must be in (0, 1], got ${o.topP}`);
@@ -49,8 +53,7 @@ export function validateSampling(o: SamplingOptions): void {
 
 /** True when the choice is plain argmax of the raw logits (the GPU argmax path can be used). */
 export function isGreedy(o: SamplingOptions): boolean {
-  const sample = o.doSample ?? (o.temperature !== undefined && o.temperature > 0);
-  return (!sample || o.temperature === 0) && (o.repetitionPenalty === undefined || o.repetitionPenalty === 1);
+  return (!o.doSample || o.temperature === 0) && (o.repetitionPenalty === undefined || o.repetitionPenalty === 1);
 }
 
 function argmaxOf(x: ArrayLike<number>): number {
@@ -69,9 +72,8 @@ export function sampleToken(logitsIn: Float32Array, o: SamplingOptions, seen: Re
       logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
     }
   }
-  const sample = o.doSample ?? (o.temperature !== undefined && o.temperature > 0);
   const temperature = o.temperature ?? 1;
-  if (!sample || temperature === 0) return argmaxOf(logits);
+  if (!o.doSample || temperature === 0) return argmaxOf(logits);
 
   // Candidates sorted by logit, descending; top-k cuts first.
   let order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b);
@@ -99,6 +101,6 @@ export function sampleToken(logitsIn: Float32Array, o: SamplingOptions, seen: Re
 
 /** Resolved knobs for the Wasm sampler. */
 export function resolveSampling(o: SamplingOptions): { temperature: number; topK: number; topP: number; repetitionPenalty: number; doSample: boolean } {
-  const doSample = o.doSample ?? (o.temperature !== undefined && o.temperature > 0);
+  const doSample = o.doSample === true;
   return { temperature: o.temperature ?? 1, topK: o.topK ?? 0, topP: o.topP ?? 1, repetitionPenalty: o.repetitionPenalty ?? 1, doSample };
 }

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hostWasm } from '../../src/wasm/host.ts';
-import { SeededRandom, sampleToken, resolveSampling, validateSampling, type SamplingOptions } from '../../src/runtime/sampling.ts';
+import { SeededRandom, isGreedy, sampleToken, resolveSampling, validateSampling, type SamplingOptions } from '../../src/runtime/sampling.ts';
 import { InputError } from '../../src/errors.ts';
 
 function randomLogits(V: number, seed: number, spread = 3): Float32Array {
@@ -94,6 +94,23 @@ test('seeded generator repeats; bad knobs are typed errors', () => {
   assert.throws(() => validateSampling({ topP: 0 }), (e: unknown) => e instanceof InputError);
   assert.throws(() => validateSampling({ topK: 1.5 }), (e: unknown) => e instanceof InputError);
   assert.throws(() => validateSampling({ repetitionPenalty: 0 }), (e: unknown) => e instanceof InputError);
+});
+
+test('doSample decides, as in transformers: a temperature alone stays greedy', async () => {
+  const host = await hostWasm();
+  const logits = Float32Array.from([0.1, 2.5, -1, 2.4, 0]);
+  const rng = new SeededRandom(3);
+  for (const o of [{ temperature: 1.5 }, { temperature: 0.7, topP: 0.9, topK: 3 }, { doSample: false, temperature: 2 }] as SamplingOptions[]) {
+    assert.ok(isGreedy(o), JSON.stringify(o));
+    assert.is(resolveSampling(o).doSample, false);
+    // u near 1 would pick the least likely kept token if sampling were on.
+    for (const u of [0, 0.5, 0.999]) assert.is(host.sample(logits, [], resolveSampling(o), u), 1, `${JSON.stringify(o)} u ${u}`);
+    assert.is(sampleToken(logits, o, new Set(), rng), 1);
+  }
+  assert.not.ok(isGreedy({ doSample: true, temperature: 1.5 }));
+  assert.ok(isGreedy({ doSample: true, temperature: 0 }), 'temperature 0 is argmax even with doSample');
+  assert.is(host.sample(logits, [], resolveSampling({ doSample: true, temperature: 1.5 }), 0.999), 2, "sampling on: the least likely token");
+  assert.throws(() => validateSampling({ doSample: 'yes' as unknown as boolean }), (e: unknown) => e instanceof InputError);
 });
 
 test.run();
