@@ -77,13 +77,55 @@ export function conv1d(T: i32, C: i32, K: i32, inp: usize, inStride: i32, weight
   state: usize, pos0: i32, out: usize, ti: i32, tc: i32): void {
   const slot0 = <i32>(<u32>pos0 % <u32>K);
   const units = (C + 3) >> 2;
-  const u1 = splitLo(units, ti + 1, tc);
-  for (let u = splitLo(units, ti, tc); u < u1; u++) {
-    const c0 = u << 2;
-    if (c0 + 4 <= C) {
-      convChannels(T, C, K, inp, inStride, weight, bias, state, slot0, out, <usize>c0, 4);
-    } else {
-      for (let c = c0; c < C; c++) convChannels(T, C, K, inp, inStride, weight, bias, state, slot0, out, <usize>c, 1);
+  const u0 = splitLo(units, ti, tc), u1 = splitLo(units, ti + 1, tc);
+  const full = min(u1, C >> 2); // whole quads of this range
+  if (K == 4 && full > u0) {
+    convQuadsK4(T, C, inp, inStride, weight, bias, state, slot0, out, u0, full);
+  } else {
+    for (let u = u0; u < full; u++) convChannels(T, C, K, inp, inStride, weight, bias, state, slot0, out, <usize>(u << 2), 4);
+  }
+  for (let u = max(u0, full); u < u1; u++) {
+    for (let c = u << 2; c < min(C, (u << 2) + 4); c++) convChannels(T, C, K, inp, inStride, weight, bias, state, slot0, out, <usize>c, 1);
+  }
+}
+
+/** Tokens per block of convQuadsK4: its input rows stay in cache while every quad of the range passes. */
+const TBLOCK: i32 = 16;
+
+/**
+ * K = 4, channel quads u0 .. u1-1: blocks of TBLOCK tokens outermost so the strided input rows
+ * are read once per block in address order (not once per quad down the whole sequence), and a
+ * sliding window keeps the previous three inputs of a quad in registers. Per output the sum is
+ * bias + w0 v(t-3) + w1 v(t-2) + w2 v(t-1) + w3 v(t), as convChannels forms it.
+ */
+function convQuadsK4(T: i32, C: i32, inp: usize, inStride: i32, weight: usize, bias: usize,
+  state: usize, slot0: i32, out: usize, u0: i32, u1: i32): void {
+  const is = <usize>inStride, Cs = <usize>C;
+  for (let t0 = 0; t0 < T; t0 += TBLOCK) {
+    const t1 = min(T, t0 + TBLOCK);
+    for (let u = u0; u < u1; u++) {
+      const c = <usize>(u << 2);
+      const w0 = tap(weight, c, 4, 0, 4), w1 = tap(weight, c, 4, 1, 4), w2 = tap(weight, c, 4, 2, 4), w3 = tap(weight, c, 4, 3, 4);
+      const b = v128.load(bias + (c << 2));
+      let v0 = hist(t0 - 3, c, inp, is, state, Cs, slot0, 4, 4);
+      let v1 = hist(t0 - 2, c, inp, is, state, Cs, slot0, 4, 4);
+      let v2 = hist(t0 - 1, c, inp, is, state, Cs, slot0, 4, 4);
+      for (let t = t0; t < t1; t++) {
+        const v3 = v128.load(inp + ((<usize>t * is + c) << 2));
+        let acc = madd(w0, v0, b);
+        acc = madd(w1, v1, acc);
+        acc = madd(w2, v2, acc);
+        acc = madd(w3, v3, acc);
+        v128.store(out + ((<usize>t * Cs + c) << 2), siluv(acc));
+        v0 = v1; v1 = v2; v2 = v3;
+      }
+    }
+  }
+  // The ring rows of the block's last min(T, 4) positions, after every read of the old rows.
+  for (let u = u0; u < u1; u++) {
+    const c = <usize>(u << 2);
+    for (let t = max(0, T - 4); t < T; t++) {
+      v128.store(state + ((<usize>((slot0 + t) % 4) * Cs + c) << 2), v128.load(inp + ((<usize>t * is + c) << 2)));
     }
   }
 }

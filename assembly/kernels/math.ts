@@ -9,8 +9,12 @@
  * f32 denormal (slow on x86); overflow gives +inf, NaN stays NaN.
  */
 @inline export function expv(x: v128): v128 {
-  const xc = f32x4.min(x, f32x4.splat(89.0));
-  const k = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  // pmin (one minps) rather than f32x4.min (a NaN-exact sequence of seven): NaN still passes through.
+  const xc = f32x4.pmin(x, f32x4.splat(89.0));
+  // k = round(x log2e) by the 1.5 * 2^23 trick: the add rounds to an integer (ties to even) held in
+  // the low mantissa bits, so both the float k and the integer k come from one add and one subtract.
+  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
+  const k = f32x4.sub(t, f32x4.splat(12582912.0));
   let r = f32x4.sub(xc, f32x4.mul(k, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
   const z = f32x4.mul(r, r);
@@ -21,7 +25,7 @@
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   let e = f32x4.add(f32x4.add(f32x4.mul(p, z), r), f32x4.splat(1.0));
-  const ki = i32x4.trunc_sat_f32x4_s(k);
+  const ki = i32x4.sub(t, i32x4.splat(0x4b400000));
   const k1 = i32x4.shr_s(ki, 1);
   const k2 = i32x4.sub(ki, k1);
   e = f32x4.mul(e, i32x4.shl(i32x4.add(k1, i32x4.splat(127)), 23));
@@ -81,7 +85,8 @@ export function softplus(v: f32): f32 {
 @inline export function cosv(a: v128): v128 { return sincosPart(a, false); }
 
 @inline function sincosPart(a: v128, wantSin: bool): v128 {
-  const kf = f32x4.nearest(f32x4.mul(a, f32x4.splat(0.6366197723675814)));
+  const kt = f32x4.add(f32x4.mul(a, f32x4.splat(0.6366197723675814)), f32x4.splat(12582912.0));
+  const kf = f32x4.sub(kt, f32x4.splat(12582912.0)); // round(a 2/pi), ties to even
   let r = f32x4.sub(a, f32x4.mul(kf, f32x4.splat(1.5703125)));
   r = f32x4.sub(r, f32x4.mul(kf, f32x4.splat(0.000484466552734375)));
   r = f32x4.sub(r, f32x4.mul(kf, f32x4.splat(-6.397578431460715e-07)));
@@ -94,7 +99,7 @@ export function softplus(v: f32): f32 {
   c = f32x4.add(f32x4.mul(c, z), f32x4.splat(4.166664568298827e-2));
   c = f32x4.add(f32x4.mul(c, f32x4.mul(z, z)), f32x4.add(f32x4.mul(f32x4.splat(-0.5), z), f32x4.splat(1.0)));
   // quadrant q = k & 3: sin = (s, c, -s, -c)[q], cos = (c, -s, -c, s)[q]
-  const q = i32x4.trunc_sat_f32x4_s(kf);
+  const q = i32x4.sub(kt, i32x4.splat(0x4b400000));
   const odd = i32x4.eq(v128.and(q, i32x4.splat(1)), i32x4.splat(1));
   const signBit = i32x4.splat(<i32>0x80000000);
   if (wantSin) {
@@ -130,7 +135,7 @@ export function softplus(v: f32): f32 {
   const half = f32x4.splat(0.5);
   const small = f32x4.mul(f32x4.mul(half, x), f32x4.add(f32x4.splat(1.0), erfSmall));
   // large: erfc(a) = e^(-a^2) w G(w), w = 1/a (a clamped >= 1 so the unused lanes stay finite)
-  const al = f32x4.max(a, f32x4.splat(1.0));
+  const al = f32x4.pmax(a, f32x4.splat(1.0));
   const wv = f32x4.div(f32x4.splat(1.0), al);
   let g = f32x4.splat(-0.03102780692279339);
   g = f32x4.add(f32x4.mul(g, wv), f32x4.splat(0.23489901423454285));
