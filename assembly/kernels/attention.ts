@@ -5,7 +5,7 @@
 // One (query, head) pair is one unit of work, computed whole by one thread: keys in blocks of 4
 // (scores in one vector), running max m and sum l in f32, the output row itself is the
 // accumulator (rescaled when m grows). No score matrix, no scratch.
-import { f16HiToF32, hsum, loadF16x4, madd } from './common';
+import { f16FastHi, f16FastLo, f16Hi, f16HiToF32, f16Lo, f16Special, hsum, loadF16x4, madd } from './common';
 import { expv } from './math';
 
 @inline function kvLoad4(p: usize, f16: bool): v128 { return f16 ? loadF16x4(p) : v128.load(p); }
@@ -14,15 +14,46 @@ import { expv } from './math';
   return load<f32>(p);
 }
 
-/** q . k over hd values, fixed order (4-lane accumulator, then the hd % 4 tail). */
+/**
+ * q . k over hd values, fixed order (4-lane accumulator, then the hd % 4 tail). f16 keys go eight
+ * at a time through the cheap conversion when all eight are normal numbers (exact either way).
+ */
 @inline function dotQK(qr: usize, kr: usize, hd: i32, f16: bool): f32 {
-  const esz: usize = f16 ? 2 : 4;
   let acc = f32x4.splat(0);
   let d = 0;
-  for (; d + 4 <= hd; d += 4) acc = madd(v128.load(qr + (<usize>d << 2)), kvLoad4(kr + <usize>d * esz, f16), acc);
+  if (f16) {
+    for (; d + 8 <= hd; d += 8) {
+      const h = v128.load(kr + (<usize>d << 1));
+      const fast = !v128.any_true(f16Special(h));
+      acc = madd(v128.load(qr + (<usize>d << 2)), fast ? f16FastLo(h) : f16Lo(h), acc);
+      acc = madd(v128.load(qr + (<usize>d << 2), 16), fast ? f16FastHi(h) : f16Hi(h), acc);
+    }
+    for (; d + 4 <= hd; d += 4) acc = madd(v128.load(qr + (<usize>d << 2)), loadF16x4(kr + (<usize>d << 1)), acc);
+  } else {
+    for (; d + 4 <= hd; d += 4) acc = madd(v128.load(qr + (<usize>d << 2)), v128.load(kr + (<usize>d << 2)), acc);
+  }
   let s = hsum(acc);
-  for (; d < hd; d++) s += load<f32>(qr + (<usize>d << 2)) * kvLoad1(kr + <usize>d * esz, f16);
+  for (; d < hd; d++) s += load<f32>(qr + (<usize>d << 2)) * kvLoad1(kr + <usize>d * (f16 ? 2 : 4), f16);
   return s;
+}
+
+/** out[d .. d+8) += sum_i p_i v_i[d .. d+8) over four f16 value rows (the fast conversion when all are normal). */
+@inline function accumulateF16x8(o: usize, vr: usize, rowBytes: usize, e: usize, p0: v128, p1: v128, p2: v128, p3: v128): void {
+  const h0 = v128.load(vr + e), h1 = v128.load(vr + rowBytes + e), h2 = v128.load(vr + 2 * rowBytes + e), h3 = v128.load(vr + 3 * rowBytes + e);
+  let lo = v128.load(o), hi = v128.load(o, 16);
+  if (!v128.any_true(v128.or(v128.or(f16Special(h0), f16Special(h1)), v128.or(f16Special(h2), f16Special(h3))))) {
+    lo = madd(p0, f16FastLo(h0), lo); hi = madd(p0, f16FastHi(h0), hi);
+    lo = madd(p1, f16FastLo(h1), lo); hi = madd(p1, f16FastHi(h1), hi);
+    lo = madd(p2, f16FastLo(h2), lo); hi = madd(p2, f16FastHi(h2), hi);
+    lo = madd(p3, f16FastLo(h3), lo); hi = madd(p3, f16FastHi(h3), hi);
+  } else {
+    lo = madd(p0, f16Lo(h0), lo); hi = madd(p0, f16Hi(h0), hi);
+    lo = madd(p1, f16Lo(h1), lo); hi = madd(p1, f16Hi(h1), hi);
+    lo = madd(p2, f16Lo(h2), lo); hi = madd(p2, f16Hi(h2), hi);
+    lo = madd(p3, f16Lo(h3), lo); hi = madd(p3, f16Hi(h3), hi);
+  }
+  v128.store(o, lo);
+  v128.store(o, hi, 16);
 }
 
 @inline function attendUnit(q: usize, qRowStride: i32, k: usize, v: usize, f16: bool, out: usize,
@@ -69,7 +100,11 @@ import { expv } from './math';
     if (nk == 4) {
       const p0 = f32x4.splat(f32x4.extract_lane(pv, 0)), p1 = f32x4.splat(f32x4.extract_lane(pv, 1));
       const p2 = f32x4.splat(f32x4.extract_lane(pv, 2)), p3 = f32x4.splat(f32x4.extract_lane(pv, 3));
-      for (let d = 0; d < hd4; d += 4) {
+      let d0 = 0;
+      if (f16) {
+        for (; d0 + 8 <= hd4; d0 += 8) accumulateF16x8(orow + (<usize>d0 << 2), vr, rowBytes, <usize>d0 << 1, p0, p1, p2, p3);
+      }
+      for (let d = d0; d < hd4; d += 4) {
         const o = orow + (<usize>d << 2);
         const e = <usize>d * esz;
         let acc = v128.load(o);
