@@ -58,6 +58,7 @@ export interface WasmHeapOptions {
 export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
+  /** The cap actually in force (the requested one, or what the host could reserve). */
   readonly maximumBytes: number;
   private readonly base: number;
   /** End of the highest live block: everything from here to maximumBytes is free. */
@@ -77,14 +78,29 @@ export class WasmHeap {
     if (!Number.isInteger(maximumBytes) || maximumBytes <= 0 || maximumBytes > WASM32_MAX_BYTES || maximumBytes % WASM_PAGE !== 0) {
       throw new MambaScanError(`wasm heap: maximumBytes must be a multiple of 64 KiB in (0, 4 GiB], got ${maximumBytes}`);
     }
-    this.maximumBytes = maximumBytes;
     this.shared = opts.shared ?? typeof SharedArrayBuffer !== 'undefined';
     this.base = roundUp(opts.base ?? 1024, ALIGN);
     this.brk = this.base;
     this.pristine = this.base;
-    const maxPages = maximumBytes / WASM_PAGE;
-    const initial = Math.min(maxPages, Math.max(opts.initialPages ?? 16, Math.ceil(this.base / WASM_PAGE)));
-    this.memory = new WebAssembly.Memory({ initial, maximum: maxPages, shared: this.shared } as WebAssembly.MemoryDescriptor);
+    // A shared memory reserves its maximum up front; a host that cannot reserve 4 GiB of address
+    // space (32-bit or constrained browsers) gets the largest of 4, 2, 1 GiB, 512, 256 MiB it can.
+    let maxPages = maximumBytes / WASM_PAGE;
+    const initial = (p: number) => Math.min(p, Math.max(opts.initialPages ?? 16, Math.ceil(this.base / WASM_PAGE)));
+    let memory: WebAssembly.Memory | undefined;
+    for (;;) {
+      try {
+        memory = new WebAssembly.Memory({ initial: initial(maxPages), maximum: maxPages, shared: this.shared } as WebAssembly.MemoryDescriptor);
+        break;
+      } catch (e) {
+        if (maxPages <= 4096 || opts.maximumBytes !== undefined) {
+          throw new OutOfMemoryError(`wasm heap: the host refused a ${this.shared ? 'shared ' : ''}memory of up to ${maxPages * WASM_PAGE} bytes: ${(e as Error).message}`,
+            maxPages * WASM_PAGE, 0);
+        }
+        maxPages >>= 1;
+      }
+    }
+    this.memory = memory;
+    this.maximumBytes = maxPages * WASM_PAGE;
   }
 
   /**
