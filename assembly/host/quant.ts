@@ -7,9 +7,9 @@
 // here, in the same order, with ggml's nearest_int trick and x86's float -> int8 conversion (low
 // byte of a truncation, 0 for NaN/out of range). SIMD never reorders a floating-point sum:
 //   - q8_0 / q4_0 / q5_0 vectorize across the 32 values of a block (no sums involved);
-//   - q4_k / q6_k run ggml's scale searches with one sub-block per SIMD lane (4 sub-blocks at
-//     once), so each lane performs exactly the scalar sequence of operations, and branches become
-//     lane masks (v128.bitselect).
+//   - q4_k / q6_k run ggml's scale searches with one sub-block per SIMD lane (a super-block's 8 or
+//     16 sub-blocks at once), so each lane performs exactly the scalar sequence of operations, and
+//     branches become lane masks (v128.bitselect); see the q4_k section for what else is done.
 // A block holding a NaN or an infinity is written as an all-zero block and counted in the return
 // value (the caller decides whether that is an error); finite inputs of any magnitude are exact.
 //
@@ -186,122 +186,167 @@ function q4or5Block(x: usize, qs: usize, qh: usize, d: usize, five: bool): bool 
 }
 
 // ---------------------------------------------------------------------------------------------
-// q4_k: make_qkx2_quants(32, 15, x, weights = av_x + |x|, rmin -1, rdelta 0.1f, nstep 20) for 4
-// sub-blocks at once (lane k = sub-block j0 + k), then the super-block scale packing in scalar.
+// q4_k / q6_k: ggml's scale searches with one sub-block per SIMD lane, so each lane performs
+// exactly the scalar sequence of f32 operations (the sums are accumulated in value order) and
+// branches become lane masks. What makes them fast without changing a bit:
+//   - a whole super-block in one loop (q4_k: its 8 sub-blocks as two vectors; q6_k: 16 as two
+//     pairs of vectors): a lane's sums are one serial chain of adds, so independent vectors in the
+//     same loop are what keeps the adders busy (q4_k's candidates also depend on each other
+//     through the running min);
+//   - rounding: for |t| < 2^22, t + 1.5 * 2^23 rounds t to an integer (half to even) exactly as
+//     ggml's nearest_int, so clamp(nearest_int(t)) = clamp(t + M) - M, all in f32: the value the
+//     sums need, with no int round trip (4 instructions instead of 6, never -0). q6_k's t is
+//     bounded by ~33 in every lane whose result is used; q4_k checks a per-candidate bound
+//     (|iscale| * max |x - min|, from the sub-block's extremes) and takes the exact integer path
+//     for a candidate that fails it;
+//   - per-value invariants computed once (q6_k's weights x*x and x*x*x; the same f32 operations);
+//   - no copy of the candidate L on every improvement: the winning (iscale, min) is kept and L
+//     recomputed, with the exact formula, only where the final pass keeps the search's L
+//     (sub-blocks whose quantized scale is 0).
 
-const XT = memory.data(32 * 16, 16);    // x, transposed: XT[i] = (x[s0 + i], x[s1 + i], x[s2 + i], x[s3 + i])
-const WT = memory.data(32 * 16, 16);    // weights, same layout
-const LT = memory.data(32 * 16, 16);    // best L per lane (i32)
-const LAUX = memory.data(32 * 16, 16);  // candidate L per lane (i32)
-const LNAT = memory.data(256, 16);      // L in value order for the whole super-block (u8)
-const SCALES = memory.data(16 * 4, 16); // per sub-block scale (f32)
-const MINS = memory.data(16 * 4, 16);   // per sub-block -min (f32)
+const KX = memory.data(1024, 16);  // x transposed: q4_k [32 values][2 vectors], q6_k [16][4]; lane k of vector v = sub-block 4v + k
+const KW = memory.data(1024, 16);  // weights, same layout
+const KWX = memory.data(1024, 16); // q6_k: weight * x
+const KL = memory.data(1024, 16);  // q4_k: the candidate's L (f32)
+const LNAT = memory.data(256, 16); // final L in value order (u8)
+const SCALES = memory.data(64, 16); // per sub-block scale (f32)
+const MINS = memory.data(64, 16);   // q4_k: per sub-block -min (f32)
+const KEEP_IS = memory.data(64, 16); // per sub-block: the iscale that produced the search's L
+const KEEP_MN = memory.data(64, 16); // q4_k: the min it was used with
+const KEEP_Z = memory.data(64, 16);  // per sub-block: all ones where the search's L is all zeros (flat / tiny)
 
-@inline function vat(base: usize, i: i32): usize { return base + (<usize>i << 4); }
+const T_LIMIT: f32 = 2097152.0; // 2^21: well inside the |t| < 2^22 where nearest_int rounds
 
-/** Transposes n values of 4 sub-blocks (stride `stride` floats) into XT. */
-function transpose4(x: usize, stride: i32, n: i32): void {
+/**
+ * Transposes n values (a multiple of 4) of 4 sub-blocks that start `stride` floats apart at x:
+ * vector i (value i of each, lane k = sub-block k) goes to dst + i * step.
+ */
+function transposeTo(x: usize, stride: i32, n: i32, dst: usize, step: usize): void {
   const s = <usize>stride << 2;
   for (let i = 0; i < n; i += 4) {
-    const a = v128.load(x + (<usize>i << 2));
-    const b = v128.load(x + s + (<usize>i << 2));
-    const c = v128.load(x + 2 * s + (<usize>i << 2));
-    const e = v128.load(x + 3 * s + (<usize>i << 2));
+    const p = x + (<usize>i << 2);
+    const a = v128.load(p), b = v128.load(p + s), c = v128.load(p + 2 * s), e = v128.load(p + 3 * s);
     const ab0 = v128.shuffle<u32>(a, b, 0, 4, 1, 5);
     const ab1 = v128.shuffle<u32>(a, b, 2, 6, 3, 7);
     const ce0 = v128.shuffle<u32>(c, e, 0, 4, 1, 5);
     const ce1 = v128.shuffle<u32>(c, e, 2, 6, 3, 7);
-    v128.store(vat(XT, i), v128.shuffle<u64>(ab0, ce0, 0, 2));
-    v128.store(vat(XT, i + 1), v128.shuffle<u64>(ab0, ce0, 1, 3));
-    v128.store(vat(XT, i + 2), v128.shuffle<u64>(ab1, ce1, 0, 2));
-    v128.store(vat(XT, i + 3), v128.shuffle<u64>(ab1, ce1, 1, 3));
-  }
-}
-
-/** Writes lane k of LT[0..n) to LNAT[(j0 + k) * n + i]. */
-function untransposeL(j0: i32, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const v = v128.load(vat(LT, i));
-    store<u8>(LNAT + <usize>(j0 * n + i), <u8>i32x4.extract_lane(v, 0));
-    store<u8>(LNAT + <usize>((j0 + 1) * n + i), <u8>i32x4.extract_lane(v, 1));
-    store<u8>(LNAT + <usize>((j0 + 2) * n + i), <u8>i32x4.extract_lane(v, 2));
-    store<u8>(LNAT + <usize>((j0 + 3) * n + i), <u8>i32x4.extract_lane(v, 3));
+    const o = dst + <usize>i * step;
+    v128.store(o, v128.shuffle<u64>(ab0, ce0, 0, 2));
+    v128.store(o + step, v128.shuffle<u64>(ab0, ce0, 1, 3));
+    v128.store(o + 2 * step, v128.shuffle<u64>(ab1, ce1, 0, 2));
+    v128.store(o + 3 * step, v128.shuffle<u64>(ab1, ce1, 1, 3));
   }
 }
 
 @inline function sel(a: v128, b: v128, m: v128): v128 { return v128.bitselect(a, b, m); }
 
-/** make_qkx2_quants for 4 sub-blocks of 32 (XT, WT filled); writes LT, SCALES/MINS[j0..j0+4). */
-function qkx2x4(j0: i32): void {
+/** q4_k's L, exactly as ggml: clamp(nearest_int(iscale * (x - mn)), 0, 15), as i32 lanes. */
+@inline function l4Exact(iscale: v128, x: v128, mn: v128): v128 {
+  const l = nearestIntX4(f32x4.mul(iscale, f32x4.sub(x, mn)));
+  return i32x4.max_s(i32x4.splat(0), i32x4.min_s(i32x4.splat(15), l));
+}
+
+/** q4_k's L as f32 where |iscale * (x - mn)| < 2^22 (then equal to l4Exact's); M = 1.5 * 2^23. */
+@inline function l4Fast(iscale: v128, x: v128, mn: v128): v128 {
+  const M = f32x4.splat(12582912.0);
+  const r = f32x4.add(f32x4.mul(iscale, f32x4.sub(x, mn)), M);
+  return f32x4.sub(f32x4.pmin(f32x4.splat(12582927.0), f32x4.pmax(M, r)), M);
+}
+
+/**
+ * make_qkx2_quants(32, 15, x, weights, rmin -1, rdelta 0.1f, nstep 20) for the 8 sub-blocks of a
+ * super-block (KX, KW filled, 2 vectors per value). Writes SCALES, MINS (as -min), KEEP_*.
+ */
+function qkx2Superblock(): void {
   const zero = f32x4.splat(0);
-  const izero = i32x4.splat(0);
-  const nmaxI = i32x4.splat(15);
-  let x0 = v128.load(vat(XT, 0));
-  let mn = x0, mx = x0;
-  let sumW = v128.load(vat(WT, 0));
-  let sumX = f32x4.mul(sumW, x0);
+  let xa = v128.load(KX), xb = v128.load(KX, 16);
+  let loA = xa, hiA = xa, loB = xb, hiB = xb;
+  let swA = v128.load(KW), swB = v128.load(KW, 16);
+  let sxA = f32x4.mul(swA, xa), sxB = f32x4.mul(swB, xb);
   for (let i = 1; i < 32; i++) {
-    const xi = v128.load(vat(XT, i));
-    mn = sel(xi, mn, f32x4.lt(xi, mn));
-    mx = sel(xi, mx, f32x4.gt(xi, mx));
-    const w = v128.load(vat(WT, i));
-    sumW = f32x4.add(sumW, w);
-    sumX = f32x4.add(sumX, f32x4.mul(w, xi));
+    const p = KX + (<usize>i << 5), q = KW + (<usize>i << 5);
+    xa = v128.load(p); xb = v128.load(p, 16);
+    loA = sel(xa, loA, f32x4.lt(xa, loA)); hiA = sel(xa, hiA, f32x4.gt(xa, hiA));
+    loB = sel(xb, loB, f32x4.lt(xb, loB)); hiB = sel(xb, hiB, f32x4.gt(xb, hiB));
+    const wa = v128.load(q), wb = v128.load(q, 16);
+    swA = f32x4.add(swA, wa); sxA = f32x4.add(sxA, f32x4.mul(wa, xa));
+    swB = f32x4.add(swB, wb); sxB = f32x4.add(sxB, f32x4.mul(wb, xb));
   }
-  mn = sel(zero, mn, f32x4.gt(mn, zero));
-  const flat = f32x4.eq(mx, mn);   // all values equal: L = 0, scale 0, the_min = -min
-  const mnFlat = mn;
-  let iscale = f32x4.div(f32x4.splat(15.0), f32x4.sub(mx, mn));
-  let scale = f32x4.div(f32x4.splat(1.0), iscale);
-  let best = zero;
+  let mnA = sel(zero, loA, f32x4.gt(loA, zero)), mnB = sel(zero, loB, f32x4.gt(loB, zero));
+  const flatA = f32x4.eq(hiA, mnA), flatB = f32x4.eq(hiB, mnB); // all equal: L = 0, scale 0, the_min = -min
+  const mn0A = mnA, mn0B = mnB;
+  let isA = f32x4.div(f32x4.splat(15.0), f32x4.sub(hiA, mnA)), isB = f32x4.div(f32x4.splat(15.0), f32x4.sub(hiB, mnB));
+  let scA = f32x4.div(f32x4.splat(1.0), isA), scB = f32x4.div(f32x4.splat(1.0), isB);
+  let keepIsA = isA, keepIsB = isB, keepMnA = mnA, keepMnB = mnB;
+  let bestA = zero, bestB = zero;
   for (let i = 0; i < 32; i++) {
-    const xi = v128.load(vat(XT, i));
-    let l = nearestIntX4(f32x4.mul(iscale, f32x4.sub(xi, mn)));
-    l = i32x4.max_s(izero, i32x4.min_s(nmaxI, l));
-    v128.store(vat(LT, i), l);
-    const diff = f32x4.sub(f32x4.add(f32x4.mul(scale, f32x4.convert_i32x4_s(l)), mn), xi);
-    best = f32x4.add(best, f32x4.mul(v128.load(vat(WT, i)), f32x4.mul(diff, diff)));
+    const p = KX + (<usize>i << 5), q = KW + (<usize>i << 5);
+    xa = v128.load(p); xb = v128.load(p, 16);
+    const da = f32x4.sub(f32x4.add(f32x4.mul(scA, f32x4.convert_i32x4_s(l4Exact(isA, xa, mnA))), mnA), xa);
+    const db = f32x4.sub(f32x4.add(f32x4.mul(scB, f32x4.convert_i32x4_s(l4Exact(isB, xb, mnB))), mnB), xb);
+    bestA = f32x4.add(bestA, f32x4.mul(v128.load(q), f32x4.mul(da, da)));
+    bestB = f32x4.add(bestB, f32x4.mul(v128.load(q, 16), f32x4.mul(db, db)));
   }
   for (let is = 0; is <= 20; is++) {
-    const num: f32 = (<f32>-1.0 + <f32>0.1 * <f32>is) + <f32>15.0;
-    iscale = f32x4.div(f32x4.splat(num), f32x4.sub(mx, mn));
-    let sumL = zero, sumL2 = zero, sumXL = zero;
-    for (let i = 0; i < 32; i++) {
-      const xi = v128.load(vat(XT, i));
-      let l = nearestIntX4(f32x4.mul(iscale, f32x4.sub(xi, mn)));
-      l = i32x4.max_s(izero, i32x4.min_s(nmaxI, l));
-      v128.store(vat(LAUX, i), l);
-      const lf = f32x4.convert_i32x4_s(l);
-      const wl = f32x4.mul(v128.load(vat(WT, i)), lf);
-      sumL = f32x4.add(sumL, wl);
-      sumL2 = f32x4.add(sumL2, f32x4.mul(wl, lf));
-      sumXL = f32x4.add(sumXL, f32x4.mul(wl, xi));
+    const num = f32x4.splat((<f32>-1.0 + <f32>0.1 * <f32>is) + <f32>15.0);
+    const rA = f32x4.sub(hiA, mnA), rB = f32x4.sub(hiB, mnB);
+    isA = f32x4.div(num, rA);
+    isB = f32x4.div(num, rB);
+    // |iscale * (x - mn)| <= |iscale| * max(|hi - mn|, |lo - mn|) (f32 rounding is monotonic).
+    const okA = v128.or(flatA, f32x4.lt(f32x4.mul(f32x4.abs(isA), f32x4.pmax(f32x4.abs(rA), f32x4.abs(f32x4.sub(loA, mnA)))), f32x4.splat(T_LIMIT)));
+    const okB = v128.or(flatB, f32x4.lt(f32x4.mul(f32x4.abs(isB), f32x4.pmax(f32x4.abs(rB), f32x4.abs(f32x4.sub(loB, mnB)))), f32x4.splat(T_LIMIT)));
+    let slA = zero, sl2A = zero, sxlA = zero, slB = zero, sl2B = zero, sxlB = zero;
+    if (i32x4.all_true(v128.and(okA, okB))) {
+      for (let i = 0; i < 32; i++) {
+        const p = KX + (<usize>i << 5), q = KW + (<usize>i << 5), r = KL + (<usize>i << 5);
+        const xa = v128.load(p), xb = v128.load(p, 16);
+        const la = l4Fast(isA, xa, mnA), lb = l4Fast(isB, xb, mnB);
+        v128.store(r, la); v128.store(r, lb, 16);
+        const wla = f32x4.mul(v128.load(q), la), wlb = f32x4.mul(v128.load(q, 16), lb);
+        slA = f32x4.add(slA, wla); sl2A = f32x4.add(sl2A, f32x4.mul(wla, la)); sxlA = f32x4.add(sxlA, f32x4.mul(wla, xa));
+        slB = f32x4.add(slB, wlb); sl2B = f32x4.add(sl2B, f32x4.mul(wlb, lb)); sxlB = f32x4.add(sxlB, f32x4.mul(wlb, xb));
+      }
+    } else {
+      for (let i = 0; i < 32; i++) {
+        const p = KX + (<usize>i << 5), q = KW + (<usize>i << 5), r = KL + (<usize>i << 5);
+        const xa = v128.load(p), xb = v128.load(p, 16);
+        const la = f32x4.convert_i32x4_s(l4Exact(isA, xa, mnA)), lb = f32x4.convert_i32x4_s(l4Exact(isB, xb, mnB));
+        v128.store(r, la); v128.store(r, lb, 16);
+        const wla = f32x4.mul(v128.load(q), la), wlb = f32x4.mul(v128.load(q, 16), lb);
+        slA = f32x4.add(slA, wla); sl2A = f32x4.add(sl2A, f32x4.mul(wla, la)); sxlA = f32x4.add(sxlA, f32x4.mul(wla, xa));
+        slB = f32x4.add(slB, wlb); sl2B = f32x4.add(sl2B, f32x4.mul(wlb, lb)); sxlB = f32x4.add(sxlB, f32x4.mul(wlb, xb));
+      }
     }
-    const D = f32x4.sub(f32x4.mul(sumW, sumL2), f32x4.mul(sumL, sumL));
-    const dpos = f32x4.gt(D, zero);
-    if (!v128.any_true(dpos)) continue;
-    let thisScale = f32x4.div(f32x4.sub(f32x4.mul(sumW, sumXL), f32x4.mul(sumX, sumL)), D);
-    let thisMin = f32x4.div(f32x4.sub(f32x4.mul(sumL2, sumX), f32x4.mul(sumL, sumXL)), D);
-    const mpos = f32x4.gt(thisMin, zero);
-    thisMin = sel(zero, thisMin, mpos);
-    thisScale = sel(f32x4.div(sumXL, sumL2), thisScale, mpos);
-    let cur = zero;
+    const DA = f32x4.sub(f32x4.mul(swA, sl2A), f32x4.mul(slA, slA)), DB = f32x4.sub(f32x4.mul(swB, sl2B), f32x4.mul(slB, slB));
+    const dposA = f32x4.gt(DA, zero), dposB = f32x4.gt(DB, zero);
+    if (!v128.any_true(v128.or(dposA, dposB))) continue;
+    let tsA = f32x4.div(f32x4.sub(f32x4.mul(swA, sxlA), f32x4.mul(sxA, slA)), DA);
+    let tsB = f32x4.div(f32x4.sub(f32x4.mul(swB, sxlB), f32x4.mul(sxB, slB)), DB);
+    let tmA = f32x4.div(f32x4.sub(f32x4.mul(sl2A, sxA), f32x4.mul(slA, sxlA)), DA);
+    let tmB = f32x4.div(f32x4.sub(f32x4.mul(sl2B, sxB), f32x4.mul(slB, sxlB)), DB);
+    const mposA = f32x4.gt(tmA, zero), mposB = f32x4.gt(tmB, zero);
+    tmA = sel(zero, tmA, mposA); tsA = sel(f32x4.div(sxlA, sl2A), tsA, mposA);
+    tmB = sel(zero, tmB, mposB); tsB = sel(f32x4.div(sxlB, sl2B), tsB, mposB);
+    let curA = zero, curB = zero;
     for (let i = 0; i < 32; i++) {
-      const diff = f32x4.sub(f32x4.add(f32x4.mul(thisScale, f32x4.convert_i32x4_s(v128.load(vat(LAUX, i)))), thisMin), v128.load(vat(XT, i)));
-      cur = f32x4.add(cur, f32x4.mul(v128.load(vat(WT, i)), f32x4.mul(diff, diff)));
+      const p = KX + (<usize>i << 5), q = KW + (<usize>i << 5), r = KL + (<usize>i << 5);
+      const da = f32x4.sub(f32x4.add(f32x4.mul(tsA, v128.load(r)), tmA), v128.load(p));
+      const db = f32x4.sub(f32x4.add(f32x4.mul(tsB, v128.load(r, 16)), tmB), v128.load(p, 16));
+      curA = f32x4.add(curA, f32x4.mul(v128.load(q), f32x4.mul(da, da)));
+      curB = f32x4.add(curB, f32x4.mul(v128.load(q, 16), f32x4.mul(db, db)));
     }
-    const better = v128.and(dpos, f32x4.lt(cur, best));
-    if (!v128.any_true(better)) continue;
-    for (let i = 0; i < 32; i++) v128.store(vat(LT, i), sel(v128.load(vat(LAUX, i)), v128.load(vat(LT, i)), better));
-    best = sel(cur, best, better);
-    scale = sel(thisScale, scale, better);
-    mn = sel(thisMin, mn, better);
+    const betA = v128.and(dposA, f32x4.lt(curA, bestA)), betB = v128.and(dposB, f32x4.lt(curB, bestB));
+    if (!v128.any_true(v128.or(betA, betB))) continue;
+    bestA = sel(curA, bestA, betA); scA = sel(tsA, scA, betA);
+    keepIsA = sel(isA, keepIsA, betA); keepMnA = sel(mnA, keepMnA, betA); mnA = sel(tmA, mnA, betA);
+    bestB = sel(curB, bestB, betB); scB = sel(tsB, scB, betB);
+    keepIsB = sel(isB, keepIsB, betB); keepMnB = sel(mnB, keepMnB, betB); mnB = sel(tmB, mnB, betB);
   }
-  scale = sel(zero, scale, flat);
-  const theMin = f32x4.neg(sel(mnFlat, mn, flat));
-  if (v128.any_true(flat)) for (let i = 0; i < 32; i++) v128.store(vat(LT, i), v128.andnot(v128.load(vat(LT, i)), flat));
-  v128.store(SCALES + (<usize>j0 << 2), scale);
-  v128.store(MINS + (<usize>j0 << 2), theMin);
+  v128.store(SCALES, sel(zero, scA, flatA)); v128.store(SCALES, sel(zero, scB, flatB), 16);
+  v128.store(MINS, f32x4.neg(sel(mn0A, mnA, flatA))); v128.store(MINS, f32x4.neg(sel(mn0B, mnB, flatB)), 16);
+  v128.store(KEEP_IS, keepIsA); v128.store(KEEP_IS, keepIsB, 16);
+  v128.store(KEEP_MN, keepMnA); v128.store(KEEP_MN, keepMnB, 16);
+  v128.store(KEEP_Z, flatA); v128.store(KEEP_Z, flatB, 16);
 }
 
 /** The 6-bit scale (lo 8 bits) and min (next 8) of sub-block j from the 12 packed bytes at s. */
@@ -318,19 +363,23 @@ function q4kBlock(x: usize, y: usize): bool {
     for (let i = 0; i < 144; i += 16) v128.store(y + i, i32x4.splat(0));
     return true;
   }
-  for (let g = 0; g < 2; g++) {
-    const j0 = g * 4;
-    transpose4(x + (<usize>(j0 * 32) << 2), 32, 32);
-    let sumX2 = f32x4.splat(0);
-    for (let l = 0; l < 32; l++) {
-      const xl = v128.load(vat(XT, l));
-      sumX2 = f32x4.add(sumX2, f32x4.mul(xl, xl));
-    }
-    const avX = f32x4.sqrt(f32x4.div(sumX2, f32x4.splat(32.0)));
-    for (let l = 0; l < 32; l++) v128.store(vat(WT, l), f32x4.add(avX, f32x4.abs(v128.load(vat(XT, l)))));
-    qkx2x4(j0);
-    untransposeL(j0, 32);
+  transposeTo(x, 32, 32, KX, 32);
+  transposeTo(x + 512, 32, 32, KX + 16, 32);
+  // weights = av_x + |x|, av_x = sqrt(sum x^2 / 32) per sub-block
+  let s2A = f32x4.splat(0), s2B = f32x4.splat(0);
+  for (let l = 0; l < 32; l++) {
+    const p = KX + (<usize>l << 5);
+    const xa = v128.load(p), xb = v128.load(p, 16);
+    s2A = f32x4.add(s2A, f32x4.mul(xa, xa));
+    s2B = f32x4.add(s2B, f32x4.mul(xb, xb));
   }
+  const avA = f32x4.sqrt(f32x4.div(s2A, f32x4.splat(32.0))), avB = f32x4.sqrt(f32x4.div(s2B, f32x4.splat(32.0)));
+  for (let l = 0; l < 32; l++) {
+    const p = KX + (<usize>l << 5), q = KW + (<usize>l << 5);
+    v128.store(q, f32x4.add(avA, f32x4.abs(v128.load(p))));
+    v128.store(q, f32x4.add(avB, f32x4.abs(v128.load(p, 16))), 16);
+  }
+  qkx2Superblock();
   let maxScale: f32 = 0, maxMin: f32 = 0;
   for (let j = 0; j < 8; j++) {
     const s = load<f32>(SCALES + (<usize>j << 2)), m = load<f32>(MINS + (<usize>j << 2));
@@ -356,21 +405,36 @@ function q4kBlock(x: usize, y: usize): bool {
   store<u16>(y, <u16>dBits);
   store<u16>(y + 2, <u16>dminBits);
   const dAll = fromHalf(dBits), dminAll = fromHalf(dminBits);
+  const z = i32x4.splat(0), t = i32x4.splat(15);
   for (let j = 0; j < 8; j++) {
     const smk = scaleMinK4(j, sc);
     const d: f32 = dAll * <f32>(smk & 0xff);
-    if (d == 0) continue; // L keeps the search's values
+    const p = x + (<usize>(32 * j) << 2);
+    const o = LNAT + <usize>(32 * j);
+    if (d == 0) {
+      // L keeps the search's values: recomputed from the winning (iscale, min), or zeros.
+      if (load<i32>(KEEP_Z + (<usize>j << 2)) != 0) {
+        v128.store(o, z);
+        v128.store(o + 16, z);
+        continue;
+      }
+      const vis = f32x4.splat(load<f32>(KEEP_IS + (<usize>j << 2))), vmn = f32x4.splat(load<f32>(KEEP_MN + (<usize>j << 2)));
+      for (let i = 0; i < 32; i += 16) {
+        const q = p + (<usize>i << 2);
+        v128.store(o + <usize>i, lowBytes(l4Exact(vis, v128.load(q), vmn), l4Exact(vis, v128.load(q + 16), vmn),
+          l4Exact(vis, v128.load(q + 32), vmn), l4Exact(vis, v128.load(q + 48), vmn)));
+      }
+      continue;
+    }
     const vdm = f32x4.splat(dminAll * <f32>(smk >> 8));
     const vd = f32x4.splat(d);
-    const p = x + (<usize>(32 * j) << 2);
     for (let i = 0; i < 32; i += 16) {
       const q = p + (<usize>i << 2);
       const l0 = nearestIntX4(f32x4.div(f32x4.add(v128.load(q), vdm), vd));
       const l1 = nearestIntX4(f32x4.div(f32x4.add(v128.load(q + 16), vdm), vd));
       const l2 = nearestIntX4(f32x4.div(f32x4.add(v128.load(q + 32), vdm), vd));
       const l3 = nearestIntX4(f32x4.div(f32x4.add(v128.load(q + 48), vdm), vd));
-      const z = i32x4.splat(0), t = i32x4.splat(15);
-      v128.store(LNAT + <usize>(32 * j + i), lowBytes(
+      v128.store(o + <usize>i, lowBytes(
         i32x4.max_s(z, i32x4.min_s(t, l0)), i32x4.max_s(z, i32x4.min_s(t, l1)),
         i32x4.max_s(z, i32x4.min_s(t, l2)), i32x4.max_s(z, i32x4.min_s(t, l3))));
     }
@@ -385,60 +449,73 @@ function q4kBlock(x: usize, y: usize): bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// q6_k: make_qx_quants(16, 32, x, L, rmse_type 1, no weights) for 4 sub-blocks at once.
+// q6_k: make_qx_quants(16, 32, x, L, rmse_type 1, no weights).
 
-/** make_qx_quants for 4 sub-blocks of 16 (XT filled); writes LT (values 0..63) and SCALES[j0..j0+4). */
-function qxx4(j0: i32): void {
+/** q6_k's L (before the +32) as f32 lanes; equal to ggml's clamp(nearest_int(iscale * x), -32, 31) for |iscale * x| < 2^22. */
+@inline function l6Fast(iscale: v128, x: v128): v128 {
+  const M = f32x4.splat(12582912.0);
+  const r = f32x4.add(f32x4.mul(iscale, x), M);
+  return f32x4.sub(f32x4.pmin(f32x4.splat(12582943.0), f32x4.pmax(f32x4.splat(12582880.0), r)), M);
+}
+
+/** q6_k's stored L (value + 32), exactly as ggml. */
+@inline function l6Exact(iscale: v128, x: v128): v128 {
+  const l = i32x4.max_s(i32x4.splat(-32), i32x4.min_s(i32x4.splat(31), nearestIntX4(f32x4.mul(iscale, x))));
+  return i32x4.add(l, i32x4.splat(32));
+}
+
+/**
+ * make_qx_quants for the 8 sub-blocks of vectors g0, g0 + 1 (KX, KW = x^2, KWX = x^3 filled, 4
+ * vectors per value). Writes SCALES, KEEP_IS and KEEP_Z of sub-blocks 4 g0 .. 4 g0 + 7.
+ * The search's |iscale * x| is at most ~33 (|x| <= amax, |iscale| ~ 33 / amax) except in lanes
+ * with amax < 1e-15, whose results are discarded: the fast rounding is always exact here.
+ */
+function qxPair(g0: i32): void {
+  const o = <usize>(g0 << 4);
   const zero = f32x4.splat(0);
-  let amax = zero, mx = zero;
+  let amA = zero, mxA = zero, amB = zero, mxB = zero;
   for (let i = 0; i < 16; i++) {
-    const xi = v128.load(vat(XT, i));
-    const ax = f32x4.abs(xi);
-    const m = f32x4.gt(ax, amax);
-    amax = sel(ax, amax, m);
-    mx = sel(xi, mx, m);
+    const p = KX + o + (<usize>i << 6);
+    const xa = v128.load(p), xb = v128.load(p, 16);
+    const aa = f32x4.abs(xa), ab = f32x4.abs(xb);
+    const ma = f32x4.gt(aa, amA), mb = f32x4.gt(ab, amB);
+    amA = sel(aa, amA, ma); mxA = sel(xa, mxA, ma);
+    amB = sel(ab, amB, mb); mxB = sel(xb, mxB, mb);
   }
-  const tiny = f32x4.lt(amax, f32x4.splat(<f32>1e-15));
-  const lo = i32x4.splat(-32), hi = i32x4.splat(31), off = i32x4.splat(32);
-  let iscale = f32x4.div(f32x4.splat(-32.0), mx);
-  let sumlx = zero, suml2 = zero;
+  const tinyA = f32x4.lt(amA, f32x4.splat(<f32>1e-15)), tinyB = f32x4.lt(amB, f32x4.splat(<f32>1e-15));
+  let isA = f32x4.div(f32x4.splat(-32.0), mxA), isB = f32x4.div(f32x4.splat(-32.0), mxB);
+  let slxA = zero, sl2A = zero, slxB = zero, sl2B = zero;
   for (let i = 0; i < 16; i++) {
-    const xi = v128.load(vat(XT, i));
-    const l = i32x4.max_s(lo, i32x4.min_s(hi, nearestIntX4(f32x4.mul(iscale, xi))));
-    v128.store(vat(LT, i), i32x4.add(l, off));
-    const lf = f32x4.convert_i32x4_s(l);
-    const w = f32x4.mul(xi, xi);
-    sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), lf));
-    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, lf), lf));
+    const p = KX + o + (<usize>i << 6), q = KW + o + (<usize>i << 6), r = KWX + o + (<usize>i << 6);
+    const la = l6Fast(isA, v128.load(p)), lb = l6Fast(isB, v128.load(p, 16));
+    slxA = f32x4.add(slxA, f32x4.mul(v128.load(r), la)); sl2A = f32x4.add(sl2A, f32x4.mul(f32x4.mul(v128.load(q), la), la));
+    slxB = f32x4.add(slxB, f32x4.mul(v128.load(r, 16), lb)); sl2B = f32x4.add(sl2B, f32x4.mul(f32x4.mul(v128.load(q, 16), lb), lb));
   }
-  let scale = sel(f32x4.div(sumlx, suml2), zero, f32x4.ne(suml2, zero));
-  let best = f32x4.mul(scale, sumlx);
+  let scA = sel(f32x4.div(slxA, sl2A), zero, f32x4.ne(sl2A, zero)), scB = sel(f32x4.div(slxB, sl2B), zero, f32x4.ne(sl2B, zero));
+  let bestA = f32x4.mul(scA, slxA), bestB = f32x4.mul(scB, slxB);
+  let keepA = isA, keepB = isB;
   for (let is = -9; is <= 9; is++) {
     if (is == 0) continue;
-    const num: f32 = -(<f32>32.0 + <f32>0.1 * <f32>is);
-    iscale = f32x4.div(f32x4.splat(num), mx);
-    sumlx = zero;
-    suml2 = zero;
+    const num = f32x4.splat(-(<f32>32.0 + <f32>0.1 * <f32>is));
+    isA = f32x4.div(num, mxA);
+    isB = f32x4.div(num, mxB);
+    slxA = zero; sl2A = zero; slxB = zero; sl2B = zero;
     for (let i = 0; i < 16; i++) {
-      const xi = v128.load(vat(XT, i));
-      const l = i32x4.max_s(lo, i32x4.min_s(hi, nearestIntX4(f32x4.mul(iscale, xi))));
-      v128.store(vat(LAUX, i), l);
-      const lf = f32x4.convert_i32x4_s(l);
-      const w = f32x4.mul(xi, xi);
-      sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), lf));
-      suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, lf), lf));
+      const p = KX + o + (<usize>i << 6), q = KW + o + (<usize>i << 6), r = KWX + o + (<usize>i << 6);
+      const la = l6Fast(isA, v128.load(p)), lb = l6Fast(isB, v128.load(p, 16));
+      slxA = f32x4.add(slxA, f32x4.mul(v128.load(r), la)); sl2A = f32x4.add(sl2A, f32x4.mul(f32x4.mul(v128.load(q), la), la));
+      slxB = f32x4.add(slxB, f32x4.mul(v128.load(r, 16), lb)); sl2B = f32x4.add(sl2B, f32x4.mul(f32x4.mul(v128.load(q, 16), lb), lb));
     }
-    const better = v128.and(f32x4.gt(suml2, zero), f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
-    if (!v128.any_true(better)) continue;
-    for (let i = 0; i < 16; i++) {
-      v128.store(vat(LT, i), sel(i32x4.add(v128.load(vat(LAUX, i)), off), v128.load(vat(LT, i)), better));
-    }
-    scale = sel(f32x4.div(sumlx, suml2), scale, better);
-    best = sel(f32x4.mul(scale, sumlx), best, better);
+    const betA = v128.and(f32x4.gt(sl2A, zero), f32x4.gt(f32x4.mul(slxA, slxA), f32x4.mul(bestA, sl2A)));
+    const betB = v128.and(f32x4.gt(sl2B, zero), f32x4.gt(f32x4.mul(slxB, slxB), f32x4.mul(bestB, sl2B)));
+    if (!v128.any_true(v128.or(betA, betB))) continue;
+    scA = sel(f32x4.div(slxA, sl2A), scA, betA); bestA = sel(f32x4.mul(scA, slxA), bestA, betA); keepA = sel(isA, keepA, betA);
+    scB = sel(f32x4.div(slxB, sl2B), scB, betB); bestB = sel(f32x4.mul(scB, slxB), bestB, betB); keepB = sel(isB, keepB, betB);
   }
-  scale = sel(zero, scale, tiny);
-  if (v128.any_true(tiny)) for (let i = 0; i < 16; i++) v128.store(vat(LT, i), v128.andnot(v128.load(vat(LT, i)), tiny));
-  v128.store(SCALES + (<usize>j0 << 2), scale);
+  const at = <usize>(g0 << 4);
+  v128.store(SCALES + at, sel(zero, scA, tinyA)); v128.store(SCALES + at, sel(zero, scB, tinyB), 16);
+  v128.store(KEEP_IS + at, keepA); v128.store(KEEP_IS + at, keepB, 16);
+  v128.store(KEEP_Z + at, tinyA); v128.store(KEEP_Z + at, tinyB, 16);
 }
 
 /** quantize_row_q6_K_ref for one super-block at x: 208 bytes (ql, qh, scales) at y, f16 d at d. */
@@ -448,12 +525,16 @@ function q6kBlock(x: usize, y: usize, d: usize): bool {
     store<u16>(d, 0);
     return true;
   }
-  for (let g = 0; g < 4; g++) {
-    const j0 = g * 4;
-    transpose4(x + (<usize>(j0 * 16) << 2), 16, 16);
-    qxx4(j0);
-    untransposeL(j0, 16);
+  for (let g = 0; g < 4; g++) transposeTo(x + (<usize>(g * 64) << 2), 16, 16, KX + (<usize>g << 4), 64);
+  for (let i = 0; i < 64; i++) {
+    const p = <usize>(i << 4);
+    const xv = v128.load(KX + p);
+    const w = f32x4.mul(xv, xv);
+    v128.store(KW + p, w);
+    v128.store(KWX + p, f32x4.mul(w, xv));
   }
+  qxPair(0);
+  qxPair(2);
   let maxScale: f32 = 0, maxAbsScale: f32 = 0;
   for (let ib = 0; ib < 16; ib++) {
     const s = load<f32>(SCALES + (<usize>ib << 2));
@@ -471,17 +552,24 @@ function q6kBlock(x: usize, y: usize, d: usize): bool {
   const sc = y + 192;
   for (let ib = 0; ib < 16; ib++) store<i8>(sc + ib, <i8>min<i32>(127, nearestInt(iscale * load<f32>(SCALES + (<usize>ib << 2)))));
   const dAll = fromHalf(dBits);
+  const lo = i32x4.splat(-32), hi = i32x4.splat(31), off = i32x4.splat(32);
   for (let j = 0; j < 16; j++) {
     const dj: f32 = dAll * <f32>load<i8>(sc + j);
-    if (dj == 0) continue;
-    const vd = f32x4.splat(dj);
     const p = x + (<usize>(16 * j) << 2);
-    const lo = i32x4.splat(-32), hi = i32x4.splat(31), off = i32x4.splat(32);
+    const o = LNAT + <usize>(16 * j);
+    if (dj == 0) {
+      // L keeps the search's values: recomputed from the winning iscale, or zeros.
+      if (load<i32>(KEEP_Z + (<usize>j << 2)) != 0) { v128.store(o, i32x4.splat(0)); continue; }
+      const vis = f32x4.splat(load<f32>(KEEP_IS + (<usize>j << 2)));
+      v128.store(o, lowBytes(l6Exact(vis, v128.load(p)), l6Exact(vis, v128.load(p + 16)), l6Exact(vis, v128.load(p + 32)), l6Exact(vis, v128.load(p + 48))));
+      continue;
+    }
+    const vd = f32x4.splat(dj);
     const l0 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearestIntX4(f32x4.div(v128.load(p), vd)))), off);
     const l1 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearestIntX4(f32x4.div(v128.load(p + 16), vd)))), off);
     const l2 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearestIntX4(f32x4.div(v128.load(p + 32), vd)))), off);
     const l3 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearestIntX4(f32x4.div(v128.load(p + 48), vd)))), off);
-    v128.store(LNAT + <usize>(16 * j), lowBytes(l0, l1, l2, l3));
+    v128.store(o, lowBytes(l0, l1, l2, l3));
   }
   const nib = i8x16.splat(0x0f), two = i8x16.splat(0x03);
   for (let h = 0; h < 2; h++) {
