@@ -15,6 +15,7 @@ mkdirSync('build', { recursive: true });
 const wasmModules = [
   { entry: 'assembly/host/index.ts', out: 'build/host.wasm', target: 'release' },
   { entry: 'assembly/tokenizer/index.ts', out: 'build/tokenizer.wasm', target: 'release' },
+  { entry: 'assembly/scheduler/index.ts', out: 'build/scheduler.wasm', target: 'release' },
   { entry: 'assembly/kernels/index.ts', out: 'build/kernels.wasm', target: 'kernels' },
   { entry: 'assembly/kernels/index.ts', out: 'build/kernels-relaxed.wasm', target: 'kernels-relaxed' },
   { entry: 'assembly/kernels/index.ts', out: 'build/kernels-st.wasm', target: 'kernels-st' },
