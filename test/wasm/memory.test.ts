@@ -102,6 +102,30 @@ test('heap: beyond the cap or the wasm32 4 GiB limit: OutOfMemoryError with need
   assert.throws(() => h.alloc('t:x', -1), /bad size/);
 });
 
+test('heap: views are windows every wrapper accepts, uncounted, valid while their block lives', async () => {
+  const k = await WasmKernels.create({ threads: 1 });
+  const pool = k.heap.alloc('state:pool', 64);
+  const live = k.heap.memoryStats().liveBytes;
+  const a = k.heap.view(pool, 16, 16), b = k.heap.view(pool, 32, 16);
+  assert.is(k.heap.memoryStats().liveBytes, live, 'views are not counted');
+  assert.equal(k.heap.viewOf(b), { buffer: pool, byteOffset: 32 });
+  const inner = k.heap.view(b, 4, 8);
+  assert.equal(k.heap.viewOf(inner), { buffer: pool, byteOffset: 36 });
+  k.heap.f32(a).set([1, 2, 3, 4]);
+  k.heap.f32(b).set([10, 20, 30, 40]);
+  k.add({ a, b, out: a, n: 4 });
+  assert.equal([...k.heap.f32(pool, 4, 4)], [11, 22, 33, 44]);
+  assert.throws(() => k.add({ a, b, out: a, n: 5 }), /needs 20 bytes/);
+  assert.throws(() => k.heap.view(pool, 2, 8), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => k.heap.view(pool, 48, 32), (e: unknown) => e instanceof RangeError);
+  k.heap.free(a); // nothing
+  assert.ok(k.heap.isLive(a));
+  k.heap.free(pool);
+  assert.not.ok(k.heap.isLive(a));
+  assert.throws(() => k.add({ a, b, out: a, n: 4 }), /not a live buffer/);
+  k.close();
+});
+
 test('heap: views outside a block or of a freed block are refused', () => {
   const h = new WasmHeap({ maximumBytes: 16 * WASM_PAGE });
   const a = h.alloc('t:a', 64);

@@ -69,6 +69,8 @@ export class WasmHeap {
   private pristine: number;
   private readonly live = new Map<number, { size: number; label: string; counted: string }>();
   private readonly buffers = new Map<number, WasmBuffer>();
+  /** Views (windows of a block) -> the block and the byte offset in it. */
+  private readonly views = new WeakMap<WasmBuffer, { parent: WasmBuffer; byteOffset: number }>();
   private liveBytes = 0;
   private peakBytes = 0;
   private readonly labelBytes = new Map<string, number>();
@@ -147,8 +149,32 @@ export class WasmHeap {
     return buf;
   }
 
-  /** Releases a block (freeing twice, or a block of another heap, throws). */
+  /**
+   * A window [byteOffset, byteOffset + byteLength) of a block that every wrapper accepts as a
+   * buffer of its own (a slot of a pooled state buffer). Not counted (its block is); valid while
+   * the block is live; freeing a view does nothing. byteOffset must be a multiple of 4.
+   */
+  view(buf: WasmBuffer, byteOffset: number, byteLength: number): WasmBuffer {
+    const root = this.viewOf(buf);
+    if (!this.isLive(buf)) throw new MambaScanError(`wasm heap: view of a freed block ${buf.label}`);
+    if (!Number.isInteger(byteOffset) || !Number.isInteger(byteLength) || byteOffset < 0 || byteLength < 0 ||
+      byteOffset % 4 !== 0 || byteOffset + byteLength > buf.size) {
+      throw new RangeError(`wasm heap: view [${byteOffset}, +${byteLength}) of ${buf.label} (${buf.size} bytes; offsets are multiples of 4)`);
+    }
+    const v: WasmBuffer = Object.freeze({ ptr: buf.ptr + byteOffset, size: byteLength, label: `${buf.label}@${root.byteOffset + byteOffset}` });
+    this.views.set(v, { parent: root.buffer, byteOffset: root.byteOffset + byteOffset });
+    return v;
+  }
+
+  /** The block a view is a window of and its byte offset there (a block: itself at 0). */
+  viewOf(buf: WasmBuffer): { buffer: WasmBuffer; byteOffset: number } {
+    const v = this.views.get(buf);
+    return v ? { buffer: v.parent, byteOffset: v.byteOffset } : { buffer: buf, byteOffset: 0 };
+  }
+
+  /** Releases a block (freeing twice, or a block of another heap, throws; a view: nothing). */
   free(buf: WasmBuffer): void {
+    if (this.views.has(buf)) return;
     const e = this.live.get(buf.ptr);
     if (!e || this.buffers.get(buf.ptr) !== buf) throw new MambaScanError(`wasm heap: free of an unknown or freed block ${buf.label}@${buf.ptr}`);
     this.live.delete(buf.ptr);
@@ -158,7 +184,11 @@ export class WasmHeap {
     this.insertHole(buf.ptr, e.size);
   }
 
-  isLive(buf: WasmBuffer): boolean { return this.buffers.get(buf.ptr) === buf; }
+  isLive(buf: WasmBuffer): boolean {
+    const v = this.views.get(buf);
+    const b = v ? v.parent : buf;
+    return this.buffers.get(b.ptr) === b;
+  }
 
   /** Largest block alloc() could return now without exceeding maximumBytes. */
   available(): number {
