@@ -10,15 +10,20 @@ import { Zamba2Runner } from './models/zamba2.ts';
 import { Mamba2Runner } from './models/mamba2.ts';
 import { Engine, type ScanChoice } from './runtime/engine.ts';
 import { Session, type GenerateOptions, type GenerateStats } from './runtime/session.ts';
-import { InputError, MambaScanError, UnsupportedError } from './errors.ts';
+import { AbortError, InputError, MambaScanError, UnsupportedError } from './errors.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { choosePrefillChunk, LOGITS_ROWS } from './runtime/planner.ts';
 import { parseSnapshot, restoreSnapshot } from './runtime/snapshot.ts';
+import { Batcher, type BatcherOptions } from './runtime/batcher.ts';
+import { PrefixCache } from './runtime/prefix-cache.ts';
+import { Scheduler } from './runtime/scheduler.ts';
 
 export type { ModelSource } from './io/open-source.ts';
 export type { GenerateOptions, GenerateStats } from './runtime/session.ts';
+export type { Batcher, BatcherOptions, BatcherStats, SequenceHandle, SequenceRequest, SequenceStats } from './runtime/batcher.ts';
+export type { PrefixCache, PrefixCacheStats } from './runtime/prefix-cache.ts';
 
 export interface LoadModelOptions {
   /** Most tokens per forward block; bounds scratch memory (default 256, or what maxMemoryBytes allows). */
@@ -71,6 +76,7 @@ function makeRunner(be: Backend, config: ModelConfig, ckpt: LoadedCheckpoint): M
 export class MambaModel {
   private disposed = false;
   private readonly sessions = new Set<Session>();
+  private readonly batchers = new Set<Batcher>();
 
   /** @internal use loadModel */
   constructor(
@@ -108,7 +114,7 @@ export class MambaModel {
   /** logits for every position of each row (rows run one after another with their own state). */
   async forward(inputIds: readonly (readonly number[])[] | readonly number[], opts: { signal?: AbortSignal } = {}): Promise<ForwardOutput> {
     this.check();
-    const rows = normaliseBatch(inputIds);
+    const rows = normaliseBatch(inputIds, true);
     const T = rows[0].length;
     const V = this.config.vocabSize;
     for (const r of rows) this.engine.checkIds(r);
@@ -126,28 +132,56 @@ export class MambaModel {
 
   /**
    * Prompt ids followed by the new ids, as transformers' generate returns. A batch (number[][])
-   * of equal-length prompts returns one sequence per row.
+   * returns one sequence per row; rows may differ in length and run together (continuous
+   * batching, Engine.runBatch), each with its own state and its own generator seeded with
+   * `seed`, so every row equals its own single run. `onToken(id, row)` sees every row's tokens.
    */
   async generate(promptIds: readonly number[], opts?: GenerateOptions): Promise<number[]>;
   async generate(promptIds: readonly (readonly number[])[], opts?: GenerateOptions): Promise<number[][]>;
   async generate(promptIds: readonly number[] | readonly (readonly number[])[], opts: GenerateOptions = {}): Promise<number[] | number[][]> {
     this.check();
     const batched = Array.isArray(promptIds[0]);
-    const rows = normaliseBatch(promptIds);
-    const out: number[][] = [];
-    for (const row of rows) {
+    const rows = normaliseBatch(promptIds, false);
+    const o = { ...opts };
+    if (o.stopStrings?.length && !o.decode && this.tokenizer) o.decode = (ids) => this.tokenizer!.decode(ids as number[], { skipSpecialTokens: true });
+    if (!batched || rows.length === 1) {
       const session = this.createSession();
       try {
-        const o = { ...opts };
-        if (o.stopStrings?.length && !o.decode && this.tokenizer) o.decode = (ids) => this.tokenizer!.decode(ids as number[], { skipSpecialTokens: true });
-        const fresh = await session.generate(row, o);
-        out.push([...row, ...fresh]);
+        const fresh = await session.generate(rows[0], o);
+        const out = [...rows[0], ...fresh];
+        return batched ? [out] : out;
       } finally {
-        this.sessions.delete(session);
         session.dispose();
       }
     }
-    return batched ? out : out[0];
+    for (const r of rows) this.engine.checkIds(r);
+    const batcher = await this.createBatcher({ maxBatch: Math.min(rows.length, 64) });
+    try {
+      const handles = rows.map((row, i) => batcher.submit({ ...o, prompt: row, onToken: o.onToken ? (id) => o.onToken!(id, i) : undefined }));
+      const settled = await Promise.allSettled(handles.map((h) => h.result));
+      const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) throw failed.reason instanceof AbortError ? new AbortError('generation cancelled') : failed.reason;
+      return rows.map((row, i) => [...row, ...handles[i].tokens]);
+    } finally {
+      await batcher.close({ abort: true });
+      this.batchers.delete(batcher);
+    }
+  }
+
+  /**
+   * A continuous-batching loop over this model (what the server runs): submit() sequences at any
+   * time; they join and leave between steps. Close it (or dispose the model) when done.
+   */
+  async createBatcher(opts: BatcherOptions = {}): Promise<Batcher> {
+    this.check();
+    const b = await Batcher.create(this.engine, opts);
+    this.batchers.add(b);
+    return b;
+  }
+
+  /** A prefix cache of session snapshots within `budgetBytes` of host memory, for createBatcher's prefixCache. */
+  async createPrefixCache(budgetBytes: number): Promise<PrefixCache> {
+    return new PrefixCache(await Scheduler.create(), budgetBytes);
   }
 
   /** Streams new tokens for one prompt; the generator's return value carries timing stats. */
@@ -207,6 +241,8 @@ export class MambaModel {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    for (const b of [...this.batchers]) await b.close({ abort: true }).catch(() => undefined);
+    this.batchers.clear();
     for (const s of [...this.sessions]) s.dispose();
     this.engine.trim();
     this.engine.runner.dispose();
@@ -223,14 +259,14 @@ export class MambaModel {
   }
 }
 
-function normaliseBatch(ids: readonly number[] | readonly (readonly number[])[]): number[][] {
+function normaliseBatch(ids: readonly number[] | readonly (readonly number[])[], equalLengths: boolean): number[][] {
   if (!Array.isArray(ids) || ids.length === 0) throw new InputError('input ids must be a non-empty array');
   const rows = (Array.isArray(ids[0]) ? ids : [ids]) as number[][];
   const T = rows[0].length;
-  if (T === 0) throw new InputError('input rows must not be empty');
   for (const r of rows) {
     if (!Array.isArray(r)) throw new InputError('input ids must be number[] or number[][]');
-    if (r.length !== T) throw new InputError(`batch rows must have equal length (${T} vs ${r.length}); pad them or run them separately`);
+    if (r.length === 0) throw new InputError('input rows must not be empty');
+    if (equalLengths && r.length !== T) throw new InputError(`forward: batch rows must have equal length (${T} vs ${r.length}); pad them or run them separately`);
   }
   return rows;
 }

@@ -81,3 +81,9 @@ export class HubError extends MambaScanError {
     this.status = status;
   }
 }
+
+/**
+ * A batch loop (MambaModel.createBatcher, the server) refused a request because its queue of
+ * waiting requests is full (or it is shutting down): retry later, or raise maxQueue.
+ */
+export class QueueFullError extends MambaScanError {}

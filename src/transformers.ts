@@ -35,7 +35,7 @@ export class CausalLM {
     const out = await this.model.generate(rows, {
       maxNewTokens: o.max_new_tokens ?? 20, doSample: o.do_sample ?? false, temperature: o.temperature,
       topK: o.top_k, topP: o.top_p, repetitionPenalty: o.repetition_penalty, seed: o.seed, eosTokenIds: eos,
-      onToken: o.streamer ? (id) => o.streamer!.put([[id]]) : undefined,
+      onToken: o.streamer ? (id, row) => { if (row === 0) o.streamer!.put([[id]]); } : undefined,
     });
     o.streamer?.end();
     return out;

@@ -16,8 +16,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   /** Decoder for stop strings: new ids → text. */
   decode?: (ids: readonly number[]) => string;
-  /** Called with each new token as soon as it is chosen. */
-  onToken?: (id: number) => void;
+  /** Called with each new token as soon as it is chosen, and its batch row (0 for a single prompt). */
+  onToken?: (id: number, row: number) => void;
   signal?: AbortSignal;
 }
 
@@ -120,7 +120,7 @@ export class Session {
         seen.add(next);
         this.pending = [next];
         stats.newTokens = out.length;
-        opts.onToken?.(next);
+        opts.onToken?.(next, 0);
         yield next;
         if (eos.has(next)) { stats.stoppedBy = 'eos'; break; }
         if (opts.stopStrings?.length && opts.decode) {
