@@ -20,7 +20,8 @@ import { type PlannedPart, maxPartBytes, planParts } from './upload.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { type ExpectedTensor, type TensorRole, expectedTensors } from '../models/layout.ts';
 import { parseConfig, parseConfigJson } from '../models/parse-config.ts';
-import { type ConvertScratch, type HostWasm, type QuantScratch, hostWasm } from '../wasm/host.ts';
+import { type ConvertScratch, type DeviceChunk, type HostWasm, type QuantScratch, hostWasm } from '../wasm/host.ts';
+import { QuantPool } from './quantize-pool.ts';
 import {
   type SafetensorsEntry, type SupportedDType, dtypeItemSize, isSupportedDType, parseShardIndex, readSafetensorsHeader,
 } from './safetensors.ts';
@@ -65,6 +66,12 @@ export interface LoadOptions {
   url?: UrlSourceOptions;
   /** Wait for the GPU queue after this many uploaded bytes so staging memory stays bounded (default 64 MiB). */
   syncEveryBytes?: number;
+  /**
+   * Worker threads quantizing float matrices while the load reads on (src/io/quantize-pool.ts;
+   * at most one per core; the bytes are the same either way). Default: one per core where there
+   * are 2 or more and at least 32 MiB to quantize; 0 quantizes on the loading thread.
+   */
+  quantizeThreads?: number;
 }
 
 export interface LoadedCheckpoint {
@@ -266,22 +273,25 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
   const syncEvery = opts.syncEveryBytes ?? 64 << 20;
   const created: Buf[] = [];
   const tensors = new Map<string, WeightTensor>();
+  const fp = new Fingerprint();
+  fp.add(JSON.stringify(config));
   const st: Streamer = {
+    fingerprint: fp,
     be, source, chunkBytes, hostBuf: new Uint8Array(chunkBytes), wasm: undefined, scratch: undefined,
     hostHeld: chunkBytes, noteHost, loaded: 0, sinceSync: 0, syncEvery, signal,
     onBytes: (p, loaded) => progress?.({ phase: 'weights', loadedBytes: loaded, totalBytes, tensorsDone: tensors.size, tensorsTotal: plan.length, tensor: p.exp.name, file: p.file }),
   };
   noteHost(st.hostHeld);
-  const fp = new Fingerprint();
-  fp.add(JSON.stringify(config));
   try {
     if (plan.some((p) => p.dst !== 'f32' || p.src !== 'F32')) st.wasm = await hostWasm();
+    st.pool = await QuantPool.forLoad({
+      threads: opts.quantizeThreads, chunkBytes, signal, onHostBytes: (b) => noteHost(st.hostHeld + b),
+      workBytes: plan.reduce((s, p) => s + (isQuantDType(p.dst) && isFloatSrc(p.src) ? p.srcBytes : 0), 0),
+    });
     for (const p of plan) {
       checkAbort(signal);
       const parts: TensorPart[] = [];
       fp.add(`${p.exp.name}|${p.src}|${p.dst}|${p.shape.join('x')}|${p.srcBytes}`);
-      const head = await st.source.readRange(p.file, p.offset, p.offset + Math.min(64, p.srcBytes));
-      fp.addBytes(head);
       for (let i = 0; i < p.parts.length; i++) {
         const part = p.parts[i];
         const buffer = be.alloc(`weights:${p.exp.name}${p.parts.length > 1 ? `#${i}` : ''}`, part.bytes);
@@ -293,6 +303,7 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
       }
       tensors.set(p.exp.name, { name: p.exp.name, dtype: p.dst, shape: p.shape, parts, byteLength: p.byteLength });
     }
+    await st.pool?.drain();
     await be.sync();
     progress?.({ phase: 'done', loadedBytes: st.loaded, totalBytes, tensorsDone: plan.length, tensorsTotal: plan.length });
   } catch (e) {
@@ -301,6 +312,7 @@ async function load(be: Backend, source: CheckpointSource, opts: LoadOptions): P
     if ((e as Error)?.name === 'AbortError') throw new AbortError(`checkpoint load aborted: ${(e as Error).message}`);
     throw new CheckpointError(source.description, `load failed: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e });
   } finally {
+    st.pool?.close();
     if (st.wasm && st.scratch) st.wasm.freeScratch(st.scratch);
     if (st.wasm && st.quant) st.wasm.freeQuantScratch(st.quant);
   }
@@ -430,6 +442,8 @@ async function locateGguf(source: CheckpointSource, file: string, noteHost: (byt
 
 /** The streaming state of one load: host buffers, the Wasm converters, progress and sync counters. */
 interface Streamer {
+  /** Takes the first bytes of every tensor as they stream past. */
+  readonly fingerprint: Fingerprint;
   readonly be: Backend;
   readonly source: CheckpointSource;
   readonly chunkBytes: number;
@@ -439,6 +453,8 @@ interface Streamer {
   scratch: ConvertScratch | undefined;
   /** Quantization scratch, kept while consecutive tensors share its format and row length. */
   quant?: QuantScratch;
+  /** Workers quantizing float chunks (absent: quantize on this thread). */
+  pool?: QuantPool;
   hostHeld: number;
   readonly noteHost: (bytes: number) => void;
   loaded: number;
@@ -448,11 +464,11 @@ interface Streamer {
   readonly onBytes: (p: Planned, loaded: number) => void;
 }
 
-async function readChunk(st: Streamer, p: Planned, start: number, end: number): Promise<Uint8Array> {
+async function readChunk(st: Streamer, p: Planned, start: number, end: number, into = st.hostBuf): Promise<Uint8Array> {
   checkAbort(st.signal);
-  const raw = await st.source.readRange(p.file, start, end, st.hostBuf);
+  const raw = await st.source.readRange(p.file, start, end, into);
   if (raw.byteLength !== end - start) throw new CheckpointError(p.file, `short read: ${raw.byteLength} of ${end - start} bytes`, p.exp.name);
-  if (raw.buffer !== st.hostBuf.buffer) st.noteHost(st.hostHeld + raw.byteLength); // sources without in-place reads
+  if (raw.buffer !== into.buffer) st.noteHost(st.hostHeld + (st.pool?.hostBytes ?? 0) + raw.byteLength); // sources without in-place reads
   return raw;
 }
 
@@ -520,6 +536,19 @@ async function streamQuantPart(st: Streamer, p: Planned, part: PlannedPart, form
   if (blocksPerRow % 2 === 1 && rows % 2 === 1 && rows < part.rows) rows = rows > 1 ? rows - 1 : 2;
   if (rows * srcRowBytes > st.hostBuf.byteLength) throw new UnsupportedError(`${p.exp.name}: a row of ${srcRowBytes} bytes is larger than the loader's chunk (${st.hostBuf.byteLength} bytes): raise chunkBytes`);
   const w = st.wasm!;
+  const layout = deviceLayout(format, part.rows, K);
+  if (fromFloat && st.pool) {
+    const from = p.src === 'F32' ? 'f32' : p.src === 'F16' ? 'f16' : 'bf16';
+    for (let r0 = 0; r0 < part.rows; r0 += rows) {
+      const n = Math.min(rows, part.rows - r0);
+      const start = p.offset + (part.rowStart + r0) * srcRowBytes;
+      await st.pool.submit({
+        format, K, rows: n, from, read: (into) => readChunk(st, p, start, start + n * srcRowBytes, into),
+        write: (c) => writeQuantChunk(st, p, part, format, buffer, layout, r0, c, n * srcRowBytes),
+      });
+    }
+    return;
+  }
   if (!st.quant || st.quant.format !== format || st.quant.K !== K || st.quant.maxRows < rows) {
     if (st.quant) { w.freeQuantScratch(st.quant); st.hostHeld -= st.quant.inBytes + st.quant.in16Bytes + st.quant.layout.totalBytes; }
     st.quant = w.quantScratch(format, K, rows);
@@ -527,7 +556,6 @@ async function streamQuantPart(st: Streamer, p: Planned, part: PlannedPart, form
     st.noteHost(st.hostHeld);
   }
   const s = st.quant;
-  const layout = deviceLayout(format, part.rows, K);
   for (let r0 = 0; r0 < part.rows; r0 += rows) {
     const n = Math.min(rows, part.rows - r0);
     const start = p.offset + (part.rowStart + r0) * srcRowBytes;
@@ -537,21 +565,28 @@ async function streamQuantPart(st: Streamer, p: Planned, part: PlannedPart, form
       const from = p.src === 'F32' ? 'f32' : p.src === 'F16' ? 'f16' : 'bf16';
       (from === 'f32' ? w.quantInput(s, raw.byteLength) : w.quantInput16(s, raw.byteLength)).set(raw);
       c = w.quantizeChunk(s, n, from);
-      if (c.nonFiniteBlocks > 0) {
-        throw new CheckpointError(p.file, `${c.nonFiniteBlocks} block(s) of rows ${part.rowStart + r0}..${part.rowStart + r0 + n - 1} hold NaN or infinite values, which ${format} cannot store`, p.exp.name);
-      }
     } else {
       w.quantInput(s, raw.byteLength).set(raw);
       c = w.repackChunk(s, n);
     }
-    const b0 = r0 * blocksPerRow;
-    let bytes = 0;
-    st.be.write(buffer, layout.qs.offset + b0 * info.qsBlockBytes, c.qs);
-    bytes += c.qs.byteLength;
-    if (c.qh && layout.qh) { st.be.write(buffer, layout.qh.offset + 4 * b0, c.qh); bytes += c.qh.byteLength; }
-    if (c.d && layout.d) { st.be.write(buffer, layout.d.offset + 2 * b0, c.d); bytes += c.d.byteLength; }
-    await wrote(st, p, n * srcRowBytes, bytes);
+    await writeQuantChunk(st, p, part, format, buffer, layout, r0, c, n * srcRowBytes);
   }
+}
+
+/** Writes a chunk's sections at their places in the part (its rows from r0); NaN/inf blocks fail the load. */
+async function writeQuantChunk(st: Streamer, p: Planned, part: PlannedPart, format: QuantFormat, buffer: Buf,
+  layout: ReturnType<typeof deviceLayout>, r0: number, c: DeviceChunk, srcBytes: number): Promise<void> {
+  if (c.nonFiniteBlocks > 0) {
+    throw new CheckpointError(p.file, `${c.nonFiniteBlocks} block(s) of rows ${part.rowStart + r0}..${part.rowStart + r0 + c.rows - 1} hold NaN or infinite values, which ${format} cannot store`, p.exp.name);
+  }
+  const info = FORMAT_INFO[format];
+  const b0 = r0 * layout.blocksPerRow;
+  let bytes = 0;
+  st.be.write(buffer, layout.qs.offset + b0 * info.qsBlockBytes, c.qs);
+  bytes += c.qs.byteLength;
+  if (c.qh && layout.qh) { st.be.write(buffer, layout.qh.offset + 4 * b0, c.qh); bytes += c.qh.byteLength; }
+  if (c.d && layout.d) { st.be.write(buffer, layout.d.offset + 2 * b0, c.d); bytes += c.d.byteLength; }
+  await wrote(st, p, srcBytes, bytes);
 }
 
 /** Converts n elements of `raw` (src dtype) to dst through the Wasm scratch; returns a view of Wasm memory. */
