@@ -9,12 +9,12 @@
 // Bindings:
 //   params (uniform)  T: u32 tokens; C: u32 channels; K: u32 kernel size (2..8);
 //                     inOff: u32, inStride: u32 (elements; input may be a column slice of zxbcdt);
-//                     pos0: u32 absolute position of input row 0
+//                     pos0: u32 absolute position of input row 0; outOff: u32 (elements) of out row 0
 //   1 inp       array<f32> [.., inStride]   read   (row t at inOff + t*inStride, C columns)
 //   2 weight    array<f32> [C, K]           read   (conv1d.weight [C, 1, K] flattened)
 //   3 bias      array<f32> [C]              read
 //   4 convState array<f32> [K, C]           read   (ring: row a mod K = position a)
-//   5 outBuf    array<f32> [T, C]           write
+//   5 outBuf    array<f32> [T, C] at outOff  write
 // Dispatch: ceil(T*C / 256) workgroups of 256 threads, one output element each (channel fastest,
 //   so neighbouring threads read neighbouring addresses); folded into (x, y) past the per-dimension
 //   limit, linear id bound-checked.
@@ -48,5 +48,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
     acc = fma(weight[c * K + k], v, acc);
   }
-  outBuf[i] = silu(acc); // shaders/lib/activations.wgsl
+  outBuf[params.outOff + i] = silu(acc); // shaders/lib/activations.wgsl
 }

@@ -5,7 +5,7 @@
 // Reads inputs only, so rows can be written in any order.
 //
 // Bindings:
-//   params (uniform)  T: u32; C: u32; K: u32; inOff: u32, inStride: u32 (elements); pos0: u32
+//   params (uniform)  T: u32; C: u32; K: u32; inOff: u32, inStride: u32 (elements); pos0: u32; outOff (unused)
 //   1 inp       array<f32> [.., inStride]   read
 //   2 convState array<f32> [K, C]           read_write
 // Dispatch: ceil(C / 256) workgroups of 256 threads, one channel each.

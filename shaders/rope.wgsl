@@ -15,12 +15,16 @@
 //                     half: u32 (= hd / 2); headDim: u32; pos0: u32
 //   1 x        array<f32> strided rows as above   read_write (q, k, or rows of a KV cache)
 //   2 invFreq  array<f32> [hd / 2]               read
+//   3 positions array<u32> [T]: row t's position (POSITIONS; rows of several sequences), else pos0 + t
 // Dispatch: one thread per rotated pair (t, h, i): ceil(T * nHeads * half / WG) workgroups, folded
 //   into (x, y) past 65535; linear id = (wid.x + wid.y * nwg.x) * WG + lid, bound-checked.
-// Tuning knobs: WG (define, default 256).
+// Defines: POSITIONS (bool). Tuning knobs: WG (define, default 256).
 
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> invFreq: array<f32>;
+#if POSITIONS
+@group(0) @binding(3) var<storage, read> positions: array<u32>;
+#endif
 
 // pi/2 = C1 + C2 + C3; C1 and C2 have 8 significant bits, so k * C1 and k * C2 are exact in f32.
 const C1: f32 = 1.5703125;
@@ -54,7 +58,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let h = th % params.nHeads;
   let t = th / params.nHeads;
   let b = params.offset + t * params.rowStride + h * params.headDim + i;
+#if POSITIONS
+  let angle = f32(positions[t]) * invFreq[i];
+#else
   let angle = f32(params.pos0 + t) * invFreq[i];
+#endif
   let sc = sincos(angle);
   let x1 = x[b];
   let x2 = x[b + half];

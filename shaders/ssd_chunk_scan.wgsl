@@ -7,14 +7,14 @@
 //
 // Bindings:
 //   params (uniform)  NH, P, N, headsPerGroup, Q, L, t0, pBlocks (ceil(P/64)), tBlocks (ceil(L/(4*TR))): u32;
-//                     xOff, xStride, cOff, cStride: u32 (elements)
+//                     xOff, xStride, cOff, cStride, yOff: u32 (elements)
 //   1 xs    array<f32>  x(t,h,p) = xs[xOff + t*xStride + h*P + p]     read
 //   2 cs    array<f32>  C(t,g,n) = cs[cOff + t*cStride + g*N + n]     read
 //   3 hp    array<vec4<f32>> [NH]  (dt_bias, A, D, 0)                  read
 //   4 cum   array<f32> [NH, 4, Q]  (dt_s, a hi, a lo, w_s)             read
 //   5 m     array<f32> [NH, Q, Q]  (ssd_chunk_cb)                      read
 //   6 state array<f32> [NH, P, N]  carried state before this chunk     read
-//   7 y     array<f32> [T, NH*P]                                       write (rows t0..t0+L-1)
+//   7 y     array<f32> [T, NH*P] from yOff                             write (rows t0..t0+L-1)
 // Dispatch: NH * pBlocks * tBlocks workgroups of 16x4 threads (linear id wid.x + wid.y*nwg.x,
 //   bound-checked); workgroup (h, 64 rows p, 4*TR tokens). Thread (px, ty) holds a register tile of
 //   4 rows p = block + px + 16i (i < 4; adjacent lanes read adjacent x) by TR tokens
@@ -83,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (t < L) {
       let decay = exp(min(cum[base + Q + t] + cum[base + 2u * Q + t], 0.0));
       let xRow = xCol + (t0 + t) * params.xStride;
-      let yRow = (t0 + t) * params.NH * P + h * P;
+      let yRow = params.yOff + (t0 + t) * params.NH * P + h * P;
       for (var i = 0u; i < 4u; i++) {
         let p = pBase + 16u * i;
         if (p < P) {

@@ -1,7 +1,7 @@
-// ssm_decode_step.wgsl: one decode token of the Mamba2 mixer core in a single dispatch (docs/model.md
-// "Mixer", steps 2-5): causal conv1d + bias + SiLU on xBC with the conv-state ring update, then the
-// recurrent scan with the D skip. Same math as conv1d.wgsl + conv1d_state.wgsl + ssm_scan.wgsl for
-// T = 1, without the conv output ever reaching memory:
+// ssm_decode_step.wgsl: one decode token of the Mamba2 mixer core for each of B sequences in a
+// single dispatch (docs/model.md §Mixer steps 2-5): causal conv1d + bias + SiLU on xBC with the
+// conv-state ring update, then the recurrent scan with the D skip. Same math as conv1d.wgsl +
+// conv1d_state.wgsl + ssm_scan.wgsl for T = 1, without the conv output ever reaching memory:
 //   c[ch]   = silu(bias[ch] + sum_{k<K-1} w[ch,k] * ring[(pos-K+1+k) mod K, ch] + w[ch,K-1] * xBC[ch])
 //   x = c[0:di], B = c[di:di+GN], C = c[di+GN:]
 //   dt = clamp(softplus(dt_raw[h] + dt_bias[h]), dtMin, dtMax)
@@ -11,21 +11,25 @@
 // rows, one more than the conv reads. Each x channel's row is written by the lane that owns it; the
 // B/C channels of group g by the first workgroup of the group's first head.
 //
+// Sequence b's states live anywhere in the two state buffers (slots of the state pool): its row of
+// `seqs` gives their element offsets and the token's position.
+//
 // Bindings:
-//   params (uniform)  NH, P, headsPerGroup, pBlocks: u32; C (= convDim), K: u32; G: u32;
-//                     xbcOff, dtOff: u32 (elements: xBC and dt of the token in `zx`);
-//                     pos: u32 (absolute position of the token); dtMin, dtMax: f32; npt: u32
-//   1 zx        array<f32>  the in_proj row: xBC at xbcOff, dt at dtOff            read
+//   params (uniform)  B: u32 sequences; NH, P, headsPerGroup, pBlocks: u32; C (= convDim), K: u32;
+//                     G: u32; xbcOff, dtOff, zxStride: u32 (elements: sequence b's xBC and dt sit
+//                     at xbcOff / dtOff + b * zxStride in `zx`); dtMin, dtMax: f32; npt: u32
+//   1 zx        array<f32>  in_proj rows [B, zxStride]                             read
 //   2 convW     array<f32>  [C, K]                                                 read
 //   3 convB     array<f32>  [C]                                                    read
-//   4 convState array<f32>  ring [K, C]                                            read_write
+//   4 convState array<f32>  rings [K, C] at seqs[b].x                              read_write
 //   5 hp        array<vec4<f32>> [NH]  (dt_bias, A, D, 0)                          read
-//   6 state     array<f32>  [NH, P, N]                                             read_write
-//   7 y         array<f32>  [NH * P]                                               read_write
-// Dispatch: NH * ceil(P / PB) workgroups (linear id = wid.x + wid.y*nwg.x, bound-checked), the
-//   geometry of ssm_scan.wgsl: workgroup = (head, block of PB rows), thread (r, j) = (lid / LN,
-//   lid % LN) owns RPT rows and NPT state columns of each. B and C (2N values) are convolved once
-//   per workgroup into workgroup memory.
+//   6 state     array<f32>  [NH, P, N] at seqs[b].y                                read_write
+//   7 y         array<f32>  [B, NH * P]                                            read_write
+//   8 seqs      array<vec4<u32>> [B]: (conv offset, state offset, position, 0)      read
+// Dispatch: B * NH * ceil(P / PB) workgroups (linear id = wid.x + wid.y*nwg.x, bound-checked), the
+//   geometry of ssm_scan.wgsl per sequence: workgroup = (sequence, head, block of PB rows), thread
+//   (r, j) = (lid / LN, lid % LN) owns RPT rows and NPT state columns of each. B and C (2N values)
+//   are convolved once per workgroup into workgroup memory.
 // Defines: as ssm_scan.wgsl (N, LN, NPT, RPT, WG, PB, SUBGROUPS, DIRECT, K_END); TB is unused.
 
 @group(0) @binding(1) var<storage, read> zx: array<f32>;
@@ -35,6 +39,12 @@
 @group(0) @binding(5) var<storage, read> hp: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(8) var<storage, read> seqs: array<vec4<u32>>;
+
+// Sequence of this workgroup: its zx row, ring and state offsets, and the token's position.
+var<private> zxRow: u32;
+var<private> ringBase: u32;
+var<private> pos: u32;
 
 var<workgroup> bc: array<f32, 2u * N>;   // conv outputs: B[g, 0..N) then C[g, 0..N)
 #if !DIRECT
@@ -52,22 +62,31 @@ fn convAt(ch: u32) -> f32 {
   var acc = convB[ch];
   for (var k = 0u; k + 1u < K; k++) {
     // Position pos - (K-1) + k >= pos - K + 1; adding K keeps the ring index positive.
-    let slot = (params.pos + 1u + k) % K;
-    acc = fma(convW[ch * K + k], convState[slot * C + ch], acc);
+    let slot = (pos + 1u + k) % K;
+    acc = fma(convW[ch * K + k], convState[ringBase + slot * C + ch], acc);
   }
-  acc = fma(convW[ch * K + K - 1u], zx[params.xbcOff + ch], acc);
+  acc = fma(convW[ch * K + K - 1u], zx[zxRow + params.xbcOff + ch], acc);
   return silu(acc);
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let w = wid.x + wid.y * nwg.x;
   let NH = params.NH;
   let P = params.P;
+  let perSeq = NH * params.pBlocks;
+  let wAll = wid.x + wid.y * nwg.x;
   // No early return before the barrier below: workgroups past the end only skip the stores.
-  let live = w < NH * params.pBlocks;
-  let wc = min(w, NH * params.pBlocks - 1u);
+  let live = wAll < params.B * perSeq;
+  let wClamped = min(wAll, params.B * perSeq - 1u);
+  let b = wClamped / perSeq;
+  let wc = wClamped % perSeq;
+  let sq = seqs[b];
+  zxRow = b * params.zxStride;
+  ringBase = sq.x;
+  pos = sq.z;
+  let stateBase = sq.y;
+  let yBase = b * NH * P;
   let h = wc / params.pBlocks;
   let r = lid / LN;
   let j = lid % LN;
@@ -76,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let hv = hp[h];
   let di = NH * P;
   let GN = params.G * N;
-  let slotNow = params.pos % params.K;
+  let slotNow = pos % params.K;
   let ownsBC = live && pBlock == 0u && h % params.headsPerGroup == 0u;
 
   for (var i = lid; i < 2u * N; i += WG) {
@@ -88,11 +107,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (ownsBC) {
     for (var i = lid; i < 2u * N; i += WG) {
       let ch = di + select(i, GN + i - N, i >= N) + g * N;
-      convState[slotNow * params.C + ch] = zx[params.xbcOff + ch];
+      convState[ringBase + slotNow * params.C + ch] = zx[zxRow + params.xbcOff + ch];
     }
   }
 
-  let dtv = clamp(softplus(zx[params.dtOff + h] + hv.x), params.dtMin, params.dtMax);
+  let dtv = clamp(softplus(zx[zxRow + params.dtOff + h] + hv.x), params.dtMin, params.dtMax);
   let dA = exp(dtv * hv.y);
   for (var i = 0u; i < RPT; i++) {
     let p = pBlock + r + i * (WG / LN);
@@ -104,7 +123,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var k = 0u; k < {{K_END}}; k++) {
       let n = j + k * LN;
       if (n < N) {
-        let si = (h * P + pc) * N + n;
+        let si = stateBase + (h * P + pc) * N + n;
         let v = fma(state[si], dA, dx * bc[n]);
         if (live && p < P) { state[si] = v; }
         acc = fma(v, bc[N + n], acc);
@@ -113,15 +132,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (j == 0u) {
       acc = fma(hv.z, xv, acc);
       // The lane that reads this x channel's history writes its new ring row, after its reads.
-      if (live && p < P) { convState[slotNow * params.C + ch] = zx[params.xbcOff + ch]; }
+      if (live && p < P) { convState[ringBase + slotNow * params.C + ch] = zx[zxRow + params.xbcOff + ch]; }
     }
 #if DIRECT
-    if (live && p < P) { y[h * P + p] = acc; }
+    if (live && p < P) { y[yBase + h * P + p] = acc; }
 #else
 #if SUBGROUPS
     var a = acc;
     for (var o = LN / 2u; o > 0u; o = o / 2u) { a += subgroupShuffleXor(a, o); }
-    if (live && j == 0u && p < P) { y[h * P + p] = a; }
+    if (live && j == 0u && p < P) { y[yBase + h * P + p] = a; }
 #else
     red[i * WG + lid] = acc;
 #endif
@@ -135,7 +154,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let rThread = q % (WG / LN);
     var sum = 0.0;
     for (var jj = 0u; jj < LN; jj++) { sum += red[i * WG + rThread * LN + jj]; }
-    if (live && pBlock + q < P) { y[h * P + pBlock + q] = sum; }
+    if (live && pBlock + q < P) { y[yBase + h * P + pBlock + q] = sum; }
   }
 #endif
 #endif

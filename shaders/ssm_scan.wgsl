@@ -8,14 +8,14 @@
 // Bindings:
 //   params (uniform)  T, NH, P: u32; headsPerGroup: u32 (NH/G); pBlocks: u32 (ceil(P/PB));
 //                     xOff, xStride, dtOff, dtStride, bOff, bStride, cOff, cStride: u32 (elements);
-//                     dtMin, dtMax: f32 (dtMax = 3.4e38 when unbounded); npt: u32 (= NPT)
+//                     dtMin, dtMax: f32 (dtMax = 3.4e38 when unbounded); npt: u32 (= NPT); yOff: u32 (elements)
 //   1 xs    array<f32>  x(t,h,p)  = xs[xOff + t*xStride + h*P + p]      read
 //   2 dts   array<f32>  dt(t,h)   = dts[dtOff + t*dtStride + h]         read (raw, before bias)
 //   3 bs    array<f32>  B(t,g,n)  = bs[bOff + t*bStride + g*N + n]      read
 //   4 cs    array<f32>  C(t,g,n)  = cs[cOff + t*cStride + g*N + n]      read
 //   5 hp    array<vec4<f32>> [NH]  (dt_bias, A, D, 0)                   read (ssm_scan_head_params)
 //   6 state array<f32> [NH, P, N]  f32                                  read_write (in place)
-//   7 y     array<f32> [T, NH*P]                                        write
+//   7 y     array<f32> [T, NH*P] from yOff                              write
 // Dispatch: NH * ceil(P / PB) workgroups (linear id = wid.x + wid.y*nwg.x, bound-checked); one
 //   workgroup per (head, block of PB = RPT*WG/LN rows p). Thread (r, j) = (lid / LN, lid % LN) owns
 //   rows p_i = block*PB + r + i*WG/LN (i < RPT) and, of each, the NPT state columns n = j + k*LN
@@ -115,14 +115,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         if (j == 0u) { acc[i] = fma(hv.z, xv[i], acc[i]); }
         let p = pBlock + r + i * (WG / LN);
 #if DIRECT
-        if (p < P) { y[t * NH * P + h * P + p] = acc[i]; }
+        if (p < P) { y[params.yOff + t * NH * P + h * P + p] = acc[i]; }
 #else
 #if SUBGROUPS
         var a = acc[i];
         for (var o = LN / 2u; o > 0u; o = o / 2u) {
           a += subgroupShuffleXor(a, o);
         }
-        if (j == 0u && p < P) { y[t * NH * P + h * P + p] = a; }
+        if (j == 0u && p < P) { y[params.yOff + t * NH * P + h * P + p] = a; }
 #else
         red[(tt * RPT + i) * WG + lid] = acc[i];
 #endif
@@ -139,7 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let rThread = rr % (WG / LN);
       var sum = 0.0;
       for (var jj = 0u; jj < LN; jj++) { sum += red[(tt * RPT + i) * WG + rThread * LN + jj]; }
-      if (pBlock + rr < P) { y[(t0 + tt) * NH * P + h * P + pBlock + rr] = sum; }
+      if (pBlock + rr < P) { y[params.yOff + (t0 + tt) * NH * P + h * P + pBlock + rr] = sum; }
     }
     workgroupBarrier();
 #endif

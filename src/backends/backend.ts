@@ -158,25 +158,36 @@ export interface SsmScanOp {
   algorithm: ScanAlgorithm;
 }
 
+/** One sequence's rows in a ConvScanOp. */
+export interface ConvScanSequence {
+  /** Its first row in xBC / dt / y, and its row count. */
+  rowStart: number;
+  T: number;
+  /** Absolute position of its first row. */
+  pos0: number;
+  /** Its conv ring [K, convDim] and SSM state [NH, P, N] (read, then advanced). */
+  convState: Buf;
+  ssmState: Buf;
+}
+
 /**
- * The mixer's core between in_proj and the gated norm: conv1d over xBC then the selective scan on
- * its output (SPEC steps 2-5). One op so a backend can fuse both for decode; `xbc` receives the
- * conv output [T, convDim] when the backend runs them separately (its contents are unspecified
- * after the op). x, B and C are the columns [0, di), [di, di + GN), [di + GN, convDim) of it.
+ * The mixer's core between in_proj and the gated norm for one or more sequences whose rows follow
+ * each other: conv1d over xBC then the selective scan on its output (SPEC steps 2-5). One op so a
+ * backend can fuse both (and, for decode steps of several sequences, run them in one kernel when
+ * their states are slots of one pool). `xbc` receives conv outputs when the backend runs the two
+ * separately (its contents are unspecified after the op). x, B and C are the columns [0, di),
+ * [di, di + GN), [di + GN, convDim) of the conv output.
  */
 export interface ConvScanOp {
-  T: number;
-  /** Absolute position of row 0. */
-  pos0: number;
-  /** Raw (pre-conv) xBC rows [T, convDim] and dt rows [T, NH], usually slices of in_proj's output. */
+  seqs: readonly ConvScanSequence[];
+  /** Raw (pre-conv) xBC rows [rows, convDim] and dt rows [rows, NH], usually slices of in_proj's output. */
   xBC: Strided;
   dt: Strided;
   convDim: number;
   kernelSize: number;
   convWeight: Buf;
   convBias: Buf;
-  convState: Buf;
-  /** Scratch for the conv output [T, convDim]. */
+  /** Scratch for conv outputs [T, convDim] of the longest sequence. */
   xbc: Buf;
   nHeads: number;
   headDim: number;
@@ -185,14 +196,16 @@ export interface ConvScanOp {
   dtBias: Buf;
   aLog: Buf;
   D: Buf;
-  ssmState: Buf;
-  /** y [T, NH * P] (with the D skip) */
+  /** y [rows, NH * P] (with the D skip) */
   y: Buf;
   dtMin: number;
   dtMax: number;
-  algorithm: ScanAlgorithm;
+  /** The scan to use; undefined: the backend's choice for each sequence's length (scanFor). */
+  algorithm?: ScanAlgorithm;
   /** The block's op scratch (Backend.opScratch), for the chunked scan. */
   scratch?: OpScratchBuffers;
+  /** A u32 [4 * rows] table the backend may write for batched kernels (engine workspace 'seqs'). */
+  seqTable?: Buf;
 }
 
 export interface RopeOp {
@@ -207,6 +220,8 @@ export interface RopeOp {
   pos0: number;
   /** inv_freq [headDim / 2] f32 (ropeInvFreq), held by the model. */
   invFreq: Buf;
+  /** u32 [T]: each row's absolute position (rows of several sequences); pos0 is then ignored. */
+  positions?: Buf;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Mamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
 import { mixerForward, mixerScratch, mixerWeights, type MixerWeights } from './mixer.ts';
-import { KV_BLOCK, type CacheDims, type SequenceState, type Workspace } from './state.ts';
+import { KV_BLOCK, type Block, type CacheDims, type Workspace } from './state.ts';
 
 export class Mamba2Runner implements ModelRunner {
   private readonly layers: { norm: Buf; mixer: MixerWeights }[] = [];
@@ -37,8 +37,9 @@ export class Mamba2Runner implements ModelRunner {
 
   dispose(): void { /* holds no buffers of its own */ }
 
-  async block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf> {
+  async block(ids: Buf, blk: Block, ws: Workspace, opts: BlockOptions): Promise<Buf> {
     const { be, config: c } = this;
+    const T = blk.rows;
     const H = c.hiddenSize;
     const sz = mamba2Scratch(c, T);
     const x = ws.get('x', sz.x);
@@ -47,7 +48,7 @@ export class Mamba2Runner implements ModelRunner {
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l];
       await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
-      await mixerForward(be, c, layer.mixer, state.mamba[l], normed, x, T, state.position, ws, opts.scan);
+      await mixerForward(be, c, layer.mixer, l, normed, x, blk, ws, opts.scan);
     }
     const hn = normed; // the last mixer has consumed `normed`
     await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });

@@ -10,7 +10,7 @@
 import type { Backend, Buf, ScanAlgorithm, WeightTensor } from '../backends/backend.ts';
 import { strided } from '../backends/tensor.ts';
 import type { MixerConfig } from './config.ts';
-import type { MambaLayerState, Workspace } from './state.ts';
+import type { Block, Workspace } from './state.ts';
 import type { WeightSet } from './weights.ts';
 
 export type { ScanAlgorithm } from '../backends/backend.ts';
@@ -60,11 +60,12 @@ export const SLOT_XBC = 'slot.b';
 export const SLOT_Y = 'slot.c';
 export const SLOT_YN = 'slot.d';
 
-/** residual [T, H] += Mixer(u [T, H]) for tokens at absolute positions pos0 .. pos0+T-1. */
+/** residual [rows, H] += Mixer(u [rows, H]) for the block's rows, each sequence with its layer `stateIndex` state. */
 export async function mixerForward(
-  be: Backend, cfg: MixerConfig, w: MixerWeights, state: MambaLayerState,
-  u: Buf, residual: Buf, T: number, pos0: number, ws: Workspace, scan: ScanAlgorithm,
+  be: Backend, cfg: MixerConfig, w: MixerWeights, stateIndex: number,
+  u: Buf, residual: Buf, blk: Block, ws: Workspace, scan: ScanAlgorithm | undefined,
 ): Promise<void> {
+  const T = blk.rows;
   const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
   const sz = mixerScratch(cfg, T);
   const zxbcdt = ws.get(SLOT_ZXBCDT, sz[SLOT_ZXBCDT]);
@@ -74,10 +75,14 @@ export async function mixerForward(
 
   await be.matmul({ x: u, M: T, w: w.inProj, y: zxbcdt });
   await be.convScan({
-    T, pos0, xBC: strided(zxbcdt, di, inProjDim), dt: strided(zxbcdt, di + convDim, inProjDim), convDim,
-    kernelSize: cfg.convKernel, convWeight: w.convWeight, convBias: w.convBias, convState: state.convState, xbc,
-    nHeads, headDim, dState, nGroups, dtBias: w.dtBias, aLog: w.aLog, D: w.D, ssmState: state.ssmState, y,
-    dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan, scratch: ws.opScratch(),
+    seqs: blk.seqs.map((q) => ({
+      rowStart: q.rowStart, T: q.T, pos0: q.state.position,
+      convState: q.state.mamba[stateIndex].convState, ssmState: q.state.mamba[stateIndex].ssmState,
+    })),
+    xBC: strided(zxbcdt, di, inProjDim), dt: strided(zxbcdt, di + convDim, inProjDim), convDim,
+    kernelSize: cfg.convKernel, convWeight: w.convWeight, convBias: w.convBias, xbc,
+    nHeads, headDim, dState, nGroups, dtBias: w.dtBias, aLog: w.aLog, D: w.D, y,
+    dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan, scratch: ws.opScratch(), seqTable: blk.seqTable,
   });
   await be.gatedRmsNorm({
     y, z: strided(zxbcdt, 0, inProjDim), weight: w.normWeight, out: yn,

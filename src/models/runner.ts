@@ -2,21 +2,22 @@
 // sequence state, and project final hidden rows to logits. One implementation per file in src/models/.
 import type { Buf, ScanAlgorithm, WeightTensor } from '../backends/backend.ts';
 import type { ModelConfig } from './config.ts';
-import type { CacheDims, SequenceState, Workspace } from './state.ts';
+import type { Block, CacheDims, Workspace } from './state.ts';
 
 export interface BlockOptions {
-  scan: ScanAlgorithm;
+  /** The scan to use; undefined: the backend's choice per sequence. */
+  scan?: ScanAlgorithm;
 }
 
 export interface ModelRunner {
   readonly config: ModelConfig;
   cacheDims(): CacheDims;
   /**
-   * Runs T tokens (ids u32 [T] on the backend) at positions state.position .. +T-1 and returns the
-   * final-normed hidden states hn [T, H] (a workspace buffer). Advances every state in `state`
-   * except its position, which the engine moves.
+   * Runs the block's rows (ids u32 [rows] on the backend; each sequence's tokens at positions
+   * state.position .. +T-1) and returns the final-normed hidden states hn [rows, H] (a workspace
+   * buffer). Advances every state of every sequence except their positions, which the engine moves.
    */
-  block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf>;
+  block(ids: Buf, blk: Block, ws: Workspace, opts: BlockOptions): Promise<Buf>;
   /** logits [rows, V] = hn[rowStart .. rowStart+rows) · headᵀ. */
   head(hn: Buf, rowStart: number, rows: number, logits: Buf): Promise<void>;
   /**

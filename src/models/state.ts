@@ -31,6 +31,27 @@ export interface SequenceState {
 /** KV capacity is reserved in multiples of this many tokens. */
 export const KV_BLOCK = 256;
 
+/** One sequence's rows in a block of several. */
+export interface BlockSequence {
+  readonly state: SequenceState;
+  /** Its first row among the block's rows, and its row count (its tokens this step). */
+  readonly rowStart: number;
+  readonly T: number;
+}
+
+/**
+ * The rows a block runs: one or more sequences' tokens one after another (a batched step: decode
+ * tokens of many sequences, or prefill chunks beside them). Weights are read once for all rows.
+ */
+export interface Block {
+  readonly rows: number;
+  readonly seqs: readonly BlockSequence[];
+  /** u32 [rows]: every row's absolute position (RoPE over rows of several sequences). */
+  readonly positions?: Buf;
+  /** Workspace table the backend may fill for batched kernels (ConvScanOp.seqTable). */
+  readonly seqTable?: Buf;
+}
+
 /** Sizes the runtime needs to allocate a SequenceState for a model. */
 export interface CacheDims {
   numMambaLayers: number;

@@ -18,7 +18,7 @@ import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
 import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_Y, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
-import { KV_BLOCK, type CacheDims, type SequenceState, type Workspace } from './state.ts';
+import { KV_BLOCK, type Block, type CacheDims, type Workspace } from './state.ts';
 
 /** LoRA pair: y += (x·downᵀ)·upᵀ; down [r, in], up [out, r]. */
 interface Lora { readonly down: WeightTensor; readonly up: WeightTensor }
@@ -134,9 +134,10 @@ export class Zamba2Runner implements ModelRunner {
     if (this.invFreq) this.be.free(this.invFreq);
   }
 
-  async block(ids: Buf, T: number, state: SequenceState, ws: Workspace, opts: BlockOptions): Promise<Buf> {
+  async block(ids: Buf, blk: Block, ws: Workspace, opts: BlockOptions): Promise<Buf> {
     const { be, config: c } = this;
     const H = c.hiddenSize;
+    const T = blk.rows;
     const sz = zamba2Scratch(c, T);
     const x = ws.get('x', sz.x);
     const orig = ws.get('orig', sz.orig);
@@ -144,33 +145,35 @@ export class Zamba2Runner implements ModelRunner {
     await be.embedding({ ids, T, table: this.embed, out: x });
     be.copy(x, 0, orig, 0, 4 * T * H);
     for (const layer of this.layers) {
-      const layerState = state.mamba[layer.stateIndex];
       if (layer.kind === LayerKind.Mamba) {
         await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       } else {
-        const t = await this.sharedBlock(layer.site, state, layer.siteIndex, x, orig, T, ws);
+        const t = await this.sharedBlock(layer.site, blk, layer.siteIndex, x, orig, ws);
         const xt = ws.get('hybrid.a0', sz['hybrid.a0']); // a0 and the MLP output are dead by now
         await be.add({ a: x, b: t, out: xt, n: T * H });
         await be.rmsNorm({ x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       }
-      await mixerForward(be, c, layer.mixer, layerState, normed, x, T, state.position, ws, opts.scan);
+      await mixerForward(be, c, layer.mixer, layer.stateIndex, normed, x, blk, ws, opts.scan);
     }
     const hn = normed; // the last mixer has consumed `normed`
     await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
 
-  /** t [T, H] = the shared transformer block's output for call site `siteIndex` (no residual). */
-  private async sharedBlock(site: HybridSite, state: SequenceState, siteIndex: number,
-    x: Buf, orig: Buf, T: number, ws: Workspace): Promise<Buf> {
+  /**
+   * t [rows, H] = the shared transformer block's output for call site `siteIndex` (no residual).
+   * Projections and the MLP run over all rows; RoPE, the KV append and attention per sequence.
+   */
+  private async sharedBlock(site: HybridSite, batch: Block, siteIndex: number,
+    x: Buf, orig: Buf, ws: Workspace): Promise<Buf> {
     const { be, config: c } = this;
     const H = c.hiddenSize;
     const F = c.intermediateSize;
     const A = this.attnWidth;
     const kvW = this.kvWidth;
     const hd = c.attentionHeadDim;
-    const pos0 = state.position;
-    const kv = state.kv[siteIndex];
+    const T = batch.rows;
+    const single = batch.seqs.length === 1 ? batch.seqs[0] : undefined;
     const blk = site.block;
 
     const sz = zamba2Scratch(c, T);
@@ -190,18 +193,28 @@ export class Zamba2Runner implements ModelRunner {
     await be.matmul({ x: s, M: T, w: blk.v, y: kvNew, yOffset: vOffset });
     if (site.vLora) await this.lora(site.vLora, s, kvNew, vOffset, kvW, T, loraTmp);
     if (c.useMemRope) {
+      // One position per row: the sequence's own (pos0 + t), or the block's table over several.
       const invFreq = this.invFreq!;
-      await be.rope({ x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, pos0, invFreq });
-      await be.rope({ x: kvNew, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, pos0, invFreq });
+      const where = single ? { pos0: single.state.position } : { pos0: 0, positions: batch.positions! };
+      await be.rope({ x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, invFreq, ...where });
+      await be.rope({ x: kvNew, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, invFreq, ...where });
     }
-    await be.kvWrite({ src: kvNew, T, width: kvW, dst: kv.k, dstRow: pos0, dtype: state.kvDtype });
-    await be.kvWrite({ src: kvNew, srcOffset: vOffset, T, width: kvW, dst: kv.v, dstRow: pos0, dtype: state.kvDtype });
     const att = ws.get(SLOT_ATT, sz[SLOT_ATT]);
-    await be.attention({
-      q, qRowStride: A, kCache: kv.k, vCache: kv.v, kvDtype: state.kvDtype, out: att, T, pos0,
-      nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
-      scratch: ws.opScratch(),
-    });
+    for (const seq of batch.seqs) {
+      const st = seq.state;
+      const kv = st.kv[siteIndex];
+      await be.kvWrite({ src: kvNew, srcOffset: seq.rowStart * kvW, T: seq.T, width: kvW, dst: kv.k, dstRow: st.position, dtype: st.kvDtype });
+      await be.kvWrite({ src: kvNew, srcOffset: vOffset + seq.rowStart * kvW, T: seq.T, width: kvW, dst: kv.v, dstRow: st.position, dtype: st.kvDtype });
+      // With several sequences each one's output goes through s (dead since the projections), then
+      // to its rows of att.
+      const out = single ? att : s;
+      await be.attention({
+        q, qOffset: seq.rowStart * A, qRowStride: A, kCache: kv.k, vCache: kv.v, kvDtype: st.kvDtype, out, T: seq.T, pos0: st.position,
+        nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
+        scratch: ws.opScratch(),
+      });
+      if (!single) be.copy(s, 0, att, 4 * seq.rowStart * A, 4 * seq.T * A);
+    }
     const a0 = ws.get('hybrid.a0', sz['hybrid.a0']);
     await be.matmul({ x: att, M: T, w: blk.o, y: a0 });
     const a = ws.get('hybrid.a', sz['hybrid.a']);

@@ -1,13 +1,14 @@
 // Runs token sequences through a ModelRunner in bounded blocks. A prompt of any length is cut
 // into blocks of at most `prefillChunk` tokens that carry every state across, so scratch memory
 // depends on the block size only; the KV caches are reserved once per call, up front.
-import type { Backend, KvDType, ScanAlgorithm } from '../backends/backend.ts';
+import type { Backend, Buf, KvDType, ScanAlgorithm } from '../backends/backend.ts';
 import type { ModelRunner } from '../models/runner.ts';
 import { HybridCache, kvElemBytes } from './cache.ts';
 import { StatePool } from './state-pool.ts';
 import { Workspace } from './workspace.ts';
 import { AbortError, InputError } from '../errors.ts';
 import type { ModelConfig } from '../models/config.ts';
+import type { Block, BlockSequence } from '../models/state.ts';
 import { zamba2Scratch } from '../models/zamba2.ts';
 import { mamba2Scratch } from '../models/mamba2.ts';
 
@@ -21,7 +22,10 @@ export function engineScratch(config: ModelConfig, T: number, be: Pick<Backend, 
   const activations = config.arch === 'zamba2' ? zamba2Scratch(config, T) : mamba2Scratch(config, T);
   activations.ids = 4 * T;
   activations.logits = 4 * Math.min(opts.logitsRows, T) * config.vocabSize;
-  activations.argmax = 4;
+  activations.argmax = 4 * Math.min(opts.logitsRows, T);
+  // Batched steps: every row's position (RoPE) and the per-sequence table of fused decode kernels.
+  activations.positions = 4 * T;
+  activations.seqs = 16 * T;
   const chunked = opts.scan === 'chunked' || (opts.scan === 'auto' && be.scanFor(T) === 'chunked');
   const ops = be.opScratch({
     T, nHeads: config.nHeads, chunked,
@@ -134,6 +138,22 @@ export class Engine {
     return this.be.scanFor(T);
   }
 
+  /** The scan every block uses when the caller chose one; undefined leaves it to the backend per sequence. */
+  private get forcedScan(): ScanAlgorithm | undefined { return this.opts.scan === 'auto' ? undefined : this.opts.scan; }
+
+  /** A block over `seqs` (rows one after another); several sequences get a positions table for RoPE. */
+  private blockOf(seqs: BlockSequence[], rows: number): Block {
+    const ws = this.ws;
+    let positions: Buf | undefined;
+    if (seqs.length > 1) {
+      const pos = new Uint32Array(rows);
+      for (const q of seqs) for (let t = 0; t < q.T; t++) pos[q.rowStart + t] = q.state.position + t;
+      positions = ws.get('positions', 4 * rows);
+      this.be.write(positions, 0, pos);
+    }
+    return { rows, seqs, positions, seqTable: ws.get('seqs', 16 * rows) };
+  }
+
   /**
    * Builds every kernel variant this model's calls can need, with nothing executed: blocks of the
    * sizes that select different kernels (1 decode token; 2-4 and 5-8 rows of GEMV; short blocks
@@ -231,7 +251,7 @@ export class Engine {
         const T = Math.min(this.opts.prefillChunk, ids.length - start);
         const idsBuf = ws.get('ids', 4 * T);
         this.be.write(idsBuf, 0, Uint32Array.from(ids.slice(start, start + T)));
-        const hn = await this.runner.block(idsBuf, T, cache, ws, { scan: this.scanFor(T) });
+        const hn = await this.runner.block(idsBuf, this.blockOf([{ state: cache, rowStart: 0, T }], T), ws, { scan: this.forcedScan });
         cache.position += T;
         const isLastBlock = start + T === ids.length;
         if (want === 'all') {
@@ -268,17 +288,91 @@ export class Engine {
       if (seen.has(r.cache)) throw new InputError('runBatch: two requests use the same sequence');
       seen.add(r.cache);
       if (r.ids.length === 0) throw new InputError('runBatch: a request has no tokens');
+      if (r.want !== 'logits' && r.want !== 'argmax' && r.want !== 'none') throw new InputError(`runBatch: unknown want ${String(r.want)}`);
       this.checkIds(r.ids);
       this.checkLength(r.cache, r.ids.length);
     }
-    const out: BatchResult[] = [];
-    for (const r of reqs) {
+    return this.exclusive(() => this.runBatchLocked(reqs, signal));
+  }
+
+  /**
+   * Steps of at most prefillChunk rows: each takes the next piece (≤ prefillChunk tokens) of every
+   * request that still has tokens, as long as the rows fit; a request's result comes from the step
+   * that feeds its last token. Every step is one forward: the weights are read once for its rows.
+   */
+  private async runBatchLocked(reqs: readonly BatchRequest[], signal?: AbortSignal): Promise<BatchResult[]> {
+    const chunk = this.opts.prefillChunk;
+    const V = this.vocabSize;
+    const out: BatchResult[] = reqs.map(() => ({}));
+    const fed = reqs.map(() => 0);
+    for (const r of reqs) r.cache.reserve(r.cache.position + r.ids.length);
+    this.sizeWorkspace();
+    const ws = this.ws;
+    while (fed.some((f, i) => f < reqs[i].ids.length)) {
       if (signal?.aborted) throw new AbortError('cancelled');
-      if (r.want === 'argmax') out.push({ token: await this.runArgmax(r.cache, r.ids, signal) });
-      else if (r.want === 'logits') out.push({ logits: await this.run(r.cache, r.ids, 'last', undefined, signal) });
-      else { await this.run(r.cache, r.ids, 'none', undefined, signal); out.push({}); }
+      const seqs: BlockSequence[] = [];
+      const pieces: { i: number; n: number }[] = [];
+      let rows = 0;
+      for (let i = 0; i < reqs.length && rows < chunk; i++) {
+        const left = reqs[i].ids.length - fed[i];
+        if (left === 0) continue;
+        const n = Math.min(left, chunk - rows);
+        seqs.push({ state: reqs[i].cache, rowStart: rows, T: n });
+        pieces.push({ i, n });
+        rows += n;
+      }
+      const ids = new Uint32Array(rows);
+      for (const [k, p] of pieces.entries()) ids.set(reqs[p.i].ids.slice(fed[p.i], fed[p.i] + p.n), seqs[k].rowStart);
+      const idsBuf = ws.get('ids', 4 * rows);
+      this.be.write(idsBuf, 0, ids);
+      const hn = await this.runner.block(idsBuf, this.blockOf(seqs, rows), ws, { scan: this.forcedScan });
+      // Rows whose logits this step owes: the last row of every request it finishes.
+      const finishing: { i: number; row: number }[] = [];
+      for (const [k, p] of pieces.entries()) {
+        reqs[p.i].cache.position += p.n;
+        fed[p.i] += p.n;
+        if (fed[p.i] === reqs[p.i].ids.length && reqs[p.i].want !== 'none') finishing.push({ i: p.i, row: seqs[k].rowStart + p.n - 1 });
+      }
+      if (finishing.length === 0) { this.be.flush(); continue; }
+      await this.headRows(hn, finishing.map((f) => f.row), async (start, n, logits) => {
+        const group = finishing.slice(start, start + n);
+        if (group.some((f) => reqs[f.i].want === 'argmax')) {
+          const am = ws.get('argmax', 4 * this.opts.logitsRows);
+          await this.be.argmax({ logits, M: n, V, out: am });
+          const tok = await this.be.readU32(am, 0, n);
+          group.forEach((f, j) => { if (reqs[f.i].want === 'argmax') out[f.i].token = tok[j]; });
+        }
+        if (group.some((f) => reqs[f.i].want === 'logits')) {
+          const data = await this.be.readF32(logits, 0, n * V);
+          group.forEach((f, j) => { if (reqs[f.i].want === 'logits') out[f.i].logits = data.slice(j * V, (j + 1) * V); });
+        }
+      });
     }
     return out;
+  }
+
+  /**
+   * The logits of hn's rows `rows`, in groups of at most logitsRows: contiguous rows are read in
+   * place, others are first gathered into the workspace, so the head reads its weights once per group.
+   */
+  private async headRows(hn: Buf, rows: readonly number[], use: (start: number, n: number, logits: Buf) => Promise<void>): Promise<void> {
+    const H = this.runner.config.hiddenSize;
+    const V = this.vocabSize;
+    for (let start = 0; start < rows.length; start += this.opts.logitsRows) {
+      const n = Math.min(this.opts.logitsRows, rows.length - start);
+      const group = rows.slice(start, start + n);
+      let src = hn, first = group[0];
+      if (!group.every((r, j) => r === first + j)) {
+        // The residual stream x is dead once hn = RMSNorm_final(x) exists.
+        src = this.ws.get('x', 4 * n * H);
+        group.forEach((r, j) => this.be.copy(hn, 4 * r * H, src, 4 * j * H, 4 * H));
+        first = 0;
+      }
+      const logits = this.ws.get('logits', 4 * n * V);
+      this.be.reserveReadback(4 * n * V);
+      await this.runner.head(src, first, n, logits);
+      await use(start, n, logits);
+    }
   }
 
   /** Feeds `ids` and returns argmax of the last logits row, computed on the GPU (greedy path). */
@@ -297,7 +391,7 @@ export class Engine {
     const ws = this.ws;
     const idsBuf = ws.get('ids', 4);
     this.be.write(idsBuf, 0, Uint32Array.of(id));
-    const hn = await this.runner.block(idsBuf, 1, cache, ws, { scan: this.scanFor(1) });
+    const hn = await this.runner.block(idsBuf, this.blockOf([{ state: cache, rowStart: 0, T: 1 }], 1), ws, { scan: this.forcedScan });
     cache.position += 1;
     const logits = ws.get('logits', 4 * this.vocabSize);
     await this.runner.head(hn, 0, 1, logits);

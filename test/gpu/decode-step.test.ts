@@ -34,54 +34,78 @@ function relErr(got: Float32Array, want: Float64Array): number {
   return d / Math.max(m, 1e-30);
 }
 
-async function check(c: Case, reduction: ScanReduction | undefined, seed: number): Promise<void> {
+/**
+ * B sequences, each at its own position, with states at scattered slots of shared state buffers
+ * (as the state pool lays them out, with gaps), zx rows of stride inProjDim + 5.
+ */
+async function check(c: Case, reduction: ScanReduction | undefined, seed: number, B = 1): Promise<void> {
   const ctx = await testGpu();
-  const { NH, P, N, G, K, pos } = c;
-  const di = NH * P, C = di + 2 * G * N, inProjDim = di + C + NH;
-  const zx = randomArray(inProjDim, seed, 1);
-  for (let h = 0; h < NH; h++) zx[di + C + h] *= 0.5; // raw dt ~ N(0, 0.5²)
+  const { NH, P, N, G, K } = c;
+  const di = NH * P, C = di + 2 * G * N, zxStride = di + C + NH + 5;
   const convW = randomArray(C * K, seed + 1, 0.5), convB = randomArray(C, seed + 2, 0.5);
-  const hist = randomArray((K - 1) * C, seed + 3); // logical history, oldest first (positions pos-K+1 .. pos-1)
-  const slot = (a: number) => ((a % K) + K) % K;
-  const ring = randomArray(K * C, seed + 4, 100);
-  for (let i = 0; i < K - 1; i++) ring.set(hist.subarray(i * C, (i + 1) * C), slot(pos - (K - 1) + i) * C);
   const dtBias = new Float32Array(NH), aLog = new Float32Array(NH), D = randomArray(NH, seed + 5);
   for (let h = 0; h < NH; h++) { dtBias[h] = -3 + 0.5 * h; aLog[h] = Math.log(1 + 2 * h); }
-  const state0 = randomArray(NH * P * N, seed + 6, 0.5);
-
-  const bufs = [ctx.upload('t:zx', zx), ctx.upload('t:w', convW), ctx.upload('t:b', convB), ctx.upload('t:ring', ring),
-    ctx.upload('t:dtBias', dtBias), ctx.upload('t:aLog', aLog), ctx.upload('t:D', D), ctx.upload('t:state', state0),
-    ctx.alloc.create('t:hp', 16 * NH, STORAGE_RW), ctx.alloc.create('t:y', 4 * di, STORAGE_RW)];
-  const [bZx, bW, bB, bRing, bDtB, bAL, bD, bS, bHp, bY] = bufs;
+  const slot = (a: number) => ((a % K) + K) % K;
+  // Sequence b: slot 2b + 1 of 2B + 1 (unused slots hold garbage that must stay untouched).
+  const ringElems = K * C, stateElems = NH * P * N, slots = 2 * B + 1;
+  const zx = randomArray(B * zxStride, seed, 1);
+  const rings = randomArray(slots * ringElems, seed + 4, 100);
+  const states = randomArray(slots * stateElems, seed + 6, 0.5);
+  const seqTable = new Uint32Array(4 * B);
+  const hists: Float32Array[] = [], positions: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < NH; h++) zx[b * zxStride + di + C + h] *= 0.5; // raw dt ~ N(0, 0.5²)
+    const pos = c.pos + 3 * b;
+    positions.push(pos);
+    const hist = randomArray((K - 1) * C, seed + 10 + b); // positions pos-K+1 .. pos-1, oldest first
+    hists.push(hist);
+    const base = (2 * b + 1) * ringElems;
+    for (let i = 0; i < K - 1; i++) rings.set(hist.subarray(i * C, (i + 1) * C), base + slot(pos - (K - 1) + i) * C);
+    seqTable.set([base, (2 * b + 1) * stateElems, pos, 0], 4 * b);
+  }
+  const bufs = [ctx.upload('t:zx', zx), ctx.upload('t:w', convW), ctx.upload('t:b', convB), ctx.upload('t:ring', rings),
+    ctx.upload('t:dtBias', dtBias), ctx.upload('t:aLog', aLog), ctx.upload('t:D', D), ctx.upload('t:state', states),
+    ctx.alloc.create('t:hp', 16 * NH, STORAGE_RW), ctx.alloc.create('t:y', 4 * B * di, STORAGE_RW), ctx.upload('t:seqs', seqTable)];
+  const [bZx, bW, bB, bRing, bDtB, bAL, bD, bS, bHp, bY, bSeqs] = bufs;
   try {
     await headParams(ctx, bDtB, bAL, bD, NH, bHp);
     await ssmDecodeStep(ctx, {
-      nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K, zx: bZx, xbcOffset: di, dtOffset: di + C,
-      convWeight: bW, convBias: bB, convState: bRing, hp: bHp, state: bS, y: bY, pos, dtMin: c.dtMin, dtMax: c.dtMax, reduction,
+      B, nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K, zx: bZx, xbcOffset: di, dtOffset: di + C, zxStride,
+      convWeight: bW, convBias: bB, convState: bRing, hp: bHp, state: bS, y: bY, seqs: bSeqs, dtMin: c.dtMin, dtMax: c.dtMax, reduction,
     });
-    const y = await ctx.readF32(bY, 0, di);
-    const stateGot = await ctx.readF32(bS, 0, NH * P * N);
-    const ringGot = await ctx.readF32(bRing, 0, K * C);
-
-    const conv = conv1dRef({ T: 1, channels: C, kernelSize: K, input: { data: zx, offset: di, rowStride: C }, weight: convW, bias: convB, convState: hist });
-    const state = Float64Array.from(state0);
-    const c32 = Float32Array.from(conv.out); // the scan reads the conv output as f32, as the kernel holds it
-    const yRef = ssmScanRef({
-      T: 1, nHeads: NH, headDim: P, dState: N, nGroups: G,
-      x: { data: c32, offset: 0, rowStride: C }, B: { data: c32, offset: di, rowStride: C }, C: { data: c32, offset: di + G * N, rowStride: C },
-      dt: { data: zx, offset: di + C, rowStride: inProjDim }, dtBias, aLog, D, state, dtMin: c.dtMin, dtMax: c.dtMax,
-    });
-    const label = `NH${NH} P${P} N${N} G${G} K${K} pos${pos} ${reduction ?? 'default'}`;
-    const ey = relErr(y, yRef), es = relErr(stateGot, state);
-    assert.ok(ey <= 2e-5, `${label}: y rel err ${ey}`);
-    assert.ok(es <= 5e-5, `${label}: state rel err ${es}`);
-    // The ring after the step holds positions pos-K+2 .. pos (conv.state, oldest first); its spare row
-    // (position pos-K+1) is left as it was.
-    for (let i = 0; i < K - 1; i++) {
-      for (let ch = 0; ch < C; ch++) {
-        const got = ringGot[slot(pos - (K - 2) + i) * C + ch];
-        if (got !== conv.state[i * C + ch]) assert.unreachable(`${label}: ring row of position ${pos - (K - 2) + i}, channel ${ch}: ${got} != ${conv.state[i * C + ch]}`);
+    const yAll = await ctx.readF32(bY, 0, B * di);
+    const stateAll = await ctx.readF32(bS, 0, slots * stateElems);
+    const ringAll = await ctx.readF32(bRing, 0, slots * ringElems);
+    const label = `B${B} NH${NH} P${P} N${N} G${G} K${K} pos${c.pos} ${reduction ?? 'default'}`;
+    for (let b = 0; b < B; b++) {
+      const pos = positions[b];
+      const row = zx.subarray(b * zxStride, (b + 1) * zxStride);
+      const conv = conv1dRef({ T: 1, channels: C, kernelSize: K, input: { data: row, offset: di, rowStride: C }, weight: convW, bias: convB, convState: hists[b] });
+      const state = Float64Array.from(states.subarray((2 * b + 1) * stateElems, (2 * b + 2) * stateElems));
+      const c32 = Float32Array.from(conv.out); // the scan reads the conv output as f32, as the kernel holds it
+      const yRef = ssmScanRef({
+        T: 1, nHeads: NH, headDim: P, dState: N, nGroups: G,
+        x: { data: c32, offset: 0, rowStride: C }, B: { data: c32, offset: di, rowStride: C }, C: { data: c32, offset: di + G * N, rowStride: C },
+        dt: { data: row, offset: di + C, rowStride: zxStride }, dtBias, aLog, D, state, dtMin: c.dtMin, dtMax: c.dtMax,
+      });
+      const ey = relErr(yAll.subarray(b * di, (b + 1) * di), yRef);
+      const es = relErr(stateAll.subarray((2 * b + 1) * stateElems, (2 * b + 2) * stateElems), state);
+      assert.ok(ey <= 2e-5, `${label} seq ${b}: y rel err ${ey}`);
+      assert.ok(es <= 5e-5, `${label} seq ${b}: state rel err ${es}`);
+      // The ring after the step holds positions pos-K+2 .. pos (conv.state, oldest first); its
+      // spare row (position pos-K+1) is left as it was.
+      const base = (2 * b + 1) * ringElems;
+      for (let i = 0; i < K - 1; i++) {
+        for (let ch = 0; ch < C; ch++) {
+          const got = ringAll[base + slot(pos - (K - 2) + i) * C + ch];
+          if (got !== conv.state[i * C + ch]) assert.unreachable(`${label} seq ${b}: ring row of position ${pos - (K - 2) + i}, channel ${ch}: ${got} != ${conv.state[i * C + ch]}`);
+        }
       }
+    }
+    // Slots no sequence owns are untouched.
+    for (let q = 0; q < slots; q += 2) {
+      for (let i = 0; i < stateElems; i++) if (stateAll[q * stateElems + i] !== states[q * stateElems + i]) assert.unreachable(`${label}: state slot ${q} written`);
+      for (let i = 0; i < ringElems; i++) if (ringAll[q * ringElems + i] !== rings[q * ringElems + i]) assert.unreachable(`${label}: ring slot ${q} written`);
     }
   } finally {
     for (const b of bufs) ctx.alloc.destroy(b);
@@ -91,6 +115,12 @@ async function check(c: Case, reduction: ScanReduction | undefined, seed: number
 for (const [i, c] of CASES.entries()) {
   test(`ssm_decode_step NH${c.NH} P${c.P} N${c.N} G${c.G} K${c.K} (default reduction) matches conv1d + scan in f64`, async () => {
     await check(c, undefined, 100 + i);
+  });
+}
+
+for (const B of [3, 9]) {
+  test(`ssm_decode_step: ${B} sequences in one dispatch, states in scattered pool slots, match the f64 reference each`, async () => {
+    await check(CASES[B === 3 ? 2 : 1], undefined, 300 + B, B);
   });
 }
 
@@ -106,10 +136,10 @@ for (const reduction of ['workgroup', 'none'] as const) {
 test('ssm_decode_step: typed errors for inconsistent shapes', async () => {
   const ctx = await testGpu();
   const b = ctx.alloc.create('t:b', 4096, STORAGE_RW), y = ctx.alloc.create('t:y', 4096, STORAGE_RW);
-  const base = { nHeads: 2, headDim: 4, dState: 4, nGroups: 1, convDim: 16, kernelSize: 4, zx: b, xbcOffset: 8, dtOffset: 24,
-    convWeight: b, convBias: b, convState: b, hp: b, state: b, y, pos: 0, dtMin: 0, dtMax: Infinity };
+  const base = { B: 1, nHeads: 2, headDim: 4, dState: 4, nGroups: 1, convDim: 16, kernelSize: 4, zx: b, xbcOffset: 8, dtOffset: 24, zxStride: 32,
+    convWeight: b, convBias: b, convState: b, hp: b, state: b, y, seqs: b, dtMin: 0, dtMax: Infinity };
   try {
-    for (const bad of [{ convDim: 15 }, { nGroups: 3 }, { pos: -1 }, { y: b }, { xbcOffset: 1020 }]) {
+    for (const bad of [{ convDim: 15 }, { nGroups: 3 }, { B: 0 }, { y: b }, { xbcOffset: 1020 }, { B: 200 }]) {
       let err: unknown;
       try { await ssmDecodeStep(ctx, { ...base, ...bad }); } catch (e) { err = e; }
       assert.instance(err, InputError, JSON.stringify(Object.keys(bad)));

@@ -101,7 +101,11 @@ export class WebGpuBackend implements Backend {
   }
   memoryStats(): MemoryStats { return this.ctx.memoryStats(); }
   resetPeak(): void { this.ctx.alloc.resetPeak(); }
-  trimPool(): void { this.ctx.alloc.trimPool(); this.ctx.trimStaging(); }
+  trimPool(): void {
+    this.ctx.alloc.trimPool();
+    this.ctx.trimStaging();
+    if (this.ownSeqTable) { this.ctx.alloc.destroy(this.ownSeqTable); this.ownSeqTable = undefined; }
+  }
 
   write(buf: Buf, byteOffset: number, data: ArrayBufferView): void {
     const [b, o] = at(buf);
@@ -170,28 +174,62 @@ export class WebGpuBackend implements Backend {
   async convScan(op: ConvScanOp): Promise<void> {
     const hp = await this.headParams(op);
     const zx = op.xBC.buffer;
-    if (op.T === 1 && op.dt.buffer === zx) {
+    const di = op.nHeads * op.headDim, GN = op.nGroups * op.dState;
+    // Decode tokens of sequences whose states are slots of one pool: one fused dispatch for all.
+    const [convPool] = at(op.seqs[0].convState), [ssmPool] = at(op.seqs[0].ssmState);
+    const fused = op.seqs.every((q, i) => q.T === 1 && q.rowStart === i && at(q.convState)[0] === convPool && at(q.ssmState)[0] === ssmPool)
+      && op.dt.buffer === zx && op.dt.rowStride === op.xBC.rowStride && (op.seqs.length === 1 || op.seqTable !== undefined);
+    if (fused) {
+      const seqs = this.seqTable(op);
       return ssmDecodeStep(this.ctx, {
-        nHeads: op.nHeads, headDim: op.headDim, dState: op.dState, nGroups: op.nGroups, convDim: op.convDim,
-        kernelSize: op.kernelSize, zx: gpu(zx), xbcOffset: op.xBC.offset, dtOffset: op.dt.offset,
-        convWeight: gpu(op.convWeight), convBias: gpu(op.convBias), convState: gpu(op.convState), hp,
-        state: gpu(op.ssmState), y: gpu(op.y), pos: op.pos0, dtMin: op.dtMin, dtMax: op.dtMax,
+        B: op.seqs.length, nHeads: op.nHeads, headDim: op.headDim, dState: op.dState, nGroups: op.nGroups, convDim: op.convDim,
+        kernelSize: op.kernelSize, zx: gpu(zx), xbcOffset: op.xBC.offset, dtOffset: op.dt.offset, zxStride: op.xBC.rowStride,
+        convWeight: gpu(op.convWeight), convBias: gpu(op.convBias), convState: convPool, hp, state: ssmPool, y: gpu(op.y),
+        seqs, dtMin: op.dtMin, dtMax: op.dtMax,
       });
     }
-    await this.conv1d({
-      T: op.T, channels: op.convDim, kernelSize: op.kernelSize, input: op.xBC, weight: op.convWeight, bias: op.convBias,
-      convState: op.convState, out: op.xbc, pos0: op.pos0,
-    });
-    const di = op.nHeads * op.headDim, GN = op.nGroups * op.dState;
     const view = (offset: number) => ({ buffer: gpu(op.xbc), offset, rowStride: op.convDim });
-    return ssmScan(this.ctx, {
-      T: op.T, nHeads: op.nHeads, headDim: op.headDim, dState: op.dState, nGroups: op.nGroups,
-      x: view(0), B: view(di), C: view(di + GN), dt: { ...op.dt, buffer: gpu(op.dt.buffer) },
-      dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D), state: gpu(op.ssmState), y: gpu(op.y),
-      dtMin: op.dtMin, dtMax: op.dtMax, algorithm: op.algorithm, hp,
-      scratch: op.scratch?.[OPS_A] && op.scratch[OPS_B] ? { m: gpu(op.scratch[OPS_A]), cum: gpu(op.scratch[OPS_B]) } : undefined,
-    });
+    const scratch = op.scratch?.[OPS_A] && op.scratch[OPS_B] ? { m: gpu(op.scratch[OPS_A]), cum: gpu(op.scratch[OPS_B]) } : undefined;
+    for (const q of op.seqs) {
+      // Each sequence on its own: its rows of xBC and dt, its states; y rows in place.
+      await this.conv1d({
+        T: q.T, channels: op.convDim, kernelSize: op.kernelSize, weight: op.convWeight, bias: op.convBias,
+        input: { ...op.xBC, offset: op.xBC.offset + q.rowStart * op.xBC.rowStride }, convState: q.convState, out: op.xbc, pos0: q.pos0,
+      });
+      await ssmScan(this.ctx, {
+        T: q.T, nHeads: op.nHeads, headDim: op.headDim, dState: op.dState, nGroups: op.nGroups,
+        x: view(0), B: view(di), C: view(di + GN),
+        dt: { buffer: gpu(op.dt.buffer), offset: op.dt.offset + q.rowStart * op.dt.rowStride, rowStride: op.dt.rowStride },
+        dtBias: gpu(op.dtBias), aLog: gpu(op.aLog), D: gpu(op.D), state: gpu(q.ssmState), y: gpu(op.y), yOffset: q.rowStart * di,
+        dtMin: op.dtMin, dtMax: op.dtMax, algorithm: op.algorithm ?? this.scanFor(q.T), hp, scratch,
+      });
+    }
   }
+
+  private lastSeqTable: { buffer: Buf; key: string } | undefined;
+
+  /**
+   * The fused decode kernel's per-sequence table (ring offset, state offset, position) in `op.seqTable`
+   * (or a one-row buffer of the backend's own for a single sequence). Every layer of a step passes the
+   * same table, so it is written once per step.
+   */
+  private seqTable(op: ConvScanOp): GPUBuffer {
+    const rows = new Uint32Array(4 * op.seqs.length);
+    op.seqs.forEach((q, i) => {
+      rows[4 * i] = at(q.convState)[1] / 4;
+      rows[4 * i + 1] = at(q.ssmState)[1] / 4;
+      rows[4 * i + 2] = q.pos0;
+    });
+    const key = rows.join(',');
+    const buffer = op.seqTable ?? (this.ownSeqTable ??= this.ctx.alloc.create('runtime:seqs', 16, STORAGE_RW));
+    if (this.lastSeqTable?.buffer !== buffer || this.lastSeqTable.key !== key || !this.isLive(buffer)) {
+      this.write(buffer, 0, rows);
+      this.lastSeqTable = { buffer, key };
+    }
+    return gpu(buffer);
+  }
+
+  private ownSeqTable: GPUBuffer | undefined;
 
   /**
    * The packed per-head scan constants of a layer, computed once from its weights and kept beside
@@ -209,7 +247,7 @@ export class WebGpuBackend implements Backend {
     return hp;
   }
 
-  rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x), theta: 1, invFreq: gpu(op.invFreq) }); }
+  rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x), theta: 1, invFreq: gpu(op.invFreq), positions: op.positions && gpu(op.positions) }); }
 
   kvWrite(op: KvWriteOp): Promise<void> { return kvWrite(this.ctx, { ...op, src: gpu(op.src), dst: gpu(op.dst) }); }
 

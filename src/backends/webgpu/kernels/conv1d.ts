@@ -14,7 +14,7 @@ import convSource from '../../../../shaders/conv1d.wgsl';
 import activationsLib from '../../../../shaders/lib/activations.wgsl';
 import stateSource from '../../../../shaders/conv1d_state.wgsl';
 
-const PARAMS = [['T', 'u32'], ['C', 'u32'], ['K', 'u32'], ['inOff', 'u32'], ['inStride', 'u32'], ['pos0', 'u32']] as const;
+const PARAMS = [['T', 'u32'], ['C', 'u32'], ['K', 'u32'], ['inOff', 'u32'], ['inStride', 'u32'], ['pos0', 'u32'], ['outOff', 'u32']] as const;
 
 const CONV1D: KernelDef = {
   name: 'conv1d',
@@ -50,8 +50,9 @@ export interface Conv1dArgs {
   convState: GPUBuffer;
   /** Absolute position of input row 0 (selects the ring rows). */
   pos0: number;
-  /** f32 [T, C]; must not alias input or convState. */
+  /** f32 [T, C] from element outOffset; must not alias input or convState. */
   out: GPUBuffer;
+  outOffset?: number;
 }
 
 /** Bytes of the conv state for `channels` channels and a kernel of `kernelSize` taps. */
@@ -79,11 +80,13 @@ export async function conv1d(ctx: GpuContext, a: Conv1dArgs): Promise<void> {
   if (a.convState.size < convStateBytes(C, K)) {
     throw new InputError(`conv1d: convState has ${a.convState.size} bytes, needs ${convStateBytes(C, K)}`);
   }
-  if (a.out.size < 4 * T * C) throw new InputError(`conv1d: out has ${a.out.size} bytes, needs ${4 * T * C}`);
+  const outOff = a.outOffset ?? 0;
+  if (!Number.isInteger(outOff) || outOff < 0) throw new InputError(`conv1d: outOffset must be a non-negative integer, got ${outOff}`);
+  if (a.out.size < 4 * (outOff + T * C)) throw new InputError(`conv1d: out has ${a.out.size} bytes, needs ${4 * (outOff + T * C)}`);
   if (a.out === input.buffer || a.out === a.convState) throw new InputError('conv1d: out must not alias input or convState');
 
   if (!Number.isInteger(a.pos0) || a.pos0 < 0 || a.pos0 > 0xffffffff - T) throw new InputError(`conv1d: pos0 must be a non-negative integer, got ${a.pos0}`);
-  const params = { T, C, K, inOff: input.offset, inStride: input.rowStride, pos0: a.pos0 };
+  const params = { T, C, K, inOff: input.offset, inStride: input.rowStride, pos0: a.pos0, outOff };
   const [conv, roll] = await Promise.all([ctx.kernel(CONV1D), ctx.kernel(CONV1D_STATE)]);
   ctx.dispatch(conv, { inp: input.buffer, weight: a.weight, bias: a.bias, convState: a.convState, out: a.out },
     params, [Math.ceil((T * C) / 256)]);

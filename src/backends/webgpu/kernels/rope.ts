@@ -36,7 +36,11 @@ export interface RopeArgs {
   theta: number;
   /** inv_freq [headDim / 2] f32 (ropeInvFreq(headDim, theta)); default: a table kept per context. */
   invFreq?: GPUBuffer;
+  /** u32 [T]: each row's absolute position (rows of several sequences); pos0 is then ignored. */
+  positions?: GPUBuffer;
 }
+
+const ROPE_POSITIONS: KernelDef = { ...ROPE, bindings: ['x', 'invFreq', 'positions'] };
 
 const tables = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
 
@@ -65,11 +69,12 @@ export async function rope(ctx: GpuContext, a: RopeArgs): Promise<void> {
   if (a.T === 0) return;
   const end = offset + (a.T - 1) * a.rowStride + a.nHeads * a.headDim;
   if (a.x.size < end * 4) throw new InputError(`rope: x holds ${a.x.size} bytes, rows reach element ${end}`);
-  const k = await ctx.kernel(ROPE, { WG });
+  if (a.positions && a.positions.size < 4 * a.T) throw new InputError(`rope: positions holds ${a.positions.size} bytes, needs ${4 * a.T}`);
+  const k = a.positions ? await ctx.kernel(ROPE_POSITIONS, { WG, POSITIONS: true }) : await ctx.kernel(ROPE, { WG, POSITIONS: false });
   if (a.invFreq && a.invFreq.size < 4 * (a.headDim >> 1)) throw new InputError(`rope: invFreq holds ${a.invFreq.size} bytes, needs ${4 * (a.headDim >> 1)}`);
   const invFreq = a.invFreq ?? invFreqBuffer(ctx, a.headDim, a.theta);
   const half = a.headDim / 2;
-  ctx.dispatch(k, { x: a.x, invFreq },
+  ctx.dispatch(k, a.positions ? { x: a.x, invFreq, positions: a.positions } : { x: a.x, invFreq },
     { offset, rowStride: a.rowStride, T: a.T, nHeads: a.nHeads, half, headDim: a.headDim, pos0: a.pos0 },
     [Math.ceil((a.T * a.nHeads * half) / WG)]);
 }

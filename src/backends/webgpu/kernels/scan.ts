@@ -40,8 +40,9 @@ export interface SsmScanArgs {
   D: GPUBuffer;
   /** f32 [NH, P, N]: initial state in, final state out. */
   state: GPUBuffer;
-  /** f32 [T, NH*P] (with the D skip). */
+  /** f32 [T, NH*P] (with the D skip), from element yOffset. */
   y: GPUBuffer;
+  yOffset?: number;
   dtMin: number;
   /** Upper dt clamp; Infinity for none. */
   dtMax: number;
@@ -81,7 +82,7 @@ const SCAN_PARAMS = [
   ['T', 'u32'], ['NH', 'u32'], ['P', 'u32'], ['headsPerGroup', 'u32'], ['pBlocks', 'u32'],
   ['xOff', 'u32'], ['xStride', 'u32'], ['dtOff', 'u32'], ['dtStride', 'u32'],
   ['bOff', 'u32'], ['bStride', 'u32'], ['cOff', 'u32'], ['cStride', 'u32'],
-  ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'],
+  ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'], ['yOff', 'u32'],
 ] as const;
 
 /** The recurrent kernel's definition (exported so tests can compile every variant). */
@@ -119,7 +120,7 @@ const SSD_SCAN: KernelDef = {
   bindings: ['xs', 'cs', 'hp', 'cum', 'm', 'state', 'y'],
   params: [['NH', 'u32'], ['P', 'u32'], ['N', 'u32'], ['headsPerGroup', 'u32'], ['Q', 'u32'], ['L', 'u32'],
     ['t0', 'u32'], ['pBlocks', 'u32'], ['tBlocks', 'u32'], ['xOff', 'u32'], ['xStride', 'u32'],
-    ['cOff', 'u32'], ['cStride', 'u32']],
+    ['cOff', 'u32'], ['cStride', 'u32'], ['yOff', 'u32']],
   workgroupSize: () => [16, 4, 1],
 };
 
@@ -138,10 +139,10 @@ export const SSM_DECODE_STEP: KernelDef = {
   name: 'ssm_decode_step',
   source: decodeStepSource,
   libraries: [activationsLib],
-  bindings: ['zx', 'convW', 'convB', 'convState', 'hp', 'state', 'y'],
+  bindings: ['zx', 'convW', 'convB', 'convState', 'hp', 'state', 'y', 'seqs'],
   params: [
-    ['NH', 'u32'], ['P', 'u32'], ['headsPerGroup', 'u32'], ['pBlocks', 'u32'], ['C', 'u32'], ['K', 'u32'], ['G', 'u32'],
-    ['xbcOff', 'u32'], ['dtOff', 'u32'], ['pos', 'u32'], ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'],
+    ['B', 'u32'], ['NH', 'u32'], ['P', 'u32'], ['headsPerGroup', 'u32'], ['pBlocks', 'u32'], ['C', 'u32'], ['K', 'u32'], ['G', 'u32'],
+    ['xbcOff', 'u32'], ['dtOff', 'u32'], ['zxStride', 'u32'], ['dtMin', 'f32'], ['dtMax', 'f32'], ['npt', 'u32'],
   ],
   workgroupSize: (d) => [Number(d.WG), 1, 1],
 };
@@ -217,7 +218,9 @@ function checkArgs(a: SsmScanArgs): Shape {
   view('B', a.B, G * N);
   view('C', a.C, G * N);
   if (a.state.size < 4 * NH * P * N) throw new InputError(`ssmScan: state has ${a.state.size} bytes, needs ${4 * NH * P * N}`);
-  if (a.y.size < 4 * T * NH * P) throw new InputError(`ssmScan: y has ${a.y.size} bytes, needs ${4 * T * NH * P}`);
+  const yOff = a.yOffset ?? 0;
+  if (!Number.isInteger(yOff) || yOff < 0) throw new InputError(`ssmScan: yOffset must be a non-negative integer, got ${yOff}`);
+  if (a.y.size < 4 * (yOff + T * NH * P)) throw new InputError(`ssmScan: y has ${a.y.size} bytes, needs ${4 * (yOff + T * NH * P)}`);
   for (const [name, b] of [['x', a.x.buffer], ['dt', a.dt.buffer], ['B', a.B.buffer], ['C', a.C.buffer], ['state', a.state]] as const) {
     if (b === a.y) throw new InputError(`ssmScan: y must not alias ${name}`);
   }
@@ -296,7 +299,7 @@ export async function ssmScan(ctx: GpuContext, a: SsmScanArgs): Promise<void> {
       const pBlocks = Math.ceil(s.P / PB);
       ctx.dispatch(scan, { xs: a.x.buffer, dts: a.dt.buffer, bs: a.B.buffer, cs: a.C.buffer, hp, state: a.state, y: a.y }, {
         T: s.T, NH: s.NH, P: s.P, headsPerGroup: s.NH / s.G, pBlocks, ...stridedParams(a), ...dtClamp(a),
-        npt: Number(scan.defines.NPT),
+        npt: Number(scan.defines.NPT), yOff: a.yOffset ?? 0,
       }, [s.NH * pBlocks]);
     } else {
       const [, cumBytes, mBytes] = scanScratchBuffers({ T: s.T, nHeads: s.NH, algorithm, chunkSize: Q });
@@ -357,7 +360,7 @@ function recordChunked(ctx: GpuContext, a: SsmScanArgs, s: Shape, Q: number, k: 
     const pBlocks = Math.ceil(P / 64), tBlocks = Math.ceil(L / (4 * SSD_TR));
     ctx.dispatch(scanK, { xs: a.x.buffer, cs: a.C.buffer, hp, cum, m, state: a.state, y: a.y }, {
       NH, P, N, headsPerGroup: hpg, Q, L, t0, pBlocks, tBlocks, xOff: sp.xOff, xStride: sp.xStride,
-      cOff: sp.cOff, cStride: sp.cStride,
+      cOff: sp.cOff, cStride: sp.cStride, yOff: a.yOffset ?? 0,
     }, [NH * pBlocks * tBlocks]);
     const sBlocks = Math.ceil(P / (4 * SSD_RP)), nBlocks = Math.ceil(N / 64);
     ctx.dispatch(stateK, { xs: a.x.buffer, bs: a.B.buffer, cum, state: a.state }, {
@@ -368,58 +371,66 @@ function recordChunked(ctx: GpuContext, a: SsmScanArgs, s: Shape, Q: number, k: 
 }
 
 export interface DecodeStepArgs {
+  /** Sequences in the step (one token each). */
+  B: number;
   nHeads: number;
   headDim: number;
   dState: number;
   nGroups: number;
   convDim: number;
   kernelSize: number;
-  /** The token's in_proj row: xBC (convDim values) at xbcOffset, dt (NH values) at dtOffset (elements). */
+  /**
+   * In_proj rows [B, zxStride]: sequence b's xBC (convDim values) at xbcOffset + b * zxStride and
+   * its dt (NH values) at dtOffset + b * zxStride (elements).
+   */
   zx: GPUBuffer;
   xbcOffset: number;
   dtOffset: number;
+  zxStride: number;
   convWeight: GPUBuffer;
   convBias: GPUBuffer;
-  /** Ring [K, convDim] (src/backends/backend.ts convStateBytes), read and advanced. */
+  /** Holds each sequence's ring [K, convDim] (src/backends/backend.ts convStateBytes), read and advanced. */
   convState: GPUBuffer;
   /** Packed head constants [NH] vec4 (headParams). */
   hp: GPUBuffer;
-  /** [NH, P, N] f32, advanced in place. */
+  /** Holds each sequence's SSM state [NH, P, N] f32, advanced in place. */
   state: GPUBuffer;
-  /** y [NH * P] */
+  /** y [B, NH * P] */
   y: GPUBuffer;
-  /** Absolute position of the token. */
-  pos: number;
+  /** u32 [B, 4]: sequence b's ring offset in convState, state offset in state (elements), its token's position, 0. */
+  seqs: GPUBuffer;
   dtMin: number;
   dtMax: number;
   reduction?: ScanReduction;
 }
 
 /**
- * One decode token's conv1d + SiLU + conv-state update + scan + D skip in one dispatch
- * (shaders/ssm_decode_step.wgsl): the same results as conv1d followed by ssmScan with T = 1.
+ * One decode token of each of B sequences: conv1d + SiLU + conv-state update + scan + D skip in one
+ * dispatch (shaders/ssm_decode_step.wgsl), the same results as conv1d followed by ssmScan with T = 1
+ * per sequence.
  */
 export async function ssmDecodeStep(ctx: GpuContext, a: DecodeStepArgs): Promise<void> {
-  const { nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K } = a;
-  for (const [k, v] of Object.entries({ nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K })) {
+  const { B, nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K } = a;
+  for (const [k, v] of Object.entries({ B, nHeads: NH, headDim: P, dState: N, nGroups: G, convDim: C, kernelSize: K })) {
     if (!Number.isInteger(v) || v < 1) throw new InputError(`ssmDecodeStep: ${k} must be an integer >= 1, got ${v}`);
   }
   if (NH % G !== 0) throw new InputError(`ssmDecodeStep: nHeads ${NH} is not a multiple of nGroups ${G}`);
   if (C !== NH * P + 2 * G * N) throw new InputError(`ssmDecodeStep: convDim ${C} != NH*P + 2*G*N = ${NH * P + 2 * G * N}`);
   if (N > MAX_D_STATE) throw new UnsupportedError(`ssmDecodeStep: d_state ${N} > ${MAX_D_STATE} is not supported`);
   if (!(a.dtMin >= 0) || !(a.dtMax >= a.dtMin)) throw new InputError(`ssmDecodeStep: bad dt clamp [${a.dtMin}, ${a.dtMax}]`);
-  if (!Number.isInteger(a.pos) || a.pos < 0 || a.pos > 0xfffffff0) throw new InputError(`ssmDecodeStep: bad position ${a.pos}`);
+  if (!Number.isInteger(a.zxStride) || (B > 1 && a.zxStride < 1)) throw new InputError(`ssmDecodeStep: bad zxStride ${a.zxStride}`);
   const need = (name: string, b: GPUBuffer, elems: number) => {
     if (b.size < 4 * elems) throw new InputError(`ssmDecodeStep: ${name} holds ${b.size} bytes, needs ${4 * elems}`);
   };
-  need('zx (xBC)', a.zx, a.xbcOffset + C);
-  need('zx (dt)', a.zx, a.dtOffset + NH);
+  need('zx (xBC)', a.zx, a.xbcOffset + (B - 1) * a.zxStride + C);
+  need('zx (dt)', a.zx, a.dtOffset + (B - 1) * a.zxStride + NH);
   need('convWeight', a.convWeight, C * K);
   need('convBias', a.convBias, C);
   need('convState', a.convState, K * C);
   need('hp', a.hp, 4 * NH);
   need('state', a.state, NH * P * N);
-  need('y', a.y, NH * P);
+  need('y', a.y, B * NH * P);
+  need('seqs', a.seqs, 4 * B);
   for (const [name, b] of [['zx', a.zx], ['convState', a.convState], ['state', a.state]] as const) {
     if (b === a.y) throw new InputError(`ssmDecodeStep: y must not alias ${name}`);
   }
@@ -430,8 +441,8 @@ export async function ssmDecodeStep(ctx: GpuContext, a: DecodeStepArgs): Promise
   const k = await ctx.kernel(SSM_DECODE_STEP, recurrentVariant(N, reduction, !ctx.softwareTuning));
   const PB = Number(k.defines.PB);
   const pBlocks = Math.ceil(P / PB);
-  ctx.dispatch(k, { zx: a.zx, convW: a.convWeight, convB: a.convBias, convState: a.convState, hp: a.hp, state: a.state, y: a.y }, {
-    NH, P, headsPerGroup: NH / G, pBlocks, C, K, G, xbcOff: a.xbcOffset, dtOff: a.dtOffset, pos: a.pos,
+  ctx.dispatch(k, { zx: a.zx, convW: a.convWeight, convB: a.convBias, convState: a.convState, hp: a.hp, state: a.state, y: a.y, seqs: a.seqs }, {
+    B, NH, P, headsPerGroup: NH / G, pBlocks, C, K, G, xbcOff: a.xbcOffset, dtOff: a.dtOffset, zxStride: a.zxStride,
     dtMin: a.dtMin, dtMax: Number.isFinite(a.dtMax) ? Math.min(a.dtMax, F32_MAX) : F32_MAX, npt: Number(k.defines.NPT),
-  }, [NH * pBlocks]);
+  }, [B * NH * pBlocks]);
 }
