@@ -9,11 +9,16 @@
 // Each figure is the best pass after a warm-up, passes repeated until --min-ms; the TS reference
 // runs on a smaller slice (it is 20-50x slower), which does not change its per-byte rate.
 //
-//   node --import ./scripts/register.mjs bench/quant-host.ts [--quick] [--min-ms 1000] [--mb 32]
+// Then the load path's worker pool (src/io/quantize-pool.ts): bf16 chunks of 4 MiB streamed
+// through QuantPool with 1 and 2 workers (or --threads a,b,...) beside the single-thread Wasm
+// figure, in MB/s of bf16 input (chunk copy-in and the transfers included; no GPU).
+//
+//   node --import ./scripts/register.mjs bench/quant-host.ts [--quick] [--min-ms 1000] [--mb 32] [--threads 1,2]
 import { FORMAT_INFO, QUANT_FORMATS, deviceLayout } from '../src/quant/formats.ts';
 import { f32ToBf16Bits } from '../src/quant/half.ts';
 import { dequantizeDevice, quantizeBlocks, quantizeToDevice, repackToDevice } from '../src/quant/reference.ts';
 import { hostWasm } from '../src/wasm/host.ts';
+import { QuantPool } from '../src/io/quantize-pool.ts';
 import { QUICK, jsonLine, table } from './common.ts';
 import { quantInputs } from '../test/helpers/quant-inputs.ts';
 
@@ -85,3 +90,56 @@ for (const f of QUANT_FORMATS) {
 }
 table(`host quantization, MB/s (MiB/s), rows of K = ${K}: Wasm on ${rows} rows, TS reference on ${refRows}`,
   ['format', 'quantize wasm', 'quantize ts', 'ratio', 'bf16->q wasm', 'repack wasm', 'repack ts', 'dequant wasm', 'dequant ts'], out);
+
+// Worker pool throughput: the same bf16 rows, 4 MiB chunks, write callbacks that only touch the result.
+const poolThreads = (arg('threads') ?? '1,2').split(',').map(Number);
+const chunkRows = Math.max(1, Math.floor((4 << 20) / (2 * K)));
+const poolRows: (string | number)[][] = [];
+const single = new Map<string, number>();
+for (const f of QUANT_FORMATS) {
+  const s = w.quantScratch(f, K, rows);
+  try {
+    w.quantInput16(s, bf16.byteLength).set(new Uint8Array(bf16.buffer));
+    single.set(f, rate(rows * K * 2, best(() => w.quantizeChunk(s, rows, 'bf16'))));
+  } finally {
+    w.freeQuantScratch(s);
+  }
+}
+const bf16Bytes = new Uint8Array(bf16.buffer);
+for (const t of poolThreads) {
+  const pool = await QuantPool.create({ threads: t, chunkBytes: chunkRows * K * 2 });
+  if (!pool) { console.log(`pool of ${t}: unavailable on this host`); continue; }
+  try {
+    for (const f of QUANT_FORMATS) {
+      let sink = 0;
+      const pass = async () => {
+        for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+          const n = Math.min(chunkRows, rows - r0);
+          await pool.submit({
+            format: f, K, rows: n, from: 'bf16',
+            read: async (into) => { into.set(bf16Bytes.subarray(r0 * K * 2, (r0 + n) * K * 2)); return into; },
+            write: (c) => { sink += c.qs[0]; },
+          });
+        }
+        await pool.drain();
+      };
+      await pass();
+      let b = Infinity, total = 0, n = 0;
+      while (n < 2 || total < minMs) {
+        const t0 = performance.now();
+        await pass();
+        const dt = performance.now() - t0;
+        b = Math.min(b, dt);
+        total += dt;
+        n++;
+      }
+      const mbs = rate(rows * K * 2, b);
+      poolRows.push([f, pool.threads, mbs, single.get(f)!, mbs / single.get(f)!]);
+      jsonLine('quant-host.pool', { format: f, threads: pool.threads, bf16MBs: mbs, singleThreadBf16MBs: single.get(f), ratio: mbs / single.get(f)!, K, rows, chunkRows, sink: sink & 1 });
+    }
+  } finally {
+    pool.close();
+  }
+}
+table(`worker pool (src/io/quantize-pool.ts), bf16 -> device layout, MB/s (MiB/s) of bf16 input, chunks of ${chunkRows} rows`,
+  ['format', 'workers', 'pool', 'single thread', 'ratio'], poolRows);
