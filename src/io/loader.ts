@@ -469,6 +469,7 @@ async function readChunk(st: Streamer, p: Planned, start: number, end: number, i
   const raw = await st.source.readRange(p.file, start, end, into);
   if (raw.byteLength !== end - start) throw new CheckpointError(p.file, `short read: ${raw.byteLength} of ${end - start} bytes`, p.exp.name);
   if (raw.buffer !== into.buffer) st.noteHost(st.hostHeld + (st.pool?.hostBytes ?? 0) + raw.byteLength); // sources without in-place reads
+  if (start === p.offset) st.fingerprint.addBytes(raw.subarray(0, 64));
   return raw;
 }
 
