@@ -10,8 +10,8 @@ export class UsageError extends Error {
   }
 }
 
-export type Command = 'generate' | 'chat' | 'info';
-export const COMMANDS: readonly Command[] = ['generate', 'chat', 'info'];
+export type Command = 'generate' | 'chat' | 'info' | 'serve';
+export const COMMANDS: readonly Command[] = ['generate', 'chat', 'info', 'serve'];
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; arg?: string };
 
@@ -25,6 +25,7 @@ const COMMON: Record<string, OptionSpec> = {
   'prefill-chunk': { type: 'string', arg: '<n>', help: 'most tokens per forward block; bounds scratch memory (default 256)' },
   json: { type: 'boolean', help: 'print one JSON object on stdout and nothing else (default when stdout is not a terminal)' },
   text: { type: 'boolean', help: 'human-readable output even when stdout is not a terminal' },
+  quiet: { type: 'boolean', help: 'no stats line (and no progress bar) on stderr' },
   verbose: { type: 'boolean', short: 'v', help: 'show stack traces of errors' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
@@ -51,10 +52,12 @@ const SPECS: Record<Command, { summary: string; usage: string; options: Record<s
   },
   chat: {
     summary: 'interactive chat using the checkpoint\'s chat template; state is kept between turns',
-    usage: 'chat --model <dir|url|id> [--system "text"] [options]',
+    usage: 'chat --model <dir|url|id> [--system "text"] [--load <file>] [--save <file>] [options]',
     options: {
       ...COMMON,
       system: { type: 'string', short: 's', arg: '<text>', help: 'system message for the conversation' },
+      load: { type: 'string', arg: '<file>', help: 'continue the conversation saved in <file> (its state is restored, not re-prefilled)' },
+      save: { type: 'string', arg: '<file>', help: 'save the conversation (transcript and model state) to <file> after every turn' },
       ...SAMPLING,
     },
   },
@@ -64,6 +67,25 @@ const SPECS: Record<Command, { summary: string; usage: string; options: Record<s
     options: {
       ...COMMON,
       'max-tokens': { type: 'string', arg: '<n>', help: 'sequence length the memory plan is for (default 2048)' },
+    },
+  },
+  serve: {
+    summary: 'OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions) with continuous batching',
+    usage: 'serve --model <dir|url|id|gguf> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [options]',
+    options: {
+      model: COMMON.model, dtype: COMMON.dtype, quantize: COMMON.quantize, 'kv-dtype': COMMON['kv-dtype'], backend: COMMON.backend,
+      'prefill-chunk': COMMON['prefill-chunk'],
+      host: { type: 'string', arg: '<addr>', help: 'interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for all)' },
+      port: { type: 'string', short: 'p', arg: '<n>', help: 'TCP port (default 8080; 0 picks a free one)' },
+      'api-key': { type: 'string', arg: '<key>', help: 'require "Authorization: Bearer <key>" (default: MSL_API_KEY, else none)' },
+      'model-name': { type: 'string', arg: '<id>', help: 'the model id clients send (default: the --model value)' },
+      'max-batch': { type: 'string', arg: '<n>', help: 'sequences decoded together at most (default 16)' },
+      'max-queue': { type: 'string', arg: '<n>', help: 'requests waiting at most; more get HTTP 429 (default 64)' },
+      'max-tokens-limit': { type: 'string', arg: '<n>', help: 'largest max_tokens a request may ask for (default 4096)' },
+      'prefix-cache': { type: 'string', arg: '<MiB>', help: 'memory for prompt-prefix snapshots (default 256; 0 = off)' },
+      quiet: { type: 'boolean', help: 'no log line per request' },
+      verbose: COMMON.verbose,
+      help: COMMON.help,
     },
   },
 };
@@ -77,7 +99,20 @@ export interface CommonArgs {
   prefillChunk?: number;
   /** Machine-readable output: --json, or stdout not a TTY (unless --text). */
   json: boolean;
+  /** No stats line or progress bar on stderr. */
+  quiet: boolean;
   verbose: boolean;
+}
+
+export interface ServeArgs {
+  host: string;
+  port: number;
+  apiKey?: string;
+  modelName: string;
+  maxBatch: number;
+  maxQueue: number;
+  maxTokensLimit: number;
+  prefixCacheMiB: number;
 }
 
 export interface SamplingArgs {
@@ -93,8 +128,9 @@ export type ParsedArgs =
   | { command: 'help'; topic?: Command }
   | { command: 'version' }
   | ({ command: 'generate'; prompt?: string; ids?: number[] } & CommonArgs & SamplingArgs)
-  | ({ command: 'chat'; system?: string } & CommonArgs & SamplingArgs)
-  | ({ command: 'info'; maxTokens: number } & CommonArgs);
+  | ({ command: 'chat'; system?: string; load?: string; save?: string } & CommonArgs & SamplingArgs)
+  | ({ command: 'info'; maxTokens: number } & CommonArgs)
+  | ({ command: 'serve' } & CommonArgs & ServeArgs);
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -130,6 +166,7 @@ function parseCommon(values: Values, stdoutIsTTY: boolean): CommonArgs {
     backend: choice('backend', ['auto', 'webgpu', 'wasm'] as const),
     prefillChunk: number(values, 'prefill-chunk', { integer: true, min: 1 }),
     json: values.json === true || (!stdoutIsTTY && values.text !== true),
+    quiet: values.quiet === true,
     verbose: values.verbose === true,
   };
 }
@@ -194,8 +231,33 @@ export function parseCommandLine(argv: readonly string[], stdoutIsTTY: boolean):
       if (prompt === '') throw new UsageError('--prompt must not be empty');
       return { command, prompt, ids, ...common, ...parseSampling(values) };
     }
-    case 'chat':
-      return { command, system: values.system as string | undefined, ...common, ...parseSampling(values) };
+    case 'chat': {
+      const file = (name: string) => {
+        const v = values[name] as string | undefined;
+        if (v === '') throw new UsageError(`--${name} needs a file name`);
+        return v;
+      };
+      const load = file('load');
+      if (load !== undefined && values.system !== undefined) throw new UsageError('--system and --load exclude each other (the saved conversation has its own system message)');
+      return { command, system: values.system as string | undefined, load, save: file('save'), ...common, ...parseSampling(values) };
+    }
+    case 'serve': {
+      const apiKey = (values['api-key'] as string | undefined) ?? process.env.MSL_API_KEY;
+      if (apiKey === '') throw new UsageError('--api-key must not be empty');
+      const host = (values.host as string | undefined) ?? '127.0.0.1';
+      if (host === '') throw new UsageError('--host must not be empty');
+      return {
+        command, ...common, json: false,
+        host,
+        port: number(values, 'port', { integer: true, min: 0, max: 65535 }) ?? 8080,
+        apiKey,
+        modelName: (values['model-name'] as string | undefined) ?? common.model.replace(/\/+$/, ''),
+        maxBatch: number(values, 'max-batch', { integer: true, min: 1, max: 1024 }) ?? 16,
+        maxQueue: number(values, 'max-queue', { integer: true, min: 0 }) ?? 64,
+        maxTokensLimit: number(values, 'max-tokens-limit', { integer: true, min: 1 }) ?? 4096,
+        prefixCacheMiB: number(values, 'prefix-cache', { min: 0 }) ?? 256,
+      };
+    }
     case 'info':
       return { command, maxTokens: number(values, 'max-tokens', { integer: true, min: 1 }) ?? 2048, ...common };
   }

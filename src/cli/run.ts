@@ -11,6 +11,7 @@ import { errorLine, exitCodeFor, verboseDetail } from './report.ts';
 import { runChat } from './chat.ts';
 import { runGenerate } from './generate.ts';
 import { runInfo } from './info.ts';
+import { runServe } from './serve.ts';
 import { loadForCli } from './load.ts';
 import { type CliIo, processIo, writeAll } from './io.ts';
 
@@ -56,6 +57,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       case 'generate': await runGenerate(model, args, io, abort.signal); break;
       case 'chat': await runChat(model, args, io); break;
       case 'info': await runInfo(model, args, io); break;
+      case 'serve': await runServe(model, args, io); break;
     }
     return 0;
   } catch (e) {
