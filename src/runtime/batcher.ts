@@ -25,7 +25,7 @@ import { AbortError, DeviceLostError, InputError, MambaScanError, QueueFullError
 export interface BatcherOptions {
   /** Sequences running at once, and per step, at most (default 16). */
   maxBatch?: number;
-  /** Requests waiting for admission at most; submit() beyond it throws QueueFullError (default unbounded). */
+  /** Requests waiting for a free batch slot at most; submit() beyond it throws QueueFullError (default unbounded). */
   maxQueue?: number;
   /** Tokens per step at most (default prefillChunk + maxBatch − 1, the least allowed). */
   tokenBudget?: number;
@@ -182,7 +182,24 @@ export class Batcher {
     return this.stateBytes + HybridCache.kvBytes(this.engine.runner.cacheDims(), Math.max(1, tokens), this.engine.opts.kvDtype);
   }
 
+  /** Requests submitted but not running yet. */
   get queueDepth(): number { return this.waiting.length; }
+
+  /** Of those, the ones that will not join at the next step (the queue maxQueue bounds). */
+  get queued(): number { return this.queuedWith(); }
+
+  private queuedWith(extraBytes?: number): number {
+    const bytes = this.waiting.map((s) => s.bytes);
+    if (extraBytes !== undefined) bytes.push(extraBytes);
+    if (bytes.length === 0) return 0;
+    let k: number;
+    try {
+      k = this.scheduler.admit(bytes, this.running.length, this.limits.maxBatch, this.memUsed, this.memoryBudget);
+    } catch {
+      k = 0;
+    }
+    return bytes.length - k;
+  }
   get runningCount(): number { return this.running.length; }
   /** Device bytes reserved by running sequences. */
   get reservedBytes(): number { return this.memUsed; }
@@ -210,7 +227,8 @@ export class Batcher {
     if (bytes > this.memoryBudget) {
       throw new InputError(`a sequence of ${prompt.length + maxNew} tokens needs ${bytes} bytes of state and KV cache, above the memory budget of ${this.memoryBudget} bytes`);
     }
-    if (this.waiting.length >= this.maxQueue) throw new QueueFullError(`the queue is full (${this.maxQueue} requests waiting); retry later`);
+    // The queue holds the requests that cannot join at the next step (batch full or no memory).
+    if (this.queuedWith(bytes) > this.maxQueue) throw new QueueFullError(`the queue is full (${this.maxQueue} requests waiting beside ${this.running.length} running); retry later`);
     const handle = new SequenceHandle(this.nextId++);
     const t = now();
     const seq: Seq = {

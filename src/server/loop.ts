@@ -229,5 +229,5 @@ export class RequestLoop {
   }
 
   /** Whether a request would be refused with 429 now (for /health). */
-  get queueFull(): boolean { return this.batcher.queueDepth >= this.batcher.maxQueue; }
+  get queueFull(): boolean { return this.batcher.queued >= this.batcher.maxQueue; }
 }

@@ -95,9 +95,11 @@ test('memory budget and queue limit: requests wait for memory, a full queue refu
     const b = await model.createBatcher({ maxBatch: 8, memoryBudget: 2 * one + 1, maxQueue: 3 });
     try {
       const o = { maxNewTokens: 4, eosTokenIds: [] as number[] };
-      // The first is admitted at once (the loop starts on submit); three wait for the next step.
-      const h = [0, 1, 2, 3].map((i) => b.submit({ ...o, prompt: randomIds(12, V, 40 + i) }));
-      assert.is(b.queueDepth, 3);
+      // The first is admitted at once (the loop starts on submit), the second will join at the next
+      // step; three more wait for memory, which the queue allows; the sixth does not fit it.
+      const h = [0, 1, 2, 3, 4].map((i) => b.submit({ ...o, prompt: randomIds(12, V, 40 + i) }));
+      assert.is(b.queueDepth, 4);
+      assert.is(b.queued, 3);
       assert.throws(() => b.submit({ ...o, prompt: randomIds(12, V, 50) }), (e: unknown) => e instanceof QueueFullError);
       assert.throws(() => b.submit({ maxNewTokens: 4000, prompt: randomIds(12, V, 51) }), (e: unknown) => e instanceof InputError && /memory budget/.test((e as Error).message));
       let maxReserved = 0;
@@ -106,7 +108,7 @@ test('memory budget and queue limit: requests wait for memory, a full queue refu
       clearInterval(timer);
       assert.ok(maxReserved <= 2 * one + 1, `reserved ${maxReserved}`);
       assert.ok(b.stats().peakBatch <= 2, `peak batch ${b.stats().peakBatch}`);
-      assert.ok(h[3].stats.queueSeconds > h[0].stats.queueSeconds, 'the last waited for memory');
+      assert.ok(h[4].stats.queueSeconds > h[0].stats.queueSeconds, 'the last waited for memory');
     } finally {
       await b.close();
     }

@@ -25,7 +25,7 @@ test('generate: options map to typed values', () => {
     '--top-p', '0.9', '--repetition-penalty', '1.1', '--seed', '42', '--prefill-chunk', '33', '--dtype', 'f16',
     '-q', 'q4_k', '--kv-dtype', 'f32', '--backend', 'wasm'], true);
   assert.equal(a, {
-    command: 'generate', prompt: 'hi there', ids: undefined, model: 'dir', dtype: 'f16', prefillChunk: 33, json: false, verbose: false,
+    command: 'generate', prompt: 'hi there', ids: undefined, model: 'dir', dtype: 'f16', prefillChunk: 33, json: false, quiet: false, verbose: false,
     quantize: 'q4_k', kvDtype: 'f32', backend: 'wasm',
     maxNewTokens: 7, temperature: 0.7, topK: 5, topP: 0.9, repetitionPenalty: 1.1, seed: 42,
   });
@@ -77,6 +77,27 @@ test('help: overview and per command', () => {
   for (const o of ['--prompt', '--max-new-tokens', '--temperature', '--top-k', '--top-p', '--repetition-penalty', '--seed', '--prefill-chunk', '--json']) {
     assert.ok(g.includes(o), `generate help lists ${o}`);
   }
+});
+
+test('serve and chat: options, defaults, refusals', () => {
+  const a = parseCommandLine(['serve', '-m', 'org/name', '--port', '0', '--max-batch', '4', '--max-queue', '9', '--api-key', 'k', '--prefix-cache', '0', '-q', 'q8_0'], true);
+  assert.equal(a, {
+    command: 'serve', model: 'org/name', dtype: undefined, quantize: 'q8_0', kvDtype: undefined, backend: undefined, prefillChunk: undefined,
+    json: false, quiet: false, verbose: false, host: '127.0.0.1', port: 0, apiKey: 'k', modelName: 'org/name', maxBatch: 4, maxQueue: 9,
+    maxTokensLimit: 4096, prefixCacheMiB: 0,
+  });
+  const b = parseCommandLine(['serve', '--model', 'dir/', '--host', '0.0.0.0', '--model-name', 'm', '--quiet'], false);
+  assert.ok(b.command === 'serve' && b.host === '0.0.0.0' && b.modelName === 'm' && b.port === 8080 && b.maxBatch === 16 && b.quiet);
+  assert.ok(b.command === 'serve' && b.json === false, 'serve logs, it has no JSON output');
+  usage(['serve', '--model', 'd', '--port', '70000'], /--port must be ≤ 65535/);
+  usage(['serve', '--model', 'd', '--max-batch', '0'], /--max-batch must be ≥ 1/);
+  usage(['serve', '--model', 'd', '--api-key', ''], /--api-key must not be empty/);
+  usage(['serve', '--model', 'd', '--prompt', 'x'], /prompt/);
+  const c = parseCommandLine(['chat', '--model', 'd', '--load', 'a.chat', '--save', 'b.chat', '--quiet'], true);
+  assert.ok(c.command === 'chat' && c.load === 'a.chat' && c.save === 'b.chat' && c.quiet);
+  usage(['chat', '--model', 'd', '--load', 'a', '--system', 'x'], /exclude each other/);
+  usage(['chat', '--model', 'd', '--save', ''], /--save needs a file name/);
+  assert.ok(helpText('serve').includes('--api-key') && helpText().includes('serve'));
 });
 
 test('errorLine: one line, usage hint, unexpected errors point at --verbose', () => {
