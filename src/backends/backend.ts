@@ -72,6 +72,8 @@ export interface RmsNormOp {
   x: Buf;
   /** x2 [T, H]: when given, rows are concat(x[t], x2[t]) of width 2H (Zamba2 shared block input). */
   x2?: Buf;
+  /** add [T, H]: when given, rows are x[t] + add[t] (a hybrid layer's RMSNorm(x + t); the sum is not stored). */
+  add?: Buf;
   /** weight [H] or [2H] with x2 */
   weight: Buf;
   /** out [T, H] or [T, 2H]; must not be x or x2 */

@@ -6,8 +6,8 @@
 //   mamba layer l:  x += Mixer_l(RMSNorm_l(x))
 //   hybrid layer l (call site j, shared block b = j mod numMemBlocks):
 //     s  [T,2H] = RMSNorm_in_b(concat(x, orig))
-//     q  [T,A]  = s·Wqᵀ (+ LoRA);  k, v [T,kvW] likewise, then appended to site j's KV cache
-//     RoPE(q, k) at absolute positions; att [T,A] = causal attention over the cache
+//     q|k|v [T, A+2kvW] = s·W{q,k,v}ᵀ (+ LoRA), side by side per row; RoPE(q, k) at absolute
+//     positions; k, v appended to site j's KV cache; att [T,A] = causal attention over the cache
 //     a  [T,H]  = RMSNorm_preff_b(att·Woᵀ)
 //     h  [T,F]  = gelu(g)·u where [g|u] = a·gate_upᵀ + (a·A_mlpᵀ)·B_mlpᵀ
 //     t  [T,H]  = (h·downᵀ)·linear_lᵀ
@@ -17,7 +17,7 @@ import { type Backend, type Buf, type WeightTensor, convStateBytes, ropeInvFreq 
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
-import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_Y, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
+import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
 import { KV_BLOCK, type Block, type CacheDims, type Workspace } from './state.ts';
 
 /** LoRA pair: y += (x·downᵀ)·upᵀ; down [r, in], up [out, r]. */
@@ -149,9 +149,7 @@ export class Zamba2Runner implements ModelRunner {
         await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       } else {
         const t = await this.sharedBlock(layer.site, blk, layer.siteIndex, x, orig, ws);
-        const xt = ws.get('hybrid.a0', sz['hybrid.a0']); // a0 and the MLP output are dead by now
-        await be.add({ a: x, b: t, out: xt, n: T * H });
-        await be.rmsNorm({ x: xt, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+        await be.rmsNorm({ x, add: t, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
       }
       await mixerForward(be, c, layer.mixer, layer.stateIndex, normed, x, blk, ws, opts.scan);
     }
@@ -180,36 +178,36 @@ export class Zamba2Runner implements ModelRunner {
     const s = ws.get('hybrid.s', sz['hybrid.s']);
     await be.rmsNorm({ x, x2: orig, weight: blk.inputNorm, out: s, T, H, eps: c.rmsNormEps });
 
-    const q = ws.get(SLOT_Q, sz[SLOT_Q]);
+    // q, k and v side by side in one row per token, qkv [T, A + 2 kvW] (the layout a fused q|k|v
+    // projection writes): RoPE then rotates the q and k heads of a row in one pass, and the new k
+    // and v rows go from there into this site's cache rows pos0 .. pos0+T-1 in the cache's dtype.
+    const W = A + 2 * kvW;
+    const qkv = ws.get(SLOT_QKV, sz[SLOT_QKV]);
     const loraTmp = ws.get('hybrid.lora', sz['hybrid.lora']);
-    await be.matmul({ x: s, M: T, w: blk.q, y: q });
-    if (site.qLora) await this.lora(site.qLora, s, q, 0, A, T, loraTmp);
-    // New keys and values [T, kvW] (k rows first, then v rows, in one slot), rotated, then
-    // appended to this site's cache rows pos0 .. pos0+T-1 in the cache's dtype.
-    const kvNew = ws.get(SLOT_KV, sz[SLOT_KV]);
-    const vOffset = T * kvW;
-    await be.matmul({ x: s, M: T, w: blk.k, y: kvNew });
-    if (site.kLora) await this.lora(site.kLora, s, kvNew, 0, kvW, T, loraTmp);
-    await be.matmul({ x: s, M: T, w: blk.v, y: kvNew, yOffset: vOffset });
-    if (site.vLora) await this.lora(site.vLora, s, kvNew, vOffset, kvW, T, loraTmp);
+    await be.matmul({ x: s, M: T, w: blk.q, y: qkv, yRowStride: W });
+    if (site.qLora) await this.lora(site.qLora, s, qkv, 0, W, T, loraTmp);
+    await be.matmul({ x: s, M: T, w: blk.k, y: qkv, yOffset: A, yRowStride: W });
+    if (site.kLora) await this.lora(site.kLora, s, qkv, A, W, T, loraTmp);
+    await be.matmul({ x: s, M: T, w: blk.v, y: qkv, yOffset: A + kvW, yRowStride: W });
+    if (site.vLora) await this.lora(site.vLora, s, qkv, A + kvW, W, T, loraTmp);
     if (c.useMemRope) {
       // One position per row: the sequence's own (pos0 + t), or the block's table over several.
-      const invFreq = this.invFreq!;
+      // The q heads and then the k heads fill the first A + kvW values of a row.
       const where = single ? { pos0: single.state.position } : { pos0: 0, positions: batch.positions! };
-      await be.rope({ x: q, rowStride: A, T, nHeads: c.numAttentionHeads, headDim: hd, invFreq, ...where });
-      await be.rope({ x: kvNew, rowStride: kvW, T, nHeads: c.numKeyValueHeads, headDim: hd, invFreq, ...where });
+      await be.rope({ x: qkv, rowStride: W, T, nHeads: c.numAttentionHeads + c.numKeyValueHeads, headDim: hd, invFreq: this.invFreq!, ...where });
     }
     const att = ws.get(SLOT_ATT, sz[SLOT_ATT]);
     for (const seq of batch.seqs) {
       const st = seq.state;
       const kv = st.kv[siteIndex];
-      await be.kvWrite({ src: kvNew, srcOffset: seq.rowStart * kvW, T: seq.T, width: kvW, dst: kv.k, dstRow: st.position, dtype: st.kvDtype });
-      await be.kvWrite({ src: kvNew, srcOffset: vOffset + seq.rowStart * kvW, T: seq.T, width: kvW, dst: kv.v, dstRow: st.position, dtype: st.kvDtype });
+      const row0 = seq.rowStart * W;
+      await be.kvWrite({ src: qkv, srcOffset: row0 + A, srcRowStride: W, T: seq.T, width: kvW, dst: kv.k, dstRow: st.position, dtype: st.kvDtype });
+      await be.kvWrite({ src: qkv, srcOffset: row0 + A + kvW, srcRowStride: W, T: seq.T, width: kvW, dst: kv.v, dstRow: st.position, dtype: st.kvDtype });
       // With several sequences each one's output goes through s (dead since the projections), then
       // to its rows of att.
       const out = single ? att : s;
       await be.attention({
-        q, qOffset: seq.rowStart * A, qRowStride: A, kCache: kv.k, vCache: kv.v, kvDtype: st.kvDtype, out, T: seq.T, pos0: st.position,
+        q: qkv, qOffset: row0, qRowStride: W, kCache: kv.k, vCache: kv.v, kvDtype: st.kvDtype, out, T: seq.T, pos0: st.position,
         nHeads: c.numAttentionHeads, nKvHeads: c.numKeyValueHeads, headDim: hd, scale: (hd / 2) ** -0.5,
         scratch: ws.opScratch(),
       });
@@ -251,9 +249,10 @@ export function ropeTableBytes(c: Zamba2Config): number {
 
 /**
  * Workspace buffers (name → bytes) a Zamba2 block of T tokens uses (planner and block agree).
- * Slot reuse inside the shared block: q, att, the new k/v rows, [g|u], h live in the mixer's slots (never live at
- * the same time as the mixer's own data); the MLP output goes into a0's buffer, t into a's, and
- * x + t into a0's again, each after the previous occupant is dead.
+ * Slot reuse inside the shared block: q|k|v rows, att, [g|u], h live in the mixer's slots
+ * (never live at the same time as the mixer's own data); the MLP output goes into a0's buffer and
+ * t into a's, each after the previous occupant is dead (x + t is never stored: the hybrid layer's
+ * norm adds it on the fly).
  */
 export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number> {
   const H = c.hiddenSize;
@@ -262,10 +261,9 @@ export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number
   const out: Record<string, number> = { x: 4 * T * H, orig: 4 * T * H, normed: 4 * T * H, ...mixerScratch(c, T) };
   if (c.hybridLayerIds.length > 0) {
     const grow = (name: string, bytes: number) => { out[name] = Math.max(out[name] ?? 0, bytes); };
-    grow(SLOT_Q, 4 * T * A);
+    grow(SLOT_QKV, 4 * T * (A + 2 * c.numKeyValueHeads * c.attentionHeadDim));
     grow(SLOT_ATT, 4 * T * A);
     grow(SLOT_GU, 4 * T * 2 * F);
-    grow(SLOT_KV, 4 * T * 2 * c.numKeyValueHeads * c.attentionHeadDim);
     grow(SLOT_H, 4 * T * F);
     Object.assign(out, {
       'hybrid.s': 4 * T * 2 * H, 'hybrid.lora': 4 * T * Math.max(c.adapterRank, 1),
@@ -275,9 +273,8 @@ export function zamba2Scratch(c: Zamba2Config, T: number): Record<string, number
   return out;
 }
 
-const SLOT_Q = SLOT_Y;
+/** q | k | v rows; dead (the new k and v in the cache, attention done) before [g|u] is written. */
+const SLOT_QKV = SLOT_ZXBCDT;
 const SLOT_ATT = SLOT_YN;
 const SLOT_GU = SLOT_ZXBCDT;
-/** New k and v rows before they enter the cache; dead before [g|u] is written. */
-const SLOT_KV = SLOT_ZXBCDT;
 const SLOT_H = SLOT_XBC;

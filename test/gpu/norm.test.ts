@@ -71,6 +71,22 @@ for (const [T, H, concat, scale] of plainCases) {
   });
 }
 
+for (const [T, H] of [[1, 50], [5, 333], [7, 2048]] as const) {
+  test(`rmsNorm T=${T} H=${H} of x + add (the sum not stored) equals the f64 norm of the f32 sum`, async () => {
+    const ctx = await testGpu();
+    const eps = 1e-5;
+    const x = randomArray(T * H, 31 + T * H), t = randomArray(T * H, 37 + T * H, 0.7);
+    const sum = new Float32Array(T * H);
+    for (let i = 0; i < sum.length; i++) sum[i] = x[i] + t[i]; // f32 sum, as the kernel forms it
+    const w = weights(H, 41 + H);
+    const bx = ctx.upload('t:x', x), bt = ctx.upload('t:t', t), bw = ctx.upload('t:w', w);
+    const bo = ctx.alloc.create('t:out', T * H * 4, STORAGE_RW);
+    await rmsNorm(ctx, { x: bx, add: bt, weight: bw, out: bo, T, H, eps });
+    expectClose(await ctx.readF32(bo, 0, T * H), rmsNormRef(sum, w, T, H, eps), 2e-6, 1e-30, 'rmsNorm(x + add)');
+    for (const b of [bx, bt, bw, bo]) ctx.alloc.destroy(b);
+  });
+}
+
 const gatedCases: [number, number, number][] = [
   // T, D, groupSize
   [1, 50, 50],

@@ -145,7 +145,7 @@ export class WebGpuBackend implements Backend {
   }
 
   rmsNorm(op: RmsNormOp): Promise<void> {
-    return rmsNorm(this.ctx, { ...op, x: gpu(op.x), x2: op.x2 && gpu(op.x2), weight: gpu(op.weight), out: gpu(op.out) });
+    return rmsNorm(this.ctx, { ...op, x: gpu(op.x), x2: op.x2 && gpu(op.x2), add: op.add && gpu(op.add), weight: gpu(op.weight), out: gpu(op.out) });
   }
 
   gatedRmsNorm(op: GatedRmsNormOp): Promise<void> {

@@ -34,6 +34,8 @@ export interface RmsNormArgs {
   x: GPUBuffer;
   /** f32 [T, H]: when given, rows are concat(x[t], x2[t]) of width 2H (Zamba2 shared block input). */
   x2?: GPUBuffer;
+  /** f32 [T, H]: when given, rows are x[t] + add[t] (not stored). Excludes x2. */
+  add?: GPUBuffer;
   /** f32 [H] or [2H] with x2 */
   weight: GPUBuffer;
   /** f32 [T, H] or [T, 2H]; must not be x or x2 */
@@ -74,15 +76,17 @@ export async function rmsNorm(ctx: GpuContext, a: RmsNormArgs): Promise<void> {
   checkCount('rmsNorm: T', a.T, 0);
   checkCount('rmsNorm: H', a.H, 1);
   if (!(a.eps >= 0)) throw new InputError(`rmsNorm: eps must be >= 0, got ${a.eps}`);
+  if (a.x2 && a.add) throw new InputError('rmsNorm: x2 (concat) and add (sum) exclude each other');
   const W = a.x2 ? 2 * a.H : a.H;
-  if (a.out === a.x || a.out === a.x2) throw new InputError('rmsNorm: out must not alias x or x2 (rows are read twice)');
+  if (a.out === a.x || a.out === a.x2 || a.out === a.add) throw new InputError('rmsNorm: out must not alias an input (rows are read twice)');
+  if (a.add) checkElems('rmsNorm', 'add', a.add, a.T * a.H);
   checkElems('rmsNorm', 'x', a.x, a.T * a.H);
   if (a.x2) checkElems('rmsNorm', 'x2', a.x2, a.T * a.H);
   checkElems('rmsNorm', 'weight', a.weight, W);
   checkElems('rmsNorm', 'out', a.out, a.T * W);
   if (a.T === 0) return;
-  const k = await ctx.kernel(RMSNORM, { WG });
-  ctx.dispatch(k, { x: a.x, x2: a.x2 ?? a.x, w: a.weight, out: a.out }, { T: a.T, H: a.H, W, eps: a.eps }, [a.T]);
+  const k = await ctx.kernel(RMSNORM, { WG, ADD: a.add !== undefined });
+  ctx.dispatch(k, { x: a.x, x2: a.x2 ?? a.add ?? a.x, w: a.weight, out: a.out }, { T: a.T, H: a.H, W, eps: a.eps }, [a.T]);
 }
 
 /** out = RMSNorm_per_group(y * silu(z)) * weight (SPEC.md §Mixer step 6). One dispatch of T * (D / groupSize) workgroups. */
