@@ -9,11 +9,12 @@
 //     of each row (neighbouring threads read neighbouring units: coalesced 16-byte loads); the
 //     WG partials per value are summed in workgroup memory (as shaders/gemv.wgsl).
 //   LANES (software adapters): each of the WG threads owns R whole rows (n0 + lid + WG r) and
-//     walks them unit by unit: no reduction, no barrier, no workgroup memory. CPU emulations run a
-//     workgroup as SIMD lanes and pay per lane for every storage load, so x, identical for all
-//     rows, is loaded once per subgroup: each lane loads UV / 8 vec4 of the unit and
-//     subgroupBroadcast hands them to all (when SUBGROUPS and the subgroup is exactly the 8
-//     threads of the workgroup; otherwise every thread loads the whole unit of x itself).
+//     walks them unit by unit (a k-quant super-block's scales decoded once for its 4 units): no
+//     reduction, no barrier, no workgroup memory. CPU emulations run a workgroup as SIMD lanes
+//     and pay per lane for every storage load, so x, identical for all rows, is loaded once per
+//     subgroup: with SUBGROUPS (the launcher's choice when the device's subgroups are exactly WG
+//     = 4 or 8 threads) each lane loads UV / WG vec4 of the unit and subgroupBroadcast hands
+//     them to all; otherwise every thread loads the whole unit of x itself.
 //
 // Bindings:
 //   params (uniform) M, N (rows of this part), K, nBase (first output column of this part),
@@ -28,10 +29,10 @@
 // Defines: one of W_Q8_0 / W_Q4_0 / W_Q5_0 / W_Q4_K / W_Q6_K (W_QUANT true) or W_F32 / W_F16 /
 //          W_BF16 (with F16 for native f16 unpacking); LANES (traversal); WG threads, R rows per
 //          workgroup (GPU) or per thread (LANES), MB rows of x per workgroup (1, 4 or 8);
-//          XVEC (x offset and row stride % 4 == 0); SUBGROUPS (LANES: broadcast x; needs WG == 8);
-//          UNIT64 (the library's units are 64 values: q4_k, q6_k).
+//          XVEC (x offset and row stride % 4 == 0); SUBGROUPS (LANES: broadcast x; subgroups of
+//          exactly WG threads), SG8 (WG == 8, else 4).
 // Tuning (launcher): GPU WG 64, R 4 (R * MB <= 32 values, WG * R * MB floats of workgroup memory,
-//          within 16 KiB); LANES WG 8, R 2.
+//          within 16 KiB); LANES WG 8, R 4.
 // Needs K % UNIT == 0 (32, or 256 for the k-quants: whole blocks per row).
 
 #if XVEC
@@ -80,29 +81,49 @@ fn store(n: u32, m: u32, v: f32) {
 
 #if LANES
 #if SUBGROUPS
-// The unit of x with each lane loading UV / 8 of its vec4 (lane = subgroup invocation id).
+// x shared through the subgroup (the workgroup is one subgroup of SG = WG threads): lane l loads
+// Unit entries l, l + SG, ... and subgroupBroadcast hands each to all lanes.
+fn bcast4(v: vec4<f32>) -> array<vec4<f32>, 4> {
+  return array<vec4<f32>, 4>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+}
+#if SG8
+fn bcast8(v: vec4<f32>) -> array<vec4<f32>, 8> {
+  let a = bcast4(v);
+  return array<vec4<f32>, 8>(a[0], a[1], a[2], a[3],
+    subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
+#endif
+
 fn xUnitShared(m: u32, u: u32, lane: u32) -> Unit {
   var out: Unit;
-  let a = xLoad4(m, unitK(u, lane));
-  out[0] = subgroupBroadcast(a, 0u); out[1] = subgroupBroadcast(a, 1u);
-  out[2] = subgroupBroadcast(a, 2u); out[3] = subgroupBroadcast(a, 3u);
-  out[4] = subgroupBroadcast(a, 4u); out[5] = subgroupBroadcast(a, 5u);
-  out[6] = subgroupBroadcast(a, 6u); out[7] = subgroupBroadcast(a, 7u);
-#if UNIT64
-  let b = xLoad4(m, unitK(u, lane + 8u));
-  out[8] = subgroupBroadcast(b, 0u); out[9] = subgroupBroadcast(b, 1u);
-  out[10] = subgroupBroadcast(b, 2u); out[11] = subgroupBroadcast(b, 3u);
-  out[12] = subgroupBroadcast(b, 4u); out[13] = subgroupBroadcast(b, 5u);
-  out[14] = subgroupBroadcast(b, 6u); out[15] = subgroupBroadcast(b, 7u);
+#if SG8
+  for (var c = 0u; c < UV / 8u; c++) {
+    let b = bcast8(xLoad4(m, unitK(u, c * 8u + lane)));
+    for (var l = 0u; l < 8u; l++) { out[c * 8u + l] = b[l]; }
+  }
+#else
+  for (var c = 0u; c < UV / 4u; c++) {
+    let b = bcast4(xLoad4(m, unitK(u, c * 4u + lane)));
+    for (var l = 0u; l < 4u; l++) { out[c * 4u + l] = b[l]; }
+  }
 #endif
   return out;
 }
 #endif
 
+// The x values of unit u for x row m: shared through the subgroup or loaded by every thread.
+fn xUnitOf(m: u32, u: u32, lane: u32) -> Unit {
+#if SUBGROUPS
+  return xUnitShared(m, u, lane);
+#else
+  return xUnit(m, u);
+#endif
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 #if SUBGROUPS
-        @builtin(subgroup_invocation_id) sgLane: u32, @builtin(subgroup_size) sgSize: u32,
+        @builtin(subgroup_invocation_id) sgLane: u32,
 #endif
         @builtin(local_invocation_index) lid: u32) {
 #if W_QUANT
@@ -115,22 +136,38 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var r = 0u; r < R; r++) { rows[r] = min(n0 + r * WG + lid, params.N - 1u); }
   var acc: array<f32, V>;
   for (var v = 0u; v < V; v++) { acc[v] = 0.0; }
+  // Code size matters: CPU emulations expand every storage load into a per-lane loop, and an
+  // unrolled body takes them seconds to minutes to compile. So the loops over the x rows (MB > 1)
+  // and over the units of a group run with runtime bounds (compiled once), while R stays unrolled.
+  // mc: rows of x in this workgroup (MB == 1 has its own straight path).
+  let mc = min(MB, params.M - m0);
 #if SUBGROUPS
-  let bcast = WG == 8u && sgSize == 8u;
-#endif
-  let units = params.K / UNIT;
-  for (var u = 0u; u < units; u++) {
-    var xs: array<Unit, MB>;
-    for (var m = 0u; m < MB; m++) {
-#if SUBGROUPS
-      if (bcast) { xs[m] = xUnitShared(m0 + m, u, sgLane); } else { xs[m] = xUnit(m0 + m, u); }
+  let lane = sgLane;
 #else
-      xs[m] = xUnit(m0 + m, u);
+  let lane = 0u;
 #endif
-    }
-    for (var r = 0u; r < R; r++) {
-      let wv = wUnit(rows[r], u);
-      for (var m = 0u; m < MB; m++) { acc[r * MB + m] = unitDot(wv, xs[m], acc[r * MB + m]); }
+  // ups: units per group (UPS; through min() with a runtime value, K / UNIT >= UPS, so the loop
+  // is not unrolled); a group's units share a header, a k-quant super-block's scales, read once.
+  let ups = min(UPS, params.K / UNIT);
+  let groups = params.K / (UNIT * UPS);
+  for (var g = 0u; g < groups; g++) {
+    var hdr: array<Hdr, R>;
+    for (var r = 0u; r < R; r++) { hdr[r] = wHeader(rows[r], g); }
+    for (var j = 0u; j < ups; j++) {
+      let u = g * UPS + j;
+      if (MB == 1u) {
+        // One x row: each row's unit is decoded and consumed at once (nothing held across rows).
+        let xs = xUnitOf(m0, u, lane);
+        for (var r = 0u; r < R; r++) { acc[r] = wDotH(rows[r], g, j, hdr[r], xs, acc[r]); }
+      } else {
+        // Several: the R decoded units are held while the x rows stream past them.
+        var wv: array<Unit, R>;
+        for (var r = 0u; r < R; r++) { wv[r] = wUnitH(rows[r], g, j, hdr[r]); }
+        for (var m = 0u; m < mc; m++) {
+          let xs = xUnitOf(m0 + m, u, lane);
+          for (var r = 0u; r < R; r++) { acc[r * MB + m] = unitDot(wv[r], xs, acc[r * MB + m]); }
+        }
+      }
     }
   }
   for (var r = 0u; r < R; r++) {

@@ -16,8 +16,12 @@
 //         256 j + 128 h + 32 g + 16 lh + 4 i .. + 3, from ql bytes 64 h + 16 lh (+ 32), qh bytes
 //         32 h + 16 lh and scales 8 h + lh + 2 g.
 // Provides (define W_Q4_K / W_Q6_K, exactly one true):
-//   const UNIT = 64u, UV = 16u; alias Unit = array<vec4<f32>, UV>
-//   wUnit(n, u) -> Unit (only with W_UNITS), unitK(u, i) -> column of Unit[i].x,
+//   const UNIT = 64u, UV = 16u, UPS = 4u (units per super-block); alias Unit = array<vec4<f32>, UV>
+//   Hdr: the super-block's decoded scales (q4_k: fl(d * sc) and fl(dmin * m) of its 8 sub-blocks;
+//   q6_k: fl(d * sc) of its 16 groups), loaded and decoded once for the 4 units that share them
+//   wHeader(n, g) -> Hdr of super-block g of row n; wUnitH(n, g, j, h) -> Unit j of super-block g;
+//   wUnit(n, u) -> Unit; wDotH(n, g, j, h, xv, acc) -> acc + dot(unit, xv), decoded and consumed
+//   a 16-byte word at a time (the four only with W_UNITS); unitK(u, i) -> column of Unit[i].x;
 //   wLoad4(n, k) -> values k .. k + 3 (k % 4 == 0)
 // Needs: bindings `wu: array<u32>` and, with W_UNITS (wUnit), `wq: array<vec4<u32>>` (the same buffer as
 // 16-byte words; the blocks are whole 16-byte words, q6_k's d section is read through `wu`);
@@ -25,7 +29,12 @@
 
 const UNIT: u32 = 64u;
 const UV: u32 = 16u;
+const UPS: u32 = 4u;
 alias Unit = array<vec4<f32>, 16>;
+
+#if W_UNITS
+fn wUnit(n: u32, u: u32) -> Unit { return wUnitH(n, u / 4u, u % 4u, wHeader(n, u / 4u)); }
+#endif
 
 const BYTE_SHIFTS = vec4<u32>(0u, 8u, 16u, 24u);
 
@@ -60,21 +69,50 @@ fn q4kWord(u: u32, sh: u32, d1: f32, m1: f32) -> vec4<f32> {
 }
 
 #if W_UNITS
-fn wUnit(n: u32, u: u32) -> Unit {
-  let b = n * (params.K / 256u) + u / 4u;
-  let g = u % 4u;
-  let h = wq[9u * b];
+struct Hdr { d: array<f32, 8>, m: array<f32, 8> }
+
+fn wHeader(n: u32, g: u32) -> Hdr {
+  let h = wq[9u * (n * (params.K / 256u) + g)];
   let dd = unpack2x16float(h.x);
-  let s0 = scaleMinK4(h, 2u * g);
-  let s1 = scaleMinK4(h, 2u * g + 1u);
-  let d0 = dd.x * s0.x; let m0 = dd.y * s0.y;
-  let d1 = dd.x * s1.x; let m1 = dd.y * s1.y;
-  let a = wq[9u * b + 1u + 2u * g];
-  let c = wq[9u * b + 2u + 2u * g];
+  var out: Hdr;
+  for (var s = 0u; s < 8u; s++) {
+    let sm = scaleMinK4(h, s);
+    out.d[s] = dd.x * sm.x;
+    out.m[s] = dd.y * sm.y;
+  }
+  return out;
+}
+
+// Unit j: sub-blocks 2j (low nibbles of qs bytes 32j .. 32j + 31) and 2j + 1 (high nibbles).
+fn wUnitH(n: u32, g: u32, j: u32, h: Hdr) -> Unit {
+  let b = n * (params.K / 256u) + g;
+  let d0 = h.d[2u * j]; let m0 = h.m[2u * j];
+  let d1 = h.d[2u * j + 1u]; let m1 = h.m[2u * j + 1u];
+  let a = wq[9u * b + 1u + 2u * j];
+  let c = wq[9u * b + 2u + 2u * j];
   return Unit(q4kWord(a.x, 0u, d0, m0), q4kWord(a.y, 0u, d0, m0), q4kWord(a.z, 0u, d0, m0), q4kWord(a.w, 0u, d0, m0),
               q4kWord(c.x, 0u, d0, m0), q4kWord(c.y, 0u, d0, m0), q4kWord(c.z, 0u, d0, m0), q4kWord(c.w, 0u, d0, m0),
               q4kWord(a.x, 4u, d1, m1), q4kWord(a.y, 4u, d1, m1), q4kWord(a.z, 4u, d1, m1), q4kWord(a.w, 4u, d1, m1),
               q4kWord(c.x, 4u, d1, m1), q4kWord(c.y, 4u, d1, m1), q4kWord(c.z, 4u, d1, m1), q4kWord(c.w, 4u, d1, m1));
+}
+#endif
+
+#if W_UNITS
+fn wDotH(n: u32, g: u32, j: u32, h: Hdr, xv: Unit, acc: f32) -> f32 {
+  let b = n * (params.K / 256u) + g;
+  let d0 = h.d[2u * j]; let m0 = h.m[2u * j];
+  let d1 = h.d[2u * j + 1u]; let m1 = h.m[2u * j + 1u];
+  let a = wq[9u * b + 1u + 2u * j];
+  var s = q4kWord(a.x, 0u, d0, m0) * xv[0];
+  s = fma(q4kWord(a.y, 0u, d0, m0), xv[1], s); s = fma(q4kWord(a.z, 0u, d0, m0), xv[2], s); s = fma(q4kWord(a.w, 0u, d0, m0), xv[3], s);
+  s = fma(q4kWord(a.x, 4u, d1, m1), xv[8], s); s = fma(q4kWord(a.y, 4u, d1, m1), xv[9], s);
+  s = fma(q4kWord(a.z, 4u, d1, m1), xv[10], s); s = fma(q4kWord(a.w, 4u, d1, m1), xv[11], s);
+  let c = wq[9u * b + 2u + 2u * j];
+  s = fma(q4kWord(c.x, 0u, d0, m0), xv[4], s); s = fma(q4kWord(c.y, 0u, d0, m0), xv[5], s);
+  s = fma(q4kWord(c.z, 0u, d0, m0), xv[6], s); s = fma(q4kWord(c.w, 0u, d0, m0), xv[7], s);
+  s = fma(q4kWord(c.x, 4u, d1, m1), xv[12], s); s = fma(q4kWord(c.y, 4u, d1, m1), xv[13], s);
+  s = fma(q4kWord(c.z, 4u, d1, m1), xv[14], s); s = fma(q4kWord(c.w, 4u, d1, m1), xv[15], s);
+  return acc + ((s.x + s.y) + (s.z + s.w));
 }
 #endif
 
@@ -113,23 +151,41 @@ fn q6Sc(s: vec4<u32>, i: u32) -> f32 {
 }
 
 #if W_UNITS
-fn wUnit(n: u32, u: u32) -> Unit {
-  let b = n * (params.K / 256u) + u / 4u;
-  let h = (u / 2u) % 2u;
-  let lh = u % 2u;
-  let base = 13u * b;
+struct Hdr { s: array<f32, 16> }
+
+fn wHeader(n: u32, g: u32) -> Hdr {
+  let b = n * (params.K / 256u) + g;
   let d = q6Scale(b);
+  let sc = wq[13u * b + 12u];
+  var out: Hdr;
+  for (var i = 0u; i < 16u; i++) { out.s[i] = d * q6Sc(sc, i); }
+  return out;
+}
+
+// Unit j = 2 h + lh of the super-block: half h, l in 16 lh .. 16 lh + 15, values l + 32 g' (g' = 0..3).
+fn wUnitH(n: u32, g: u32, j: u32, hd: Hdr) -> Unit {
+  let b = n * (params.K / 256u) + g;
+  let h = j / 2u;
+  let lh = j % 2u;
+  let base = 13u * b;
   let qa = wq[base + 4u * h + lh];        // ql bytes 64h + 16lh ..      : values l (low), l + 64 (high)
   let qb = wq[base + 4u * h + 2u + lh];   // ql bytes 64h + 32 + 16lh .. : values l + 32 (low), l + 96 (high)
   let qh = wq[base + 8u + 2u * h + lh];   // qh bytes 32h + 16lh ..
-  let sc = wq[base + 12u];
   let si = 8u * h + lh;
-  let s0 = d * q6Sc(sc, si); let s1 = d * q6Sc(sc, si + 2u);
-  let s2 = d * q6Sc(sc, si + 4u); let s3 = d * q6Sc(sc, si + 6u);
+  let s0 = hd.s[si]; let s1 = hd.s[si + 2u]; let s2 = hd.s[si + 4u]; let s3 = hd.s[si + 6u];
   return Unit(q6Word(qa.x, 0u, qh.x, 0u, s0), q6Word(qa.y, 0u, qh.y, 0u, s0), q6Word(qa.z, 0u, qh.z, 0u, s0), q6Word(qa.w, 0u, qh.w, 0u, s0),
               q6Word(qb.x, 0u, qh.x, 2u, s1), q6Word(qb.y, 0u, qh.y, 2u, s1), q6Word(qb.z, 0u, qh.z, 2u, s1), q6Word(qb.w, 0u, qh.w, 2u, s1),
               q6Word(qa.x, 4u, qh.x, 4u, s2), q6Word(qa.y, 4u, qh.y, 4u, s2), q6Word(qa.z, 4u, qh.z, 4u, s2), q6Word(qa.w, 4u, qh.w, 4u, s2),
               q6Word(qb.x, 4u, qh.x, 6u, s3), q6Word(qb.y, 4u, qh.y, 6u, s3), q6Word(qb.z, 4u, qh.z, 6u, s3), q6Word(qb.w, 4u, qh.w, 6u, s3));
+}
+#endif
+
+#if W_UNITS
+fn wDotH(n: u32, g: u32, j: u32, hd: Hdr, xv: Unit, acc: f32) -> f32 {
+  let u = wUnitH(n, g, j, hd); // the 6-bit values need all three words: nothing to interleave
+  var s = u[0] * xv[0];
+  for (var i = 1u; i < 16u; i++) { s = fma(u[i], xv[i], s); }
+  return acc + ((s.x + s.y) + (s.z + s.w));
 }
 #endif
 

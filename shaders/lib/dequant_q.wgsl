@@ -8,9 +8,14 @@
 // reference on the dequantized weights only by their f32 accumulation.
 //
 // Provides (for the kernels that include it; define W_Q8_0 / W_Q4_0 / W_Q5_0, exactly one true):
-//   const UNIT = 32u, UV = 8u; alias Unit = array<vec4<f32>, UV>
-//   wUnit(n, u) -> Unit          values 32u .. 32u + 31 of row n (only with W_UNITS; needs binding
-//                                `wq: array<vec4<u32>>`)
+//   const UNIT = 32u, UV = 8u, UPS = 1u; alias Unit = array<vec4<f32>, UV>; alias Hdr = f32
+//   wHeader(n, g) -> Hdr         what units g * UPS .. + UPS - 1 of row n share (the block scale)
+//   wUnitH(n, g, j, h) -> Unit   values of unit u = g * UPS + j (columns 32u .. 32u + 31) of row n
+//   wUnit(n, u) -> Unit          the same with its own header
+//   wDotH(n, g, j, h, xv, acc)   acc + dot(unit, xv), decoding and consuming one 16-byte word at a
+//                                time (short live ranges: CPU emulations spill a materialized Unit)
+//                                (wHeader, wUnitH, wUnit, wDotH only with W_UNITS; they need
+//                                binding `wq: array<vec4<u32>>`)
 //   unitK(u, i) -> u32           column of Unit[i].x (4 consecutive columns per vec4)
 //   wLoad4(n, k) -> vec4<f32>    values k .. k + 3 of row n, k % 4 == 0 (needs only `wu`)
 // Needs: bindings `wu: array<u32>` (the part as words) and, with W_UNITS (wUnit), `wq: array<vec4<u32>>` (the
@@ -19,7 +24,14 @@
 
 const UNIT: u32 = 32u;
 const UV: u32 = 8u;
+const UPS: u32 = 1u;
 alias Unit = array<vec4<f32>, 8>;
+alias Hdr = f32;
+
+#if W_UNITS
+fn wHeader(n: u32, g: u32) -> Hdr { return blockScale(n * (params.K / 32u) + g); }
+fn wUnit(n: u32, u: u32) -> Unit { return wUnitH(n, u, 0u, wHeader(n, u)); }
+#endif
 
 // f16 scale of block b (two per word, block 2i in the low half).
 fn blockScale(b: u32) -> f32 {
@@ -38,13 +50,25 @@ fn q8Word(u: u32, d: f32) -> vec4<f32> {
 }
 
 #if W_UNITS
-fn wUnit(n: u32, u: u32) -> Unit {
-  let b = n * (params.K / 32u) + u;
-  let d = blockScale(b);
+fn wUnitH(n: u32, g: u32, j: u32, d: Hdr) -> Unit {
+  let b = n * (params.K / 32u) + g;
   let a = wq[2u * b];
   let c = wq[2u * b + 1u];
   return Unit(q8Word(a.x, d), q8Word(a.y, d), q8Word(a.z, d), q8Word(a.w, d),
               q8Word(c.x, d), q8Word(c.y, d), q8Word(c.z, d), q8Word(c.w, d));
+}
+#endif
+
+#if W_UNITS
+fn wDotH(n: u32, g: u32, j: u32, d: Hdr, xv: Unit, acc: f32) -> f32 {
+  let b = n * (params.K / 32u) + g;
+  let a = wq[2u * b];
+  var s = q8Word(a.x, d) * xv[0];
+  s = fma(q8Word(a.y, d), xv[1], s); s = fma(q8Word(a.z, d), xv[2], s); s = fma(q8Word(a.w, d), xv[3], s);
+  let c = wq[2u * b + 1u];
+  s = fma(q8Word(c.x, d), xv[4], s); s = fma(q8Word(c.y, d), xv[5], s);
+  s = fma(q8Word(c.z, d), xv[6], s); s = fma(q8Word(c.w, d), xv[7], s);
+  return acc + ((s.x + s.y) + (s.z + s.w));
 }
 #endif
 
@@ -62,13 +86,24 @@ fn q4Word(u: u32, sh: u32, d: f32) -> vec4<f32> {
 }
 
 #if W_UNITS
-fn wUnit(n: u32, u: u32) -> Unit {
-  let b = n * (params.K / 32u) + u;
-  let d = blockScale(b);
+fn wUnitH(n: u32, g: u32, j: u32, d: Hdr) -> Unit {
+  let b = n * (params.K / 32u) + g;
   let q = wq[b];
   // Word i holds bytes 4i .. 4i + 3: low nibbles are values 4i .., high nibbles 16 + 4i ...
   return Unit(q4Word(q.x, 0u, d), q4Word(q.y, 0u, d), q4Word(q.z, 0u, d), q4Word(q.w, 0u, d),
               q4Word(q.x, 4u, d), q4Word(q.y, 4u, d), q4Word(q.z, 4u, d), q4Word(q.w, 4u, d));
+}
+#endif
+
+#if W_UNITS
+fn wDotH(n: u32, g: u32, j: u32, d: Hdr, xv: Unit, acc: f32) -> f32 {
+  let b = n * (params.K / 32u) + g;
+  let q = wq[b];
+  var s = q4Word(q.x, 0u, d) * xv[0];
+  s = fma(q4Word(q.y, 0u, d), xv[1], s); s = fma(q4Word(q.z, 0u, d), xv[2], s); s = fma(q4Word(q.w, 0u, d), xv[3], s);
+  s = fma(q4Word(q.x, 4u, d), xv[4], s); s = fma(q4Word(q.y, 4u, d), xv[5], s);
+  s = fma(q4Word(q.z, 4u, d), xv[6], s); s = fma(q4Word(q.w, 4u, d), xv[7], s);
+  return acc + ((s.x + s.y) + (s.z + s.w));
 }
 #endif
 
@@ -88,13 +123,26 @@ fn q5Word(u: u32, sh: u32, qh: u32, h: u32, d: f32) -> vec4<f32> {
 }
 
 #if W_UNITS
-fn wUnit(n: u32, u: u32) -> Unit {
-  let b = n * (params.K / 32u) + u;
-  let d = blockScale(b);
+fn wUnitH(n: u32, g: u32, j: u32, d: Hdr) -> Unit {
+  let b = n * (params.K / 32u) + g;
   let qh = wu[params.qhWord + b];
   let q = wq[b];
   return Unit(q5Word(q.x, 0u, qh, 0u, d), q5Word(q.y, 0u, qh, 4u, d), q5Word(q.z, 0u, qh, 8u, d), q5Word(q.w, 0u, qh, 12u, d),
               q5Word(q.x, 4u, qh, 16u, d), q5Word(q.y, 4u, qh, 20u, d), q5Word(q.z, 4u, qh, 24u, d), q5Word(q.w, 4u, qh, 28u, d));
+}
+#endif
+
+#if W_UNITS
+fn wDotH(n: u32, g: u32, j: u32, d: Hdr, xv: Unit, acc: f32) -> f32 {
+  let b = n * (params.K / 32u) + g;
+  let qh = wu[params.qhWord + b];
+  let q = wq[b];
+  var s = q5Word(q.x, 0u, qh, 0u, d) * xv[0];
+  s = fma(q5Word(q.y, 0u, qh, 4u, d), xv[1], s); s = fma(q5Word(q.z, 0u, qh, 8u, d), xv[2], s);
+  s = fma(q5Word(q.w, 0u, qh, 12u, d), xv[3], s); s = fma(q5Word(q.x, 4u, qh, 16u, d), xv[4], s);
+  s = fma(q5Word(q.y, 4u, qh, 20u, d), xv[5], s); s = fma(q5Word(q.z, 4u, qh, 24u, d), xv[6], s);
+  s = fma(q5Word(q.w, 4u, qh, 28u, d), xv[7], s);
+  return acc + ((s.x + s.y) + (s.z + s.w));
 }
 #endif
 

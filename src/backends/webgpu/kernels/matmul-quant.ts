@@ -90,18 +90,28 @@ export function gemvUnit(dtype: DType): number {
   return dtype === 'q4_k' || dtype === 'q6_k' ? 64 : 32;
 }
 
+/**
+ * Whether every subgroup of this device has exactly `n` invocations (adapter info's subgroup size
+ * range, where the platform reports it), so a workgroup of n threads is one subgroup.
+ */
+function subgroupSizeIs(ctx: GpuContext, n: number): boolean {
+  if (!ctx.features.subgroups) return false;
+  const info = (ctx.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  return info?.subgroupMinSize === n && info?.subgroupMaxSize === n;
+}
+
 /** The two traversals of shaders/gemv_q.wgsl. */
 export type GemvTraversal = 'gpu' | 'lanes';
 
 export interface UnitGemvTuning { wg: number; rows: number }
 /**
  * GPUs: 64 threads split each row into units (neighbouring threads, neighbouring units), 4 rows per
- * workgroup. CPU emulations: 8 threads (one SIMD vector, one subgroup) own 2 rows each, so
- * each storage load feeds 8 lanes of useful work and x is loaded once per subgroup.
+ * workgroup. CPU emulations: 8 threads (one SIMD vector, one subgroup) own 4 rows each, so
+ * each storage load feeds 8 lanes of useful work and x is loaded once per subgroup for 32 rows.
  */
 export const UNIT_GEMV_TUNING: Record<GemvTraversal, UnitGemvTuning> = {
   gpu: { wg: 64, rows: 4 },
-  lanes: { wg: 8, rows: 2 },
+  lanes: { wg: 8, rows: 4 },
 };
 
 export interface UnitGemvCall {
@@ -147,9 +157,9 @@ export async function unitGemv(ctx: GpuContext, c: UnitGemvCall): Promise<void> 
   const defines: Record<string, DefineValue> = {
     ...formatDefines(w.dtype, c.nativeF16),
     W_UNITS: true,
-    UNIT64: unit === 64,
     LANES: c.traversal === 'lanes',
-    SUBGROUPS: c.traversal === 'lanes' && t.wg === 8 && ctx.features.subgroups,
+    SUBGROUPS: c.traversal === 'lanes' && (t.wg === 4 || t.wg === 8) && subgroupSizeIs(ctx, t.wg),
+    SG8: t.wg === 8,
     XVEC: c.xOffset % 4 === 0 && c.xRowStride % 4 === 0,
     WG: t.wg, R: rows, MB: mb,
   };

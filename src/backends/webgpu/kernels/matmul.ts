@@ -100,11 +100,12 @@ const GEMV_SOFTWARE: GemvTuning = { wg: 32, rows: 32 };
 
 /**
  * 'gemv': the device's GEMV (shaders/gemv.wgsl for 16/32-bit weights; shaders/gemv_q.wgsl for
- * quantized ones, and for 16/32-bit ones with K % 32 == 0 under software tuning); 'gemv-gpu' /
- * 'gemv-lanes' force a traversal of shaders/gemv_q.wgsl (its GPU and software variants);
- * 'gemm' the device's GEMM, 'gemm-tiled' / 'gemm-blocked' a forced one.
+ * quantized ones, and for 16/32-bit ones with K % 32 == 0 under software tuning); 'gemv-split'
+ * forces shaders/gemv.wgsl (16/32-bit only), 'gemv-gpu' / 'gemv-lanes' a traversal of
+ * shaders/gemv_q.wgsl (its GPU and software variants); 'gemm' the device's GEMM, 'gemm-tiled' /
+ * 'gemm-blocked' a forced one.
  */
-export type MatmulPath = 'gemv' | 'gemv-gpu' | 'gemv-lanes' | 'gemm' | 'gemm-tiled' | 'gemm-blocked';
+export type MatmulPath = 'gemv' | 'gemv-split' | 'gemv-gpu' | 'gemv-lanes' | 'gemm' | 'gemm-tiled' | 'gemm-blocked';
 
 export interface MatmulArgs {
   /** Activations f32 [M, xRowStride] starting at element xOffset (a row may be a slice of a wider row). */
@@ -145,6 +146,10 @@ function dtypeDefines(dtype: DType, nativeF16: boolean): Record<string, DefineVa
  * weights several times faster than gemv.wgsl (see bench/kernels-matmul.ts).
  */
 function unitTraversal(ctx: GpuContext, dtype: DType, K: number, path: MatmulPath): GemvTraversal | undefined {
+  if (path === 'gemv-split') {
+    if (isQuantDType(dtype)) throw new UnsupportedError(`matmul: shaders/gemv.wgsl reads 16/32-bit weights only, not ${dtype}`);
+    return undefined;
+  }
   if (path === 'gemv-gpu') return 'gpu';
   if (path === 'gemv-lanes') return 'lanes';
   if (isQuantDType(dtype)) return ctx.softwareTuning ? 'lanes' : 'gpu';
@@ -212,7 +217,7 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   // Bind only the rows touched (window offsets keep the element offsets' residues mod 4, as XVEC needs).
   const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + K);
   const yw = window(ctx, args.y, yOffset, yOffset + (M - 1) * yRowStride + N);
-  if (path === 'gemv' || path === 'gemv-gpu' || path === 'gemv-lanes') {
+  if (path === 'gemv' || path === 'gemv-split' || path === 'gemv-gpu' || path === 'gemv-lanes') {
     const traversal = unitTraversal(ctx, w.dtype, K, path);
     if (traversal) {
       if (M > GEMV_MAX_M) throw new UnsupportedError(`matmul: the unit GEMV serves M <= ${GEMV_MAX_M}, got M = ${M}`);
