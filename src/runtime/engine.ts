@@ -176,6 +176,14 @@ export class Engine {
           cache.position = 70;
           await this.runArgmax(cache, [0]);
         }
+        // A batched step of several sequences (positions table, fused multi-sequence decode).
+        cache.reset();
+        const other = this.createCache();
+        try {
+          await this.runBatch([{ cache, ids: [0], want: 'argmax' }, { cache: other, ids: [0, 0], want: 'logits' }]);
+        } finally {
+          other.dispose();
+        }
       } finally {
         cache.dispose();
       }

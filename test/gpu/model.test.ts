@@ -136,11 +136,16 @@ test('model: every kernel variant is built at load; none compiles while running 
       await model.generate(randomIds(61, V, 2), { maxNewTokens: 9, eosTokenIds: [] });
       await model.generate(randomIds(3, V, 3), { maxNewTokens: 3, doSample: true, temperature: 0.9, topK: 5, seed: 4, eosTokenIds: [] });
       const s = model.createSession();
+      const s2 = model.createSession();
       try {
         for (const n of [1, 3, 7]) await s.append(randomIds(n, V, n));
         await s.generate([5], { maxNewTokens: 2, eosTokenIds: [] });
+        // Batched steps: decode tokens of two sequences, then a prefill piece beside a decode token.
+        await model.engine.runBatch([{ cache: s.cache, ids: [3], want: 'argmax' }, { cache: s2.cache, ids: [4], want: 'argmax' }]);
+        await model.engine.runBatch([{ cache: s.cache, ids: [3], want: 'logits' }, { cache: s2.cache, ids: randomIds(6, V, 9), want: 'logits' }]);
       } finally {
         s.dispose();
+        s2.dispose();
       }
       assert.is(model.ctx.compiledKernels - before, 0, `${fx.name}: shaders compiled after load`);
     } finally {
