@@ -1,6 +1,7 @@
 // The public API: loadModel → MambaModel with forward, generate, sessions, memoryStats, dispose.
 import { GpuContext, type DeviceOptions } from './backends/webgpu/context.ts';
 import { WebGpuBackend } from './backends/webgpu/backend.ts';
+import { WasmBackend, type WasmBackendOptions } from './backends/wasm/backend.ts';
 import type { Backend, BackendKind, KvDType, MemoryStats } from './backends/backend.ts';
 import type { ModelConfig } from './models/config.ts';
 import type { QuantizeMode } from './quant/formats.ts';
@@ -10,7 +11,7 @@ import { Zamba2Runner } from './models/zamba2.ts';
 import { Mamba2Runner } from './models/mamba2.ts';
 import { Engine, type ScanChoice } from './runtime/engine.ts';
 import { Session, type GenerateOptions, type GenerateStats } from './runtime/session.ts';
-import { AbortError, InputError, MambaScanError, UnsupportedError } from './errors.ts';
+import { AbortError, DeviceError, InputError, MambaScanError, UnsupportedError } from './errors.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
@@ -42,6 +43,8 @@ export interface LoadModelOptions {
   backend?: 'webgpu' | 'wasm' | 'auto' | Backend;
   /** WebGPU only: an existing context (shared, not destroyed by dispose) or options for a new one. */
   device?: GpuContext | DeviceOptions;
+  /** Wasm only (backend 'wasm', or 'auto' without an adapter): threads, relaxed SIMD, memory cap. */
+  wasm?: WasmBackendOptions;
   /** Storage of the attention KV cache (default: f16 where the backend supports it natively, else f32). */
   kvDtype?: KvDType;
   /** Refuse to load (OutOfMemoryError) unless weights + state + KV + scratch fit in this many bytes. */
@@ -342,9 +345,17 @@ async function openBackend(opts: LoadModelOptions): Promise<{ be: Backend; ownsB
   if (choice !== 'webgpu' && choice !== 'wasm' && choice !== 'auto') {
     throw new InputError(`backend must be 'webgpu', 'wasm', 'auto' or a Backend, got ${JSON.stringify(choice)}`);
   }
-  if (choice === 'wasm') throw new UnsupportedError("backend 'wasm' is not available yet");
+  if (choice === 'wasm') return { be: await WasmBackend.create(opts.wasm), ownsBackend: true };
   if (opts.device instanceof GpuContext) return { be: new WebGpuBackend(opts.device, false), ownsBackend: true };
-  return { be: await WebGpuBackend.create(opts.device), ownsBackend: true };
+  if (choice === 'webgpu') return { be: await WebGpuBackend.create(opts.device), ownsBackend: true };
+  // auto: WebGPU when an adapter and a device can be had; otherwise (no navigator.gpu, no Dawn
+  // module, no Vulkan driver, a refused device) the CPU.
+  try {
+    return { be: await WebGpuBackend.create(opts.device), ownsBackend: true };
+  } catch (e) {
+    if (!(e instanceof DeviceError)) throw e;
+    return { be: await WasmBackend.create(opts.wasm), ownsBackend: true };
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 //    and the results do not depend on threadCount.
 export { abiVersion, heapBase, relaxedSimd } from './info';
 export { embedding, gemm, gemmScratchBytes, gemv, weightBlock } from './matmul';
-export { gatedRmsnorm, rmsnorm } from './norm';
+export { gatedRmsnorm, rmsnorm, rmsnormAdd } from './norm';
 export { add, argmax, geluGate, storeRows } from './elementwise';
 export { rope } from './rope';
 export { conv1d } from './conv1d';

@@ -51,6 +51,30 @@ export function rmsnorm(x: usize, x2: usize, w: usize, out: usize, T: i32, H: i3
 }
 
 /**
+ * out[t, :] = r / sqrt(mean(r^2) + eps) * w with r = x[t] + a[t] (a hybrid layer's norm of x + t;
+ * the sum is parked in out, never stored elsewhere). x, a, out [T, H]; w [H]; out must not overlap
+ * x or a. Threads split the rows.
+ */
+export function rmsnormAdd(x: usize, a: usize, w: usize, out: usize, T: i32, H: i32, eps: f32, ti: i32, tc: i32): void {
+  const t1 = splitLo(T, ti + 1, tc);
+  for (let t = splitLo(T, ti, tc); t < t1; t++) {
+    const ro = (<usize>t * <usize>H) << 2;
+    const xr = x + ro, ar = a + ro, orow = out + ro;
+    let i = 0;
+    for (; i + 4 <= H; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(orow + o, f32x4.add(v128.load(xr + o), v128.load(ar + o)));
+    }
+    for (; i < H; i++) {
+      const o = <usize>i << 2;
+      store<f32>(orow + o, load<f32>(xr + o) + load<f32>(ar + o));
+    }
+    const inv: f32 = 1.0 / Mathf.sqrt(sumSquares(orow, H) / <f32>H + eps);
+    scaleRow(orow, w, orow, H, inv);
+  }
+}
+
+/**
  * Gated grouped RMSNorm (SPEC.md §Mixer step 6): g = y * silu(z); out = g / sqrt(mean_group(g^2)
  * + eps) * w over groups of groupSize channels. y, out [T, D]; z(t, c) at z + 4 (t zRowStride + c);
  * w [D]. out must not overlap y or z. Threads split the (t, group) pairs; g is parked in out.

@@ -32,7 +32,7 @@ const ABI_VERSION = 1;
 
 /** Export names the pool may call (the kernels; not the info functions). */
 export const KERNEL_NAMES = [
-  'gemv', 'gemm', 'embedding', 'rmsnorm', 'gatedRmsnorm', 'add', 'geluGate', 'storeRows',
+  'gemv', 'gemm', 'embedding', 'rmsnorm', 'rmsnormAdd', 'gatedRmsnorm', 'add', 'geluGate', 'storeRows',
   'rope', 'conv1d', 'ssmScan', 'attention', 'argmax',
 ] as const;
 
@@ -99,6 +99,16 @@ export class WasmKernels {
   private readonly ropeTables = new Map<string, WasmBuffer>();
   private closed = false;
   private readonly minWork: number;
+  /** Calls collected by batch() (run as one job when it ends). */
+  private pending: KernelCall[] | undefined;
+  private pendingWork = 0;
+  /**
+   * Validate every op but run no kernel (the backend's compileOnly): arguments are checked and
+   * scratch is sized as for a real call, outputs are left as they are.
+   */
+  dryRun = false;
+  /** Kernel calls (per op and part, not per thread) and jobs (one barrier each) run so far. */
+  readonly calls = { kernels: 0, jobs: 0 };
 
   private constructor(heap: WasmHeap, variant: KernelVariant, features: WasmFeatures,
     exports: Record<string, unknown>, readonly executor: Executor, minWork: number) {
@@ -196,7 +206,39 @@ export class WasmKernels {
   }
 
   private run(calls: KernelCall[], work: number): void {
+    if (this.dryRun || calls.length === 0) return;
+    if (this.pending) {
+      this.pending.push(...calls);
+      this.pendingWork += work;
+      return;
+    }
+    this.calls.kernels += calls.length;
+    this.calls.jobs++;
     this.executor.run(calls, work >= this.minWork);
+  }
+
+  /**
+   * Runs the ops `fn` issues as one job (one barrier): they must be independent of each other
+   * (no op reads what another one writes), e.g. the conv1d of several sequences. Nested calls join
+   * the outer batch. If `fn` throws, nothing it collected runs.
+   */
+  batch(fn: () => void): void {
+    if (this.pending) { fn(); return; }
+    this.pending = [];
+    this.pendingWork = 0;
+    let calls: KernelCall[];
+    try {
+      fn();
+      calls = this.pending;
+    } finally {
+      this.pending = undefined;
+    }
+    this.run(calls, this.pendingWork);
+  }
+
+  /** Bytes of GEMM scratch one thread needs for rows of K values (the `gemmScratch` buffer holds threads × this). */
+  gemmScratchStride(K: number): number {
+    return Math.ceil((this.x.gemmScratchBytes as (k: number) => number)(K) / 64) * 64;
   }
 
   private weight(op: string, w: WasmTensor, K?: number): { N: number; K: number; fmt: number } {
@@ -223,8 +265,13 @@ export class WasmKernels {
     return { N, K: Kw, fmt: FORMAT_CODE[w.dtype] };
   }
 
-  private gemmScratch(K: number): { ptr: number; stride: number } {
-    const stride = Math.ceil((this.x.gemmScratchBytes as (k: number) => number)(K) / 64) * 64;
+  private gemmScratch(K: number, given?: WasmBuffer): { ptr: number; stride: number } {
+    const stride = this.gemmScratchStride(K);
+    if (given) {
+      this.live('matmul gemmScratch', given);
+      if (given.size < stride * this.threads) throw new InputError(`matmul: gemmScratch holds ${given.size} bytes, K ${K} on ${this.threads} threads needs ${stride * this.threads}`);
+      return { ptr: given.ptr, stride };
+    }
     if (!this.scratch || stride > this.scratchStride) {
       if (this.scratch) this.heap.free(this.scratch);
       this.scratch = this.heap.alloc('scratch:gemm', stride * this.threads);
@@ -239,6 +286,8 @@ export class WasmKernels {
   matmul(a: {
     x: WasmBuffer; xOffset?: number; xRowStride?: number; M: number; w: WasmTensor;
     y: WasmBuffer; yOffset?: number; yRowStride?: number; accumulate?: boolean; path?: 'gemv' | 'gemm';
+    /** The GEMM path's per-thread scratch (threads × gemmScratchStride(K) bytes); default: the wrapper's own. */
+    gemmScratch?: WasmBuffer;
   }): void {
     const op = `matmul(${a.w?.name})`;
     const { N, K, fmt } = this.weight(op, a.w);
@@ -249,7 +298,7 @@ export class WasmKernels {
     if (M === 0 || N === 0) return;
     this.disjoint(op, ['y', ys], ['x', xs]);
     if (K === 0) {
-      if (!a.accumulate) for (let m = 0; m < M; m++) this.heap.f32(a.y, (a.yOffset ?? 0) + m * yRowStride, N).fill(0);
+      if (!a.accumulate && !this.dryRun) for (let m = 0; m < M; m++) this.heap.f32(a.y, (a.yOffset ?? 0) + m * yRowStride, N).fill(0);
       return;
     }
     const path = a.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
@@ -262,7 +311,7 @@ export class WasmKernels {
         calls.push({ fn: 'gemv', args: [fmt, xs.ptr, xRowStride, M, p.buffer.ptr, p.rows, K, ys.ptr + 4 * p.rowStart, yRowStride, acc] });
       }
     } else {
-      const s = this.gemmScratch(K);
+      const s = this.gemmScratch(K, a.gemmScratch);
       for (const p of a.w.parts) {
         if (p.rows === 0) continue;
         calls.push({ fn: 'gemm', args: [fmt, xs.ptr, xRowStride, M, p.buffer.ptr, p.rows, K, ys.ptr + 4 * p.rowStart, yRowStride, acc, s.ptr],
@@ -288,9 +337,20 @@ export class WasmKernels {
   }
 
   /** out = RMSNorm(x or concat(x, x2)) * weight, row by row (RmsNormOp). */
-  rmsNorm(a: { x: WasmBuffer; x2?: WasmBuffer; weight: WasmBuffer; out: WasmBuffer; T: number; H: number; eps: number }): void {
+  rmsNorm(a: { x: WasmBuffer; x2?: WasmBuffer; add?: WasmBuffer; weight: WasmBuffer; out: WasmBuffer; T: number; H: number; eps: number }): void {
     const T = int('rmsNorm T', a.T), H = int('rmsNorm H', a.H, 1);
     if (!(a.eps >= 0)) throw new InputError(`rmsNorm: eps must be >= 0, got ${a.eps}`);
+    if (a.add) {
+      if (a.x2) throw new InputError('rmsNorm: x2 (concat) and add (sum) exclude each other');
+      const x = this.whole('rmsNorm x', a.x, T * H);
+      const ad = this.whole('rmsNorm add', a.add, T * H);
+      const w = this.whole('rmsNorm weight', a.weight, H);
+      const out = this.whole('rmsNorm out', a.out, T * H);
+      if (T === 0) return;
+      this.disjoint('rmsNorm', ['out', out], ['x', x], ['add', ad]);
+      this.run([{ fn: 'rmsnormAdd', args: [x.ptr, ad.ptr, w.ptr, out.ptr, T, H, a.eps] }], T * H * 4);
+      return;
+    }
     const W = a.x2 ? 2 * H : H;
     const x = this.whole('rmsNorm x', a.x, T * H);
     const x2 = a.x2 ? this.whole('rmsNorm x2', a.x2, T * H) : x;
@@ -340,7 +400,9 @@ export class WasmKernels {
 
   /** Causal depthwise conv1d + bias + SiLU over T inputs, advancing the conv state ring (Conv1dOp). */
   conv1d(a: { T: number; channels: number; kernelSize: number; input: WasmStrided; weight: WasmBuffer; bias: WasmBuffer;
-    convState: WasmBuffer; pos0: number; out: WasmBuffer }): void {
+    convState: WasmBuffer; pos0: number; out: WasmBuffer;
+    /** out rows start at this row of `out` (default 0). */
+    outRow?: number }): void {
     const T = int('conv1d T', a.T, 1), C = int('conv1d channels', a.channels, 1), K = int('conv1d kernelSize', a.kernelSize, 1);
     if (K < 2 || K > 8) throw new UnsupportedError(`conv1d: kernel size ${K} is not supported (2..8)`);
     const pos0 = int('conv1d pos0', a.pos0);
@@ -348,7 +410,7 @@ export class WasmKernels {
     const w = this.whole('conv1d weight', a.weight, C * K);
     const b = this.whole('conv1d bias', a.bias, C);
     const st = this.whole('conv1d convState', a.convState, K * C);
-    const out = this.whole('conv1d out', a.out, T * C);
+    const out = this.span('conv1d out', a.out, int('conv1d outRow', a.outRow ?? 0) * C, 1, T * C, T * C);
     this.disjoint('conv1d', ['out', out], ['input', inp], ['convState', st], ['weight', w], ['bias', b]);
     this.disjoint('conv1d', ['convState', st], ['input', inp], ['weight', w], ['bias', b]);
     this.run([{ fn: 'conv1d', args: [T, C, K, inp.ptr, a.input.rowStride, w.ptr, b.ptr, st.ptr, pos0, out.ptr] }], T * C * K * 2);
@@ -357,7 +419,7 @@ export class WasmKernels {
   /** The recurrent selective scan (SsmScanOp, algorithm 'recurrent'): y [T, NH P], state advanced. */
   ssmScan(a: { T: number; nHeads: number; headDim: number; dState: number; nGroups: number;
     x: WasmStrided; dt: WasmStrided; B: WasmStrided; C: WasmStrided; dtBias: WasmBuffer; aLog: WasmBuffer; D: WasmBuffer;
-    state: WasmBuffer; y: WasmBuffer; dtMin: number; dtMax: number }): void {
+    state: WasmBuffer; y: WasmBuffer; yOffset?: number; dtMin: number; dtMax: number }): void {
     const T = int('ssmScan T', a.T, 1), NH = int('ssmScan nHeads', a.nHeads, 1), P = int('ssmScan headDim', a.headDim, 1);
     const N = int('ssmScan dState', a.dState, 1), G = int('ssmScan nGroups', a.nGroups, 1);
     if (NH % G !== 0) throw new InputError(`ssmScan: nHeads ${NH} is not a multiple of nGroups ${G}`);
@@ -368,7 +430,7 @@ export class WasmKernels {
     const C = this.span('ssmScan C', a.C.buffer, a.C.offset, T, a.C.rowStride, G * N);
     const dtBias = this.whole('ssmScan dtBias', a.dtBias, NH), aLog = this.whole('ssmScan aLog', a.aLog, NH), D = this.whole('ssmScan D', a.D, NH);
     const state = this.whole('ssmScan state', a.state, NH * P * N);
-    const y = this.whole('ssmScan y', a.y, T * NH * P);
+    const y = this.span('ssmScan y', a.y, a.yOffset ?? 0, 1, T * NH * P, T * NH * P);
     const ins: [string, Span][] = [['x', x], ['dt', dt], ['B', B], ['C', C], ['dtBias', dtBias], ['aLog', aLog], ['D', D]];
     this.disjoint('ssmScan', ['y', y], ...ins, ['state', state]);
     this.disjoint('ssmScan', ['state', state], ...ins);
@@ -392,15 +454,19 @@ export class WasmKernels {
   }
 
   /** NeoX rotate-half RoPE in place at positions pos0 .. pos0 + T - 1 (RopeOp). */
-  rope(a: { x: WasmBuffer; offset?: number; rowStride: number; T: number; nHeads: number; headDim: number; pos0: number; theta: number }): void {
+  rope(a: { x: WasmBuffer; offset?: number; rowStride: number; T: number; nHeads: number; headDim: number; pos0: number;
+    /** The table inv_freq [headDim / 2] (ropeInvFreq), or theta to form (and keep) one here. */
+    theta?: number; invFreq?: WasmBuffer }): void {
     const T = int('rope T', a.T), nH = int('rope nHeads', a.nHeads, 1), hd = int('rope headDim', a.headDim, 2), pos0 = int('rope pos0', a.pos0);
     if (hd % 2 !== 0) throw new InputError(`rope: headDim ${hd} must be even (rotate-half pairs i with i + hd/2)`);
-    if (!(a.theta > 0)) throw new InputError(`rope: theta must be > 0, got ${a.theta}`);
+    if (!a.invFreq && !((a.theta ?? NaN) > 0)) throw new InputError(`rope: theta must be > 0, got ${a.theta}`);
+    const table = a.invFreq ? this.whole('rope invFreq', a.invFreq, hd >> 1) : undefined;
     if (pos0 + T > 1 << 24) throw new InputError(`rope: position ${pos0 + T} is beyond f32's exact integers (2^24)`);
     const x = this.span('rope x', a.x, a.offset ?? 0, T, a.rowStride, nH * hd);
     if (T === 0) return;
-    const inv = this.ropeTable(hd, a.theta);
-    this.run([{ fn: 'rope', args: [x.ptr, a.rowStride, T, nH, hd, pos0, inv.ptr] }], T * nH * hd * 4);
+    if (table) this.disjoint('rope', ['x', x], ['invFreq', table]);
+    const inv = table ? table.ptr : this.ropeTable(hd, a.theta!).ptr;
+    this.run([{ fn: 'rope', args: [x.ptr, a.rowStride, T, nH, hd, pos0, inv] }], T * nH * hd * 4);
   }
 
   /** New K/V rows into a cache [capacity, width] stored as f32 or f16 (KvWriteOp). */
