@@ -23,6 +23,34 @@ export function zamba2_1p2bConfig(opts: { layers?: number; hybridIds?: number[] 
   };
 }
 
+/** Zamba2-2.7B's dimensions (docs/model.md): 54 layers, 9 hybrid sites over 2 alternating shared blocks, no RoPE or attention LoRA. */
+export function zamba2_2p7bConfig(opts: { layers?: number; hybridIds?: number[] } = {}): Record<string, unknown> {
+  const numLayers = opts.layers ?? 54;
+  const hybridIds = opts.hybridIds ?? [6, 12, 18, 24, 30, 36, 42, 47, 51].filter((l) => l < numLayers);
+  return {
+    ...zamba2_1p2bConfig({ layers: numLayers, hybridIds }),
+    hidden_size: 2560, num_mem_blocks: 2, mamba_d_state: 64, n_mamba_heads: 80, mamba_headdim: 64,
+    num_attention_heads: 32, num_key_value_heads: 32, attention_head_dim: 160, intermediate_size: 10240,
+    use_mem_rope: false, use_shared_attention_adapter: false,
+  };
+}
+
+/**
+ * Zamba2-7B's widths (docs/model.md): hidden 3584, 81 layers, 2 shared blocks, 2 SSM groups,
+ * 112 heads of 64, d_state 64, attention 32 heads of 224, MLP 14336. The hybrid layer positions
+ * here (every 6th from layer 5, 13 sites) stand in for the released config's list: the memory
+ * plan depends on their count, not their places.
+ */
+export function zamba2_7bConfig(opts: { layers?: number; hybridIds?: number[] } = {}): Record<string, unknown> {
+  const numLayers = opts.layers ?? 81;
+  const hybridIds = opts.hybridIds ?? Array.from({ length: 13 }, (_, i) => 5 + 6 * i).filter((l) => l < numLayers);
+  return {
+    ...zamba2_1p2bConfig({ layers: numLayers, hybridIds }),
+    hidden_size: 3584, num_mem_blocks: 2, mamba_d_state: 64, n_mamba_heads: 112, mamba_headdim: 64, mamba_ngroups: 2,
+    num_attention_heads: 32, num_key_value_heads: 32, attention_head_dim: 224, intermediate_size: 14336,
+  };
+}
+
 /** mamba2-130m (HF port) dimensions. */
 export function mamba2_130mConfig(): Record<string, unknown> {
   return {
