@@ -188,6 +188,8 @@ export class Engine {
         cache.dispose();
       }
     });
+    // The warm-up's readbacks reserved staging for every row; later calls reserve what they use.
+    this.be.trimPool();
   }
 
   /** Throws InputError unless every id is an integer token id of this model. */
@@ -345,7 +347,7 @@ export class Engine {
       await this.headRows(hn, finishing.map((f) => f.row), async (start, n, logits) => {
         const group = finishing.slice(start, start + n);
         if (group.some((f) => reqs[f.i].want === 'argmax')) {
-          const am = ws.get('argmax', 4 * this.opts.logitsRows);
+          const am = ws.get('argmax', 4 * n);
           await this.be.argmax({ logits, M: n, V, out: am });
           const tok = await this.be.readU32(am, 0, n);
           group.forEach((f, j) => { if (reqs[f.i].want === 'argmax') out[f.i].token = tok[j]; });
