@@ -22,7 +22,7 @@ for (const m of models) {
     const target = (m.targets as Record<string, number>)[quantize];
     rows.push([m.name, quantize === 'none' ? 'bf16' : quantize, p.weights / GiB, p.state / GiB, p.kvCache / GiB, p.scratch / GiB, p.total / GiB,
       target !== undefined ? `≤ ${target}` : '', target !== undefined ? (p.total / GiB <= target ? 'met' : 'MISSED') : '']);
-    jsonLine('memory.plan', { model: m.name, weights: quantize === 'none' ? 'bf16' : quantize, T: 2048, kvDtype: 'f16', ...p, totalGiB: p.total / GiB, targetGiB: target });
+    jsonLine('memory.plan', { model: m.name, format: quantize === 'none' ? 'bf16' : quantize, T: 2048, kvDtype: 'f16', ...p, totalGiB: p.total / GiB, targetGiB: target });
   }
 }
 table('Planned peak at T = 2048, batch 1, f16 KV (GiB)', ['model', 'weights', 'weights GiB', 'state', 'KV', 'scratch', 'total', 'target', ''], rows);
