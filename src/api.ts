@@ -15,7 +15,7 @@ import { AbortError, DeviceError, InputError, MambaScanError, UnsupportedError }
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
-import { choosePrefillChunk, LOGITS_ROWS } from './runtime/planner.ts';
+import { checkWasmFits, choosePrefillChunk, LOGITS_ROWS } from './runtime/planner.ts';
 import { parseSnapshot, restoreSnapshot } from './runtime/snapshot.ts';
 import { Batcher, type BatcherOptions } from './runtime/batcher.ts';
 import { PrefixCache } from './runtime/prefix-cache.ts';
@@ -292,6 +292,8 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
   }
   const baselineBytes = be.memoryStats().liveBytes;
   const kvDtype = opts.kvDtype ?? be.defaultKvDtype;
+  /** Bytes the Wasm memory has left for this model (its cap less what is live before the weights). */
+  const wasmRoom = () => (be instanceof WasmBackend ? be.maxMemoryBytes - baselineBytes : Infinity);
   let ckpt: LoadedCheckpoint | undefined;
   let runner: ModelRunner | undefined;
   let engine: Engine | undefined;
@@ -300,13 +302,20 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
     ckpt = await loadCheckpoint(be, src, { dtype: opts.dtype, quantize: opts.quantize, onProgress: opts.onProgress, signal: opts.signal,
       // Refuse before the first weight is uploaded: OutOfMemoryError says needed vs available.
       beforeAllocate: (config, weightBytes) => {
+        // Wasm: the whole plan must fit its linear memory (4 GiB on wasm32), else a typed refusal
+        // that names a quantization under which it would.
+        if (be.kind === 'wasm') {
+          checkWasmFits(config, { backend: be, maxTokens: opts.maxTokens ?? 2048, weightBytes, kvDtype, quantize: opts.quantize,
+            srcDtype: opts.dtype === 'f32' || opts.dtype === 'f16' || opts.dtype === 'bf16' ? opts.dtype : undefined, availableBytes: wasmRoom() });
+        }
         if (opts.maxMemoryBytes === undefined) return;
-        choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes, kvDtype, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
+        choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes, kvDtype, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk, backend: be });
       } });
     const config = ckpt.config;
     let prefillChunk = opts.prefillChunk ?? 256;
-    if (opts.maxMemoryBytes !== undefined) {
-      prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, kvDtype, maxMemoryBytes: opts.maxMemoryBytes, prefillChunk: opts.prefillChunk });
+    const budget = be.kind === 'wasm' ? Math.min(opts.maxMemoryBytes ?? Infinity, wasmRoom()) : opts.maxMemoryBytes;
+    if (budget !== undefined) {
+      prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, kvDtype, maxMemoryBytes: budget, prefillChunk: opts.prefillChunk, backend: be });
     }
     runner = makeRunner(be, config, ckpt);
     checkBlockFits(be, runner, prefillChunk, opts.prefillChunk !== undefined);

@@ -190,6 +190,9 @@ export class ThreadPool implements Executor {
     this.ids = new Map(names.map((n, i) => [n, i]));
     this.fns = names.map((n) => exports[n] as ChunkFn);
     for (const w of workers) w.on('message', (m) => { if (m && typeof m === 'object' && 'error' in m) this.lastError = String((m as { error: unknown }).error); });
+    // Adding a 'message' listener refs a worker again: unref after it, or an idle pool keeps the
+    // process from exiting.
+    for (const w of workers) w.unref();
   }
 
   static async create(o: ThreadPoolOptions): Promise<ThreadPool> {
