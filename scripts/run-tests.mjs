@@ -8,14 +8,14 @@ const root = new URL('..', import.meta.url).pathname;
 const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const only = process.argv.slice(2); // optional: suite names to run
 
-function runSuite(name, dir, env = {}, nodeArgs = []) {
+function runSuite(name, dir, env = {}, nodeArgs = [], pattern = '\\.test\\.ts$') {
   return new Promise((resolve) => {
     if (!existsSync(`${root}/${dir}`) || readdirSync(`${root}/${dir}`).filter((f) => f.endsWith('.test.ts')).length === 0) {
       resolve({ name, total: 0, passed: 0, skipped: 0, failed: 0, code: 0 });
       return;
     }
     console.log(`\n=== ${name} (${dir}) ===`);
-    const child = spawn(process.execPath, [...nodeArgs, '--import', './scripts/register.mjs', 'node_modules/uvu/bin.js', dir, '\\.test\\.ts$'],
+    const child = spawn(process.execPath, [...nodeArgs, '--import', './scripts/register.mjs', 'node_modules/uvu/bin.js', dir, pattern],
       { cwd: root, env: { ...process.env, FORCE_COLOR: '0', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
@@ -36,23 +36,30 @@ const LANE = { MSL_GPU_LANE: '1' };
 // The Wasm kernels run once (no GPU). Node 20 validates relaxed SIMD only behind a flag; passing it
 // lets the suite test the relaxed-SIMD build too (Node 22+ has it on by default).
 const relaxedFlag = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
+const WASM_MODEL_TESTS = '^(model|model-quant|model-f16kv|batch|batcher|session-state|loader|loader-quant|loader-quant-pool|loader-fixtures|loader-upload)\\.test\\.ts$';
 const suites = [
   { name: 'unit', dir: 'test/unit' },
   { name: 'wasm', dir: 'test/wasm', nodeArgs: relaxedFlag },
+  // The model-level suite (whole models vs the f64 reference, loader, sessions, batching) on the
+  // Wasm CPU backend: the third adapter. Kernel tests and WebGPU-only files stay in the gpu suites.
+  { name: 'wasm:models', dir: 'test/gpu', env: { MSL_BACKEND: 'wasm' }, pattern: WASM_MODEL_TESTS },
   { name: 'gpu:default-adapter', dir: 'test/gpu' },
   { name: 'gpu:default-adapter:gpu-lane', dir: 'test/gpu', env: LANE },
+  // The HTTP server through the openai client, on the default model (once per adapter).
+  { name: 'server:default-adapter', dir: 'test/server' },
 ];
 if (existsSync(swiftshaderIcd) && !process.env.MSL_SKIP_SWIFTSHADER) {
   const ss = { VK_ICD_FILENAMES: swiftshaderIcd, MSL_EXPECT_ADAPTER: 'swiftshader' };
   suites.push({ name: 'gpu:swiftshader', dir: 'test/gpu', env: ss });
   suites.push({ name: 'gpu:swiftshader:gpu-lane', dir: 'test/gpu', env: { ...ss, ...LANE } });
+  suites.push({ name: 'server:swiftshader', dir: 'test/server', env: ss });
 }
 suites.push({ name: 'e2e', dir: 'test/e2e' });
 
 const results = [];
 for (const s of suites) {
   if (only.length && !only.some((o) => s.name.startsWith(o))) continue;
-  results.push(await runSuite(s.name, s.dir, s.env, s.nodeArgs));
+  results.push(await runSuite(s.name, s.dir, s.env, s.nodeArgs, s.pattern));
 }
 let passed = 0, failed = 0, skipped = 0;
 console.log('\n=== summary ===');

@@ -15,7 +15,7 @@ import { AbortError, DeviceError, InputError, MambaScanError, UnsupportedError }
 import { loadCheckpoint, type LoadedCheckpoint, type LoadProgress } from './io/loader.ts';
 import { openModelSource, type ModelSource, type DownloadProgress } from './io/open-source.ts';
 import { Tokenizer } from './tokenizer/index.ts';
-import { checkWasmFits, choosePrefillChunk, LOGITS_ROWS } from './runtime/planner.ts';
+import { checkWasmFits, choosePrefillChunk, LOGITS_ROWS, scratchFor } from './runtime/planner.ts';
 import { parseSnapshot, restoreSnapshot } from './runtime/snapshot.ts';
 import { Batcher, type BatcherOptions } from './runtime/batcher.ts';
 import { PrefixCache } from './runtime/prefix-cache.ts';
@@ -313,6 +313,13 @@ export async function loadModel(source: ModelSource, opts: LoadModelOptions = {}
       } });
     const config = ckpt.config;
     let prefillChunk = opts.prefillChunk ?? 256;
+    if (be.kind === 'wasm' && opts.prefillChunk !== undefined) {
+      // A block size the caller chose must fit what the Wasm memory has left (as WebGPU's must fit a binding).
+      const need = (T: number) => ckpt!.weightBytes + scratchFor(config, T, false, undefined, { backend: be });
+      let fits = opts.prefillChunk;
+      while (fits > 1 && need(fits) > wasmRoom()) fits = Math.floor(fits / 2);
+      if (fits < opts.prefillChunk) throw new InputError(`prefillChunk ${opts.prefillChunk} needs more memory than the Wasm backend has left (${(wasmRoom() / 2 ** 20).toFixed(0)} MiB with weights, state and KV cache); use prefillChunk ${fits} or less`);
+    }
     const budget = be.kind === 'wasm' ? Math.min(opts.maxMemoryBytes ?? Infinity, wasmRoom()) : opts.maxMemoryBytes;
     if (budget !== undefined) {
       prefillChunk = choosePrefillChunk(config, { maxTokens: opts.maxTokens ?? 2048, weightBytes: ckpt.weightBytes, kvDtype, maxMemoryBytes: budget, prefillChunk: opts.prefillChunk, backend: be });

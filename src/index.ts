@@ -8,6 +8,7 @@ export { planMemory, choosePrefillChunk, type MemoryPlan, type PlanOptions } fro
 export { parseConfig } from './models/parse-config.ts';
 export type { ModelConfig, Zamba2Config, Mamba2Config, LayerKind } from './models/config.ts';
 export { GpuContext, type DeviceOptions } from './backends/webgpu/context.ts';
+export { WasmBackend, type WasmBackendOptions } from './backends/wasm/backend.ts';
 export type { MemoryStats, Backend, BackendKind, KvDType } from './backends/backend.ts';
 export { setGpuProvider } from './backends/webgpu/provider.ts';
 export { Tokenizer } from './tokenizer/index.ts';

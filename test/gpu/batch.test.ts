@@ -6,7 +6,7 @@
 // float64 reference to the usual 1e-4.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { modelTarget } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions } from '../fixtures/index.ts';
 import { refForward } from '../reference/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
@@ -25,7 +25,7 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 async function load(opts: FixtureOptions, prefillChunk: number): Promise<MambaModel> {
-  return loadModel(new Map(makeFixture(opts).files), { device: await testGpu(), noTokenizer: true, warmup: false, prefillChunk, kvDtype: 'f32' });
+  return loadModel(new Map(makeFixture(opts).files), { ...(await modelTarget()), noTokenizer: true, warmup: false, prefillChunk, kvDtype: 'f32' });
 }
 
 for (const opts of CASES) {

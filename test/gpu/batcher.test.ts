@@ -5,7 +5,7 @@
 // prefix cache restores the longest cached prefix, prefills only the rest, and changes nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { modelTarget } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions } from '../fixtures/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
 import { AbortError, InputError, QueueFullError } from '../../src/errors.ts';
@@ -14,7 +14,7 @@ const ZAMBA: FixtureOptions = { arch: 'zamba2', variant: 'hybrid-1block', dtype:
 const MAMBA: FixtureOptions = { arch: 'mamba2', variant: 'tied-g1', dtype: 'bf16', seed: 62 };
 
 async function load(opts: FixtureOptions): Promise<MambaModel> {
-  return loadModel(new Map(makeFixture(opts).files), { device: await testGpu(), noTokenizer: true, warmup: false, prefillChunk: 8, kvDtype: 'f32' });
+  return loadModel(new Map(makeFixture(opts).files), { ...(await modelTarget()), noTokenizer: true, warmup: false, prefillChunk: 8, kvDtype: 'f32' });
 }
 
 /** Each row alone, through a fresh session (the reference the batch must equal). */

@@ -3,11 +3,10 @@
 // must equal the generator's stored value exactly (it records the values after dtype rounding).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu, testBackend } from '../helpers/gpu.ts';
+import { testModelBackend } from '../helpers/gpu.ts';
 import { makeFixture, ZAMBA2_VARIANTS, ZAMBA2_SPELLINGS, MAMBA2_VARIANTS, FIXTURE_DTYPES, type FixtureOptions } from '../fixtures/index.ts';
 import { loadCheckpoint } from '../../src/io/loader.ts';
 import { MemorySource } from '../../src/io/sources.ts';
-import type { GpuContext } from '../../src/backends/webgpu/context.ts';
 import type { WeightTensor } from '../../src/backends/tensor.ts';
 import type { Backend } from '../../src/backends/backend.ts';
 
@@ -42,7 +41,7 @@ for (const variant of MAMBA2_VARIANTS) for (const dtype of FIXTURE_DTYPES) {
 }
 
 test(`fixtures: ${cases.length} generated checkpoints load with every value exact`, async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend();
   for (const opts of cases) {
     const fx = makeFixture(opts);
     const ck = await loadCheckpoint(be, new MemorySource(fx.files), { maxBindingBytes: 256 });

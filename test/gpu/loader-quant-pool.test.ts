@@ -8,7 +8,7 @@
 //   - the host high-water mark counts the pool's buffers.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testBackend } from '../helpers/gpu.ts';
+import { testModelBackend as testBackend } from '../helpers/gpu.ts';
 import { makeFixture, type FixtureOptions } from '../fixtures/index.ts';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/io/loader.ts';
 import { MemorySource } from '../../src/io/sources.ts';

@@ -6,7 +6,7 @@
 // the exact weight-byte plan, typed errors before allocation, and nothing leaked on failure.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testBackend } from '../helpers/gpu.ts';
+import { testModelBackend as testBackend } from '../helpers/gpu.ts';
 import { makeFixture, type FixtureOptions } from '../fixtures/index.ts';
 import { loadCheckpoint, plannedWeightBytes } from '../../src/io/loader.ts';
 import { MemorySource } from '../../src/io/sources.ts';

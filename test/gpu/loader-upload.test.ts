@@ -1,11 +1,11 @@
 // uploadTensor / planParts: host data in GPU format lands in split parts exactly as given.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu, testBackend, randomArray, rng } from '../helpers/gpu.ts';
+import { testModelBackend, randomArray, rng } from '../helpers/gpu.ts';
 import { destroyTensor, planParts, uploadTensor } from '../../src/io/upload.ts';
 
 test('uploadTensor: odd shapes, forced splits, exact readback, exact accounting', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const cases: [string, 'f32' | 'bf16' | 'f16', number[], number][] = [
     ['f32 [37,5] split', 'f32', [37, 5], 100],
     ['bf16 [29,3] split', 'bf16', [29, 3], 40],

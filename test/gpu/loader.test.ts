@@ -10,13 +10,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testGpu, testBackend, rng, randn } from '../helpers/gpu.ts';
+import { testModelBackend, rng, randn } from '../helpers/gpu.ts';
 import { encodeSafetensors, writeCheckpointDir, type SafetensorsDType } from '../../src/io/safetensors-writer.ts';
 import { loadCheckpoint, planParts, type LoadedCheckpoint } from '../../src/io/loader.ts';
 import { MemorySource, type CheckpointSource } from '../../src/io/sources.ts';
 import { parseConfig } from '../../src/models/parse-config.ts';
 import { expectedTensors } from '../../src/models/layout.ts';
-import type { GpuContext } from '../../src/backends/webgpu/context.ts';
 import type { WeightTensor } from '../../src/backends/tensor.ts';
 import type { Backend } from '../../src/backends/backend.ts';
 import { AbortError, CheckpointError, MambaScanError, UnsupportedError } from '../../src/errors.ts';
@@ -163,12 +162,12 @@ async function verifyAll(be: Backend, ck: LoadedCheckpoint, built: Built, label:
   return checked;
 }
 
-function weightsLive(ctx: GpuContext): number { return ctx.memoryStats().byLabel.weights ?? 0; }
+function weightsLive(ctx: Backend): number { return ctx.memoryStats().byLabel.weights ?? 0; }
 
 // ---------------------------------------------------------------------------------------------
 
 test('zamba2: F32/F16/BF16 checkpoints load bit-exactly; vectors become f32; dispose frees all', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   for (const dt of ['F32', 'F16', 'BF16'] as const) {
     const built = buildCheckpoint(ZAMBA2_JSON, dt, 11, { extra: true });
     const before = ctx.memoryStats().liveBytes;
@@ -193,7 +192,7 @@ test('zamba2: F32/F16/BF16 checkpoints load bit-exactly; vectors become f32; dis
 });
 
 test('mamba2: sharded BF16 with the old embedding name, untied lm_head; dtype conversions', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const json = JSON.stringify(MAMBA2);
   const built = buildCheckpoint(json, 'BF16', 21, { shards: 3, rename: { 'backbone.embeddings.weight': 'backbone.embedding.weight' } });
   let ck = await loadCheckpoint(be, new MemorySource(built.files));
@@ -214,7 +213,7 @@ test('mamba2: sharded BF16 with the old embedding name, untied lm_head; dtype co
 });
 
 test('split parts: maxBindingBytes forces dim-0 splits at even elements; data exact', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   for (const dt of ['BF16', 'F32'] as const) {
     const built = buildCheckpoint(JSON.stringify(MAMBA2), dt, 41);
     const limit = 68; // lm_head [23, 5] bf16: 10-byte rows, odd row size -> 6 rows (60 bytes) per part
@@ -244,7 +243,7 @@ test('split parts: maxBindingBytes forces dim-0 splits at even elements; data ex
 });
 
 test('streaming: host high-water stays far below the largest tensor; reads are chunk-sized', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const cfg = { ...MAMBA2, vocab_size: 2001 };
   const built = buildCheckpoint(JSON.stringify(cfg), 'F32', 51);
   const mem = new MemorySource(built.files);
@@ -270,7 +269,7 @@ test('streaming: host high-water stays far below the largest tensor; reads are c
 });
 
 test('directory source: loads from disk (Node fs), same values', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const dir = await mkdtemp(join(tmpdir(), 'msl-loader-'));
   try {
     const built = buildCheckpoint(ZAMBA2_JSON, 'F16', 61, { shards: 2 });
@@ -314,7 +313,7 @@ async function serve(files: Record<string, Uint8Array | string>, mode: 'range' |
 }
 
 test('URL source: Range requests against a local HTTP server (and servers that ignore Range or HEAD)', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const built = buildCheckpoint(JSON.stringify(MAMBA2), 'BF16', 71, { shards: 2 });
   for (const mode of ['range', 'ignore-range', 'no-head'] as const) {
     const srv = await serve(built.files, mode);
@@ -346,7 +345,7 @@ test('URL source: Range requests against a local HTTP server (and servers that i
   }
 });
 
-async function expectFailure(ctx: GpuContext, label: string, fn: () => Promise<unknown>, cls: new (...a: never[]) => Error, re: RegExp, tensor?: string) {
+async function expectFailure(ctx: Backend, label: string, fn: () => Promise<unknown>, cls: new (...a: never[]) => Error, re: RegExp, tensor?: string) {
   const before = ctx.memoryStats().liveBytes;
   try {
     await fn();
@@ -360,13 +359,13 @@ async function expectFailure(ctx: GpuContext, label: string, fn: () => Promise<u
 }
 
 test('failures: nothing allocated before validation; partial loads are freed; typed errors', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const json = JSON.stringify(MAMBA2);
   const good = buildCheckpoint(json, 'F16', 81);
   const file = good.files['model.safetensors'] as Uint8Array;
 
   // Missing tensor / shape mismatch: validated before any allocation (peak does not move).
-  ctx.alloc.resetPeak();
+  ctx.resetPeak();
   const peak0 = ctx.memoryStats().peakBytes;
   const noLm = buildCheckpoint(JSON.stringify({ ...MAMBA2, tie_word_embeddings: true }), 'F16', 81);
   await expectFailure(ctx, 'missing lm_head', () => loadCheckpoint(be, new MemorySource({ ...noLm.files, 'config.json': json })),
@@ -469,7 +468,7 @@ function parseTensors(file: Uint8Array): { name: string; dtype: SafetensorsDType
 }
 
 test('fuzz: 2400 mutated checkpoints end in a typed error or a correct load, never a leak or a hang', async () => {
-  const be = await testBackend(); const ctx = be.ctx;
+  const be = await testModelBackend(); const ctx = be;
   const json = JSON.stringify({ ...MAMBA2, num_hidden_layers: 1, vocab_size: 7, tie_word_embeddings: true });
   const built = buildCheckpoint(json, 'BF16', 91);
   const file = built.files['model.safetensors'] as Uint8Array;

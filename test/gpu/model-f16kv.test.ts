@@ -13,7 +13,7 @@
 //   - the cache's bytes: exactly half of the f32 cache's.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { modelTarget, testModelBackend } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions } from '../fixtures/index.ts';
 import { loadModel } from '../../src/api.ts';
 import { refForward } from '../reference/index.ts';
@@ -28,13 +28,13 @@ const CASES: FixtureOptions[] = [
 
 for (const opts of CASES) {
   test(`model ${opts.arch}/${opts.variant}/${opts.dtype}: f16 KV cache vs the f64 reference on f16 K/V and vs f32 KV (prefill blocks, token by token)`, async () => {
-    const ctx = await testGpu();
+    const ctx = await testModelBackend();
     const fx = makeFixture(opts);
     for (const prefillChunk of [16, 1]) {
       const logits: Partial<Record<'f32' | 'f16', Float32Array>> = {};
       const kvPeak: Partial<Record<'f32' | 'f16', number>> = {};
       for (const kvDtype of ['f32', 'f16'] as const) {
-        const model = await loadModel(new Map(fx.files), { device: ctx, noTokenizer: true, warmup: false, prefillChunk, kvDtype });
+        const model = await loadModel(new Map(fx.files), { ...(await modelTarget()), noTokenizer: true, warmup: false, prefillChunk, kvDtype });
         try {
           assert.is(model.engine.opts.kvDtype, kvDtype);
           const ids = randomIds(prefillChunk === 1 ? 19 : 41, model.config.vocabSize, opts.seed);

@@ -6,7 +6,7 @@
 // Also printed (not asserted): how far quantization moves the logits from the unquantized model.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { modelTarget } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions } from '../fixtures/index.ts';
 import { refForward, refGreedy } from '../reference/index.ts';
 import { loadModel } from '../../src/api.ts';
@@ -33,11 +33,10 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 for (const opts of VARIANTS) {
   for (const mode of ['q8_0', 'q4_k'] as const) {
     test(`model ${opts.arch}/${opts.variant}/${opts.dtype} quantize ${mode}: logits match the f64 reference on the dequantized weights (tol ${TOL}); greedy ids identical`, async () => {
-      const ctx = await testGpu();
       const fx = makeFixture(opts);
       const q = quantizedFixture(fx, mode);
       // f32 KV: the reference keeps keys and values in f64 (f16 KV has its own test).
-      const model = await loadModel(new Map(fx.files), { device: ctx, noTokenizer: true, warmup: false, quantize: mode, prefillChunk: 16, kvDtype: 'f32' });
+      const model = await loadModel(new Map(fx.files), { ...(await modelTarget()), noTokenizer: true, warmup: false, quantize: mode, prefillChunk: 16, kvDtype: 'f32' });
       try {
         const quantized = [...q.dtypes.values()].filter(isQuantDType).length;
         if (opts.variant !== 'untied-g2') assert.ok(quantized > 0, 'some matrices are quantized');

@@ -10,7 +10,7 @@
 // ≤ 4.5e-5 on both adapters).
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { modelTarget, testModelBackend } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions, type Fixture } from '../fixtures/index.ts';
 import { refForward, refGreedy } from '../reference/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
@@ -36,10 +36,9 @@ const CASES: { opts: FixtureOptions; tol: number }[] = [
 ];
 
 async function load(fx: Fixture, extra: Parameters<typeof loadModel>[1] = {}): Promise<MambaModel> {
-  const ctx = await testGpu();
   // No warm-up by default: fixtures differ in shapes, so each would build variants it never uses.
   // f32 KV: the reference keeps keys and values unrounded (f16 KV has its own test).
-  return loadModel(new Map(fx.files), { device: ctx, noTokenizer: true, warmup: false, kvDtype: 'f32', ...extra });
+  return loadModel(new Map(fx.files), { ...(await modelTarget()), noTokenizer: true, warmup: false, kvDtype: 'f32', ...extra });
 }
 
 async function rejects(fn: () => Promise<unknown>, cls: new (...a: never[]) => Error): Promise<void> {
@@ -128,7 +127,9 @@ test('model: every kernel variant is built at load; none compiles while running 
     const fx = makeFixture(opts);
     const model = await load(fx, { prefillChunk: 16, warmup: true });
     try {
-      const before = model.ctx.compiledKernels;
+      // WebGPU: shaders compiled so far (the Wasm backend has nothing to compile).
+      const compiled = () => (model.backend === 'webgpu' ? model.ctx.compiledKernels : 0);
+      const before = compiled();
       const V = model.config.vocabSize;
       // Blocks of 16, 16, 5 (remainder) with every logits row; greedy past 64 tokens of context
       // (split-K attention with its combine pass); sampled decode; a session continued by 1, 3 and 7.
@@ -147,7 +148,7 @@ test('model: every kernel variant is built at load; none compiles while running 
         s.dispose();
         s2.dispose();
       }
-      assert.is(model.ctx.compiledKernels - before, 0, `${fx.name}: shaders compiled after load`);
+      assert.is(compiled() - before, 0, `${fx.name}: shaders compiled after load`);
     } finally {
       await model.dispose();
     }
@@ -218,9 +219,9 @@ test('model: seeded sampling is reproducible; sampling options are honoured', as
 });
 
 test('model: scratch memory is flat in prompt length; planned peak = measured peak exactly; dispose frees everything', async () => {
-  const ctx = await testGpu();
+  const ctx = await testModelBackend();
   // Pooled buffers left by earlier tests would serve this model's requests and hide its own.
-  ctx.alloc.trimPool();
+  ctx.trimPool();
   const before = ctx.memoryStats().liveBytes;
   for (const opts of [CASES[0].opts, CASES[2].opts]) {
     const fx = makeFixture(opts);
@@ -238,7 +239,7 @@ test('model: scratch memory is flat in prompt length; planned peak = measured pe
         const st = model.memoryStats();
         const kv = st.byLabel.kv ?? 0;
         peaks.push(st.peakBytes - st.baselineBytes - st.weightBytes - kv);
-        const plan = planMemory(model.config, { maxTokens: T + 1, prefillChunk: chunk, weightBytes: model.weightBytes, kvDtype: model.engine.opts.kvDtype });
+        const plan = planMemory(model.config, { maxTokens: T + 1, prefillChunk: chunk, weightBytes: model.weightBytes, kvDtype: model.engine.opts.kvDtype, backend: model.be });
         const measured = st.peakBytes - st.baselineBytes;
         assert.is(measured, plan.total, `${fx.name} T=${T}: measured peak vs planned (${JSON.stringify(plan)}; live by label ${JSON.stringify(st.byLabel)})`);
         s.dispose();
@@ -263,15 +264,15 @@ test('model: scratch memory is flat in prompt length; planned peak = measured pe
 });
 
 test('model: maxMemoryBytes picks a fitting prefill block or refuses before allocating', async () => {
-  const ctx = await testGpu();
+  const ctx = await testModelBackend();
   const fx = makeFixture(CASES[0].opts);
   const before = ctx.memoryStats().liveBytes;
   await rejects(() => load(fx, { maxMemoryBytes: 10_000, maxTokens: 64 }), OutOfMemoryError);
   assert.is(ctx.memoryStats().liveBytes, before, 'nothing allocated by a refused load');
   const roomy = await load(fx, { maxTokens: 64 });
   const w = roomy.weightBytes;
-  const full = planMemory(roomy.config, { maxTokens: 64, prefillChunk: 64, weightBytes: w });
-  const small = planMemory(roomy.config, { maxTokens: 64, prefillChunk: 8, weightBytes: w });
+  const full = planMemory(roomy.config, { maxTokens: 64, prefillChunk: 64, weightBytes: w, backend: roomy.be });
+  const small = planMemory(roomy.config, { maxTokens: 64, prefillChunk: 8, weightBytes: w, backend: roomy.be });
   await roomy.dispose();
   const budget = Math.floor((full.total + small.total) / 2);
   const model = await load(fx, { maxMemoryBytes: budget, maxTokens: 64, prefillChunk: 64 });

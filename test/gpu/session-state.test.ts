@@ -5,7 +5,7 @@
 // after some of its blocks leaves the session as it was before the call.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu } from '../helpers/gpu.ts';
+import { modelTarget, testModelBackend } from '../helpers/gpu.ts';
 import { makeFixture, randomIds, type FixtureOptions } from '../fixtures/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
 import { AbortError, SnapshotError } from '../../src/errors.ts';
@@ -14,7 +14,7 @@ const ZAMBA: FixtureOptions = { arch: 'zamba2', variant: 'hybrid-1block', dtype:
 const MAMBA: FixtureOptions = { arch: 'mamba2', variant: 'tied-g1', dtype: 'bf16', seed: 52 };
 
 async function load(opts: FixtureOptions, extra: Parameters<typeof loadModel>[1] = {}): Promise<MambaModel> {
-  return loadModel(new Map(makeFixture(opts).files), { device: await testGpu(), noTokenizer: true, warmup: false, prefillChunk: 8, kvDtype: 'f32', ...extra });
+  return loadModel(new Map(makeFixture(opts).files), { ...(await modelTarget()), noTokenizer: true, warmup: false, prefillChunk: 8, kvDtype: 'f32', ...extra });
 }
 
 for (const opts of [ZAMBA, MAMBA]) {
@@ -66,7 +66,7 @@ test('snapshot: size is constant in sequence length except the KV rows', async (
 });
 
 test('snapshot: another model, damaged or truncated bytes are SnapshotErrors and allocate nothing', async () => {
-  const ctx = await testGpu();
+  const ctx = await testModelBackend();
   const a = await load(ZAMBA);
   const other = await load({ ...ZAMBA, seed: 53 });   // same shapes, other weights
   const f16kv = await load(ZAMBA, { kvDtype: 'f16' }); // same model, other KV dtype

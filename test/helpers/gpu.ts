@@ -60,3 +60,30 @@ export function testBackend(): Promise<WebGpuBackend> {
   backend ??= testGpu().then((c) => new WebGpuBackend(c, false));
   return backend;
 }
+
+// ---- the backend model-level tests run on (MSL_BACKEND) ----
+// The model suite (whole models, loader, sessions, batching) runs on WebGPU by default and on the
+// Wasm CPU backend with MSL_BACKEND=wasm (scripts/run-tests.mjs suite `wasm:models`; threads from
+// MSL_WASM_THREADS, default 2, capped at the core count). Kernel tests stay WebGPU-only.
+import type { Backend } from '../../src/backends/backend.ts';
+import { WasmBackend } from '../../src/backends/wasm/backend.ts';
+
+export const TEST_BACKEND: 'webgpu' | 'wasm' = process.env.MSL_BACKEND === 'wasm' ? 'wasm' : 'webgpu';
+
+let wasmBackend: Promise<WasmBackend> | undefined;
+
+/** One shared WasmBackend per test process (its workers exit with the process). */
+export function testWasmBackend(): Promise<WasmBackend> {
+  wasmBackend ??= WasmBackend.create({ threads: Number(process.env.MSL_WASM_THREADS ?? 2) });
+  return wasmBackend;
+}
+
+/** The shared backend of this test process's lane: WebGPU over the test context, or Wasm. */
+export function testModelBackend(): Promise<Backend> {
+  return TEST_BACKEND === 'wasm' ? testWasmBackend() : testBackend();
+}
+
+/** loadModel options that put a model on the lane's backend (the shared context on WebGPU). */
+export async function modelTarget(): Promise<{ device: GpuContext } | { backend: Backend }> {
+  return TEST_BACKEND === 'wasm' ? { backend: await testWasmBackend() } : { device: await testGpu() };
+}
