@@ -14,12 +14,9 @@ if (!existsSync(`${MODEL}/config.json`)) {
   console.error(`error: ${MODEL}/config.json is missing; this script needs the checkpoint that ships in the repository`);
   process.exit(1);
 }
-// A machine without a GPU needs a software WebGPU adapter (Mesa lavapipe); the same idempotent
-// script `npm test` uses installs it when missing (and does nothing on machines with a GPU).
-if (process.platform === 'linux' && !process.env.MSL_SKIP_SETUP) {
-  const s = spawnSync('bash', ['scripts/setup-system.sh'], { stdio: ['ignore', 2, 2] });
-  if (s.status !== 0) console.error('warning: scripts/setup-system.sh failed; if no WebGPU adapter is found, see README "Troubleshooting"');
-}
+// No system install: the CLI's default backend is 'auto', WebGPU where an adapter exists and the
+// Wasm CPU backend otherwise, so a machine without a GPU driver runs as it is (the stats line says
+// which backend ran). Only `npm test` installs software adapters, to test the WGSL kernels.
 
 if (!existsSync('dist/cli.js')) {
   console.error('dist/cli.js is missing: building it first (npm run build)...');

@@ -46,11 +46,13 @@ export interface RunFigures {
   timeToFirstTokenS: number;
   peakDeviceBytes: number;
   adapter: string;
+  /** Which backend ran it ('webgpu' or 'wasm'), when known. */
+  backend?: string;
   stoppedBy: string;
 }
 
 /** The figures of one generation from the session's stats (decode rate excludes the first token, which prefill produced). */
-export function runFigures(stats: { promptTokens: number; newTokens: number; timeToFirstToken: number; prefillSeconds: number; decodeSeconds: number; stoppedBy: string }, peakDeviceBytes: number, adapter: string): RunFigures {
+export function runFigures(stats: { promptTokens: number; newTokens: number; timeToFirstToken: number; prefillSeconds: number; decodeSeconds: number; stoppedBy: string }, peakDeviceBytes: number, adapter: string, backend?: string): RunFigures {
   return {
     promptTokens: stats.promptTokens,
     newTokens: stats.newTokens,
@@ -59,13 +61,14 @@ export function runFigures(stats: { promptTokens: number; newTokens: number; tim
     timeToFirstTokenS: stats.timeToFirstToken,
     peakDeviceBytes,
     adapter,
+    ...(backend !== undefined ? { backend } : {}),
     stoppedBy: stats.stoppedBy,
   };
 }
 
 const tps = (v: number | undefined) => (v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 
-/** One line: "12 prompt tokens · prefill 340 tok/s · 32 new · decode 25.1 tok/s · TTFT 0.04 s · peak 45.2 MiB · llvmpipe". */
+/** One line: "12 prompt tokens · prefill 340 tok/s · 32 new · decode 25.1 tok/s · TTFT 0.04 s · peak 45.2 MiB · webgpu on llvmpipe". */
 export function statsLine(f: RunFigures): string {
   return [
     `${f.promptTokens} prompt tokens`,
@@ -74,7 +77,7 @@ export function statsLine(f: RunFigures): string {
     `decode ${tps(f.decodeTokPerS)} tok/s`,
     `TTFT ${formatSeconds(f.timeToFirstTokenS)}`,
     `peak ${formatBytes(f.peakDeviceBytes)}`,
-    `adapter ${f.adapter}`,
+    f.backend === undefined ? `adapter ${f.adapter}` : f.backend === 'webgpu' ? `webgpu on ${f.adapter}` : `${f.backend} (${f.adapter})`,
   ].join(' · ');
 }
 

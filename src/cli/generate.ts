@@ -27,7 +27,7 @@ export function generateOptions(model: MambaModel, s: SamplingArgs, signal?: Abo
 }
 
 export function figuresOf(model: MambaModel, stats: GenerateStats): RunFigures {
-  return runFigures(stats, model.memoryStats().peakBytes, model.deviceName);
+  return runFigures(stats, model.memoryStats().peakBytes, model.deviceName, model.backend);
 }
 
 export function noTokenizer(model: string): InputError {

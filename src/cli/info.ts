@@ -52,7 +52,7 @@ export interface InfoReport {
 
 export function infoReport(model: MambaModel, args: InfoArgs): InfoReport {
   const c = model.config;
-  const plan = planMemory(c, { maxTokens: args.maxTokens, weightBytes: model.weightBytes, prefillChunk: model.engine.opts.prefillChunk, kvDtype: model.engine.opts.kvDtype });
+  const plan = planMemory(c, { maxTokens: args.maxTokens, weightBytes: model.weightBytes, prefillChunk: model.engine.opts.prefillChunk, kvDtype: model.engine.opts.kvDtype, backend: model.be });
   const ctx = model.backend === 'webgpu' ? model.ctx : undefined;
   return {
     model: args.model,
