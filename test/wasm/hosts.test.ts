@@ -85,6 +85,33 @@ test("backend 'auto' with no Vulkan driver and with no webgpu module: Wasm, quic
   }
 });
 
+test('npm start on a machine without a GPU driver: no system install, the Wasm backend, the same ids as the library', async () => {
+  if (!existsSync(join(root, 'dist/cli.js'))) { console.log('  skipped: dist/cli.js is not built (node scripts/build.mjs)'); return; }
+  const r = spawnSync(process.execPath, ['scripts/start.mjs', '--json', '--max-new-tokens', '6'], {
+    cwd: root, encoding: 'utf8', timeout: 120_000,
+    env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  });
+  assert.is(r.status, 0, r.stderr);
+  assert.not.match(r.stderr, /setup-system|apt-get/, 'no system install step');
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { promptIds: number[]; ids: number[]; stats: { backend: string; adapter: string } };
+  assert.is(out.stats.backend, 'wasm');
+  assert.match(out.stats.adapter, /^wasm-simd/);
+  const be = await WasmBackend.create({ threads: 1 });
+  const model = await loadModel(new Map(await readDir(join(root, 'assets/default-model'))), { backend: be });
+  try {
+    const ids = await model.generate(out.promptIds, { maxNewTokens: 6 });
+    assert.equal(out.ids, ids.slice(out.promptIds.length));
+  } finally {
+    await model.dispose();
+    await be.destroy();
+  }
+});
+
+async function readDir(d: string): Promise<[string, Uint8Array][]> {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  return readdirSync(d).map((f) => [f, new Uint8Array(readFileSync(join(d, f)))]);
+}
+
 test('cleanup', () => { rmSync(dir, { recursive: true, force: true }); });
 
 test.run();
