@@ -139,7 +139,7 @@ console.log(`adapter: ${adapter} (f16 ${ctx.features.shaderF16}, subgroups ${ctx
 /** The GEMV kernels worth comparing for a dtype; the first is the device's default. */
 function gemvPaths(dtype: DType): MatmulPath[] {
   const quant = isQuantDType(dtype);
-  const def: MatmulPath = quant ? (ctx.softwareTuning ? 'gemv-lanes' : 'gemv-gpu') : (ctx.softwareTuning ? 'gemv-lanes' : 'gemv-split');
+  const def: MatmulPath = quant ? (ctx.softwareTuning ? 'gemv-lanes' : 'gemv-gpu') : (ctx.softwareTuning && dtype !== 'f32' ? 'gemv-lanes' : 'gemv-split');
   const all: MatmulPath[] = quant ? ['gemv-lanes', 'gemv-gpu'] : ['gemv-split', 'gemv-lanes', 'gemv-gpu'];
   const list = [def, ...all.filter((p) => p !== def)];
   return wantPaths ? list.filter((p) => wantPaths.includes(p)) : list;

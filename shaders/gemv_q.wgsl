@@ -9,8 +9,9 @@
 //     of each row (neighbouring threads read neighbouring units: coalesced 16-byte loads); the
 //     WG partials per value are summed in workgroup memory (as shaders/gemv.wgsl).
 //   LANES (software adapters): each of the WG threads owns R whole rows (n0 + lid + WG r) and
-//     walks them unit by unit (a k-quant super-block's scales decoded once for its 4 units): no
-//     reduction, no barrier, no workgroup memory. CPU emulations run a workgroup as SIMD lanes
+//     walks them unit by unit (a k-quant super-block's scales decoded once for its 4 units; with
+//     one x row each 16-byte word is decoded and consumed at once, wDotH): no reduction, no
+//     barrier, no workgroup memory. CPU emulations run a workgroup as SIMD lanes
 //     and pay per lane for every storage load, so x, identical for all rows, is loaded once per
 //     subgroup: with SUBGROUPS (the launcher's choice when the device's subgroups are exactly WG
 //     = 4 or 8 threads) each lane loads UV / WG vec4 of the unit and subgroupBroadcast hands
@@ -30,9 +31,9 @@
 //          W_BF16 (with F16 for native f16 unpacking); LANES (traversal); WG threads, R rows per
 //          workgroup (GPU) or per thread (LANES), MB rows of x per workgroup (1, 4 or 8);
 //          XVEC (x offset and row stride % 4 == 0); SUBGROUPS (LANES: broadcast x; subgroups of
-//          exactly WG threads), SG8 (WG == 8, else 4).
+//          exactly WG threads), SG8 (WG == 8, else 4); W_UNITS (true: the libraries' unit decoders).
 // Tuning (launcher): GPU WG 64, R 4 (R * MB <= 32 values, WG * R * MB floats of workgroup memory,
-//          within 16 KiB); LANES WG 8, R 4.
+//          within 16 KiB); LANES WG 8, R 2 (R 4 spills registers on lavapipe: slower).
 // Needs K % UNIT == 0 (32, or 256 for the k-quants: whole blocks per row).
 
 #if XVEC

@@ -106,12 +106,13 @@ export type GemvTraversal = 'gpu' | 'lanes';
 export interface UnitGemvTuning { wg: number; rows: number }
 /**
  * GPUs: 64 threads split each row into units (neighbouring threads, neighbouring units), 4 rows per
- * workgroup. CPU emulations: 8 threads (one SIMD vector, one subgroup) own 4 rows each, so
- * each storage load feeds 8 lanes of useful work and x is loaded once per subgroup for 32 rows.
+ * workgroup. CPU emulations: 8 threads (one SIMD vector, one subgroup) own 2 rows each, so each
+ * storage load feeds 8 lanes of useful work and x is loaded once per subgroup for 16 rows (4 rows
+ * per thread spill registers on lavapipe and cost ~1.6x the CPU time of 2; bench/kernels-matmul.ts).
  */
 export const UNIT_GEMV_TUNING: Record<GemvTraversal, UnitGemvTuning> = {
   gpu: { wg: 64, rows: 4 },
-  lanes: { wg: 8, rows: 4 },
+  lanes: { wg: 8, rows: 2 },
 };
 
 export interface UnitGemvCall {

@@ -142,8 +142,8 @@ function dtypeDefines(dtype: DType, nativeF16: boolean): Record<string, DefineVa
 /**
  * The unit GEMV traversal for this call, or undefined for shaders/gemv.wgsl: quantized weights
  * always use gemv_q (its GPU traversal on GPUs, the lane-per-row one under software tuning);
- * 16/32-bit weights use it on software adapters when K % 32 == 0 (whole units), where it streams
- * weights several times faster than gemv.wgsl (see bench/kernels-matmul.ts).
+ * f16/bf16 weights use the lane-per-row one on software adapters when K % 32 == 0 (whole units),
+ * where it takes ~1.7x less CPU time per call than gemv.wgsl (f32: no gain; bench/kernels-matmul.ts).
  */
 function unitTraversal(ctx: GpuContext, dtype: DType, K: number, path: MatmulPath): GemvTraversal | undefined {
   if (path === 'gemv-split') {
@@ -153,7 +153,7 @@ function unitTraversal(ctx: GpuContext, dtype: DType, K: number, path: MatmulPat
   if (path === 'gemv-gpu') return 'gpu';
   if (path === 'gemv-lanes') return 'lanes';
   if (isQuantDType(dtype)) return ctx.softwareTuning ? 'lanes' : 'gpu';
-  return ctx.softwareTuning && K % 32 === 0 ? 'lanes' : undefined;
+  return ctx.softwareTuning && (dtype === 'f16' || dtype === 'bf16') && K % 32 === 0 ? 'lanes' : undefined;
 }
 
 function checkCount(name: string, v: number): void {
