@@ -6,21 +6,28 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type OpenAI from 'openai';
-import { chatIds, eosIds, libraryGreedy, loadDefault, MODEL_ID, serve, systemHead, type TestServer } from './helpers.ts';
+import { chatIds, eosIds, libraryGreedy, sharedDefault, MODEL_ID, serve, systemHead, type TestServer } from './helpers.ts';
 import type { MambaModel } from '../../src/api.ts';
 
-const model: MambaModel = await loadDefault();
-const ts: TestServer = await serve(model);
-const { client } = ts;
+let model: MambaModel;
+let ts: TestServer;
+let client: TestServer['client'];
+
+// Loaded when this suite starts (uvu imports every file of a run before running any).
+test.before(async () => {
+  model = await sharedDefault();
+  ts = await serve(model);
+  client = ts.client;
+});
 
 type Timings = { prompt_tokens: number; prompt_tokens_prefilled: number; prompt_tokens_cached: number; completion_tokens: number; queue_ms: number; ttft_ms: number };
 const timingsOf = (r: unknown) => (r as { timings: Timings }).timings;
 
 test('chat completion (not streamed) at temperature 0 equals the library', async () => {
   const messages = [{ role: 'user' as const, content: 'Tell me about the sea.' }];
-  const r = await client.chat.completions.create({ model: MODEL_ID, messages, temperature: 0, max_tokens: 12 });
+  const r = await client.chat.completions.create({ model: MODEL_ID, messages, temperature: 0, max_tokens: 8 });
   const ids = chatIds(model, messages);
-  const want = await libraryGreedy(model, ids, 12);
+  const want = await libraryGreedy(model, ids, 8);
   assert.is(r.object, 'chat.completion');
   assert.is(r.model, MODEL_ID);
   assert.match(r.id, /^chatcmpl-/);
@@ -36,8 +43,8 @@ test('chat completion (not streamed) at temperature 0 equals the library', async
 
 test('chat completion streamed: chunks in order, [DONE], same text as not streamed, usage chunk', async () => {
   const messages = [{ role: 'user' as const, content: 'What did the whale do?' }];
-  const plain = await client.chat.completions.create({ model: MODEL_ID, messages, temperature: 0, max_tokens: 10 });
-  const stream = await client.chat.completions.create({ model: MODEL_ID, messages, temperature: 0, max_tokens: 10, stream: true, stream_options: { include_usage: true } });
+  const plain = await client.chat.completions.create({ model: MODEL_ID, messages, temperature: 0, max_tokens: 8 });
+  const stream = await client.chat.completions.create({ model: MODEL_ID, messages, temperature: 0, max_tokens: 8, stream: true, stream_options: { include_usage: true } });
   let text = '', roles = 0, finish: string | null = null, usage: OpenAI.CompletionUsage | undefined, chunks = 0;
   for await (const c of stream) {
     chunks++;
@@ -64,21 +71,28 @@ test('chat completion streamed: chunks in order, [DONE], same text as not stream
 test('text completion, streamed and not, at temperature 0 equals the library', async () => {
   const prompt = 'It was the best of times, and the sea';
   const ids = model.tokenizer!.encode(prompt, { addSpecialTokens: true });
-  const want = await libraryGreedy(model, ids, 9);
-  const r = await client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 9 });
+  const want = await libraryGreedy(model, ids, 8);
+  // Streamed, not streamed, and by token ids, at once (they share the batch).
+  const streamed = (async () => {
+    let t = '';
+    for await (const c of await client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 8, stream: true })) t += c.choices[0]?.text ?? '';
+    return t;
+  })();
+  const [r, text, byIds, dflt] = await Promise.all([
+    client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 8 }),
+    streamed,
+    client.completions.create({ model: MODEL_ID, prompt: ids, temperature: 0, max_tokens: 8 }),
+    client.completions.create({ model: MODEL_ID, prompt: 'A', temperature: 0 }),
+  ]);
   assert.is(r.object, 'text_completion');
   assert.is(r.choices[0].text, want.text);
   assert.is(r.choices[0].finish_reason, want.finish);
   assert.is(r.usage?.prompt_tokens, ids.length);
   assert.is(r.usage?.completion_tokens, want.tokens);
-  let text = '';
-  for await (const c of await client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 9, stream: true })) text += c.choices[0]?.text ?? '';
   assert.is(text, want.text);
   // Token ids as the prompt: the same continuation.
-  const byIds = await client.completions.create({ model: MODEL_ID, prompt: ids, temperature: 0, max_tokens: 9 });
   assert.is(byIds.choices[0].text, want.text);
   // Without max_tokens the endpoint's default (16, as OpenAI's) applies.
-  const dflt = await client.completions.create({ model: MODEL_ID, prompt, temperature: 0 });
   assert.ok((dflt.usage?.completion_tokens ?? 0) <= 16);
 });
 
@@ -90,19 +104,22 @@ test('stop sequences cut the text before the stop; seeds repeat; temperature > 0
   const cut = text.slice(Math.floor(text.length / 2)).trim().slice(0, 3);
   if (cut.length > 0 && full.choices[0].finish_reason === 'length') {
     const at = text.indexOf(cut);
-    const s = await client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 16, stop: [cut, 'zzzzqq'] });
+    const [s, streamed] = await Promise.all([
+      client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 16, stop: [cut, 'zzzzqq'] }),
+      (async () => {
+        let t = '';
+        for await (const c of await client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 16, stop: cut, stream: true })) t += c.choices[0]?.text ?? '';
+        return t;
+      })(),
+    ]);
     assert.is(s.choices[0].text, text.slice(0, at));
     assert.is(s.choices[0].finish_reason, 'stop');
-    let streamed = '';
-    for await (const c of await client.completions.create({ model: MODEL_ID, prompt, temperature: 0, max_tokens: 16, stop: cut, stream: true })) streamed += c.choices[0]?.text ?? '';
     assert.is(streamed, text.slice(0, at), 'streaming holds back a partial stop sequence');
   }
-  const a = await client.completions.create({ model: MODEL_ID, prompt, temperature: 1.2, seed: 42, max_tokens: 12 });
-  const b = await client.completions.create({ model: MODEL_ID, prompt, temperature: 1.2, seed: 42, max_tokens: 12 });
-  assert.is(a.choices[0].text, b.choices[0].text, 'same seed, same text');
-  const others = new Set<string>();
-  for (const seed of [1, 2, 3, 4]) others.add((await client.completions.create({ model: MODEL_ID, prompt, temperature: 1.5, seed, max_tokens: 12 })).choices[0].text);
-  assert.ok(others.size > 1, 'different seeds sample different text (temperature > 0 samples)');
+  const sampled = await Promise.all([42, 42, 1, 2, 3].map((seed) => client.completions.create({ model: MODEL_ID, prompt, temperature: 1.5, seed, max_tokens: 8 })));
+  const texts = sampled.map((x) => x.choices[0].text);
+  assert.is(texts[0], texts[1], 'same seed, same text');
+  assert.ok(new Set(texts).size > 1, 'different seeds sample different text (temperature > 0 samples)');
 });
 
 test('GET /v1/models and /health', async () => {
@@ -160,7 +177,6 @@ test('one log line per request: id, prompt/new tokens, queue wait, TTFT, tok/s',
 
 test.after(async () => {
   await ts.srv.close();
-  await model.dispose();
 });
 
 test.run();

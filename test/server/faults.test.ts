@@ -7,12 +7,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import OpenAI from 'openai';
-import { loadDefault, MODEL_ID, serve, until, type TestServer } from './helpers.ts';
+import { sharedDefault, MODEL_ID, serve, until, type TestServer } from './helpers.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
 import { MODEL_DIR } from './helpers.ts';
 
-const model: MambaModel = await loadDefault();
-const ts: TestServer = await serve(model);
+let model: MambaModel;
+let ts: TestServer;
+
+test.before(async () => {
+  model = await sharedDefault();
+  ts = await serve(model);
+});
 
 interface ErrorBody { error: { message: string; type: string; param: string | null; code: string | null } }
 
@@ -179,7 +184,6 @@ test('a lost GPU device: 503 with a clear body and log line, also mid-stream; ne
 
 test.after(async () => {
   await ts.srv.close();
-  await model.dispose();
 });
 
 test.run();

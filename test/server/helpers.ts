@@ -15,6 +15,17 @@ export async function loadDefault(extra: LoadModelOptions = {}): Promise<MambaMo
   return loadModel(MODEL_DIR, { device: await testGpu(), ...extra });
 }
 
+let shared: Promise<MambaModel> | undefined;
+
+/**
+ * One default model on the shared test device for every suite of the run that does not need a
+ * device of its own (a warm load takes seconds on SwiftShader). It lives until the process ends.
+ */
+export function sharedDefault(): Promise<MambaModel> {
+  shared ??= loadDefault();
+  return shared;
+}
+
 export interface TestServer {
   srv: RunningServer;
   client: OpenAI;
