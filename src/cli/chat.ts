@@ -9,6 +9,9 @@
 // turns with one, that token text is fed first so the state matches what the template describes.
 // A template whose rendering of earlier turns changes later (not a prefix) is handled by
 // re-prefilling the whole conversation in a fresh session.
+//
+// --save writes the transcript and the session's snapshot after every turn; --load restores both,
+// so the next turn feeds only its own tokens, exactly as if the chat had never stopped.
 import { createInterface } from 'node:readline';
 import type { MambaModel, Session, GenerateStats } from '../index.node.ts';
 import { AbortError, InputError } from '../errors.ts';
@@ -16,10 +19,19 @@ import type { ChatMessage } from '../tokenizer/index.ts';
 import type { ParsedArgs } from './args.ts';
 import { statsLine } from './format.ts';
 import { figuresOf, generateOptions, noTokenizer } from './generate.ts';
-import { type CliIo, showsDecorations, writeAll } from './io.ts';
+import { type CliIo, writeAll } from './io.ts';
+import { loadChatFile, saveChatFile } from './chat-file.ts';
 
 type ChatArgs = Extract<ParsedArgs, { command: 'chat' }>;
 
+/** What ChatTranscript knows, as JSON (a saved chat). */
+export interface TranscriptState {
+  messages: ChatMessage[];
+  consumed: string;
+  lastPrompt: string;
+  carry: string;
+  diverged: boolean;
+}
 
 type Tok = NonNullable<MambaModel['tokenizer']>;
 
@@ -86,6 +98,25 @@ export class ChatTranscript {
     this.carry = '';
     this.diverged = false;
   }
+
+  /** The system message the conversation started with, if any. */
+  get system(): string | undefined {
+    return this.messages[0]?.role === 'system' ? this.messages[0].content : undefined;
+  }
+
+  toJSON(): TranscriptState {
+    return { messages: this.messages.map((m) => ({ ...m })), consumed: this.consumed, lastPrompt: this.lastPrompt, carry: this.carry, diverged: this.diverged };
+  }
+
+  static fromJSON(render: (m: ChatMessage[], addGenerationPrompt: boolean) => string, s: TranscriptState): ChatTranscript {
+    const t = new ChatTranscript(render);
+    t.messages = s.messages.map((m) => ({ ...m }));
+    t.consumed = s.consumed;
+    t.lastPrompt = s.lastPrompt ?? '';
+    t.carry = s.carry ?? '';
+    t.diverged = s.diverged === true;
+    return t;
+  }
 }
 
 export async function runChat(model: MambaModel, args: ChatArgs, io: CliIo): Promise<void> {
@@ -95,12 +126,24 @@ export async function runChat(model: MambaModel, args: ChatArgs, io: CliIo): Pro
   // Fail now, not after the first line is typed, when the checkpoint has no usable template.
   render([{ role: 'user', content: 'hi' }], true);
 
-  const transcript = new ChatTranscript(render, args.system);
+  let transcript = new ChatTranscript(render, args.system);
+  let session: Session;
+  if (args.load) {
+    const saved = await loadChatFile(args.load);
+    // restoreSession checks the snapshot belongs to this model (SnapshotError otherwise).
+    session = await model.restoreSession(saved.snapshot);
+    transcript = ChatTranscript.fromJSON(render, saved.transcript);
+  } else {
+    session = model.createSession();
+  }
+  const system = transcript.system;
+  const save = async () => {
+    if (args.save) await saveChatFile(args.save, { model: model.fingerprint, transcript: transcript.toJSON(), snapshot: await session.saveState() });
+  };
   const eosTexts = [...new Set([...model.config.eosTokenIds, ...tok.eosTokenIds])].map((id) => tok.decode([id], { skipSpecialTokens: false }));
   const interactive = !args.json && io.stdin.isTTY === true;
   const rl = createInterface({ input: io.stdin, output: interactive ? io.stdout : undefined, terminal: interactive });
-  const decorate = showsDecorations(io, args.json);
-  let session: Session = model.createSession();
+  const stats = !args.json && !args.quiet;
   let current: AbortController | undefined;
   rl.on('SIGINT', () => {
     // Ctrl-C stops the reply being generated; at the prompt it ends the chat.
@@ -108,7 +151,8 @@ export async function runChat(model: MambaModel, args: ChatArgs, io: CliIo): Pro
     else rl.close();
   });
   if (interactive) {
-    await writeAll(io.stderr, `chat with ${args.model}: /reset starts over, /exit or Ctrl-D quits, Ctrl-C stops a reply\n`);
+    const resumed = args.load ? `, continuing ${args.load} (${transcript.messages.filter((m) => m.role === 'user').length} turns)` : '';
+    await writeAll(io.stderr, `chat with ${args.model}${resumed}: /reset starts over, /exit or Ctrl-D quits, Ctrl-C stops a reply\n`);
     rl.setPrompt('> ');
     rl.prompt();
   }
@@ -120,7 +164,8 @@ export async function runChat(model: MambaModel, args: ChatArgs, io: CliIo): Pro
       if (line === '/reset') {
         session.dispose();
         session = model.createSession();
-        transcript.reset(args.system);
+        transcript.reset(system);
+        await save();
         if (interactive) await writeAll(io.stderr, '(conversation reset)\n');
       } else if (line !== '') {
         turn++;
@@ -134,6 +179,8 @@ export async function runChat(model: MambaModel, args: ChatArgs, io: CliIo): Pro
         } finally {
           current = undefined;
         }
+        // The transcript and the state agree after a turn, also a stopped one.
+        await save();
       }
       if (interactive) rl.prompt();
     }
@@ -180,6 +227,6 @@ export async function runChat(model: MambaModel, args: ChatArgs, io: CliIo): Pro
       return;
     }
     await writeAll(io.stdout, `${tail}\n`);
-    if (decorate) await writeAll(io.stderr, `${statsLine(figures)}\n`);
+    if (stats) await writeAll(io.stderr, `${statsLine(figures)}\n`);
   }
 }

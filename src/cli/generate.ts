@@ -1,10 +1,10 @@
 // `generate`: tokenize the prompt, stream new tokens through the incremental detokenizer to
-// stdout, then a stats line on stderr (terminal) or one JSON object on stdout (machine mode).
+// stdout, then a stats line on stderr (unless --quiet), or one JSON object on stdout (machine mode).
 import type { MambaModel, GenerateOptions, GenerateStats } from '../index.node.ts';
 import { InputError } from '../errors.ts';
 import type { ParsedArgs, SamplingArgs } from './args.ts';
 import { runFigures, statsLine, type RunFigures } from './format.ts';
-import { type CliIo, showsDecorations, writeAll } from './io.ts';
+import { type CliIo, writeAll } from './io.ts';
 
 type GenerateArgs = Extract<ParsedArgs, { command: 'generate' }>;
 
@@ -73,5 +73,6 @@ export async function runGenerate(model: MambaModel, args: GenerateArgs, io: Cli
     return;
   }
   await writeAll(io.stdout, `${tail}\n`);
-  if (showsDecorations(io, args.json)) await writeAll(io.stderr, `${statsLine(figures)}\n`);
+  // On stderr whatever stdout is (llama.cpp does the same): `npm start | cat` still shows it.
+  if (!args.quiet) await writeAll(io.stderr, `${statsLine(figures)}\n`);
 }

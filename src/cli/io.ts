@@ -1,6 +1,6 @@
-// Where CLI output goes. Text for people goes to stdout (generated text) and stderr (progress,
-// stats, notices); machine mode (--json, or stdout not a TTY) writes exactly one JSON value per
-// result on stdout and nothing decorative anywhere.
+// Where CLI output goes. Text for people goes to stdout (generated text) and stderr (progress bar
+// on a terminal; the stats line and notices always, --quiet silences them); machine mode (--json,
+// or stdout not a TTY) writes exactly one JSON value per result on stdout and nothing decorative.
 import type { Writable } from 'node:stream';
 
 export interface CliIo {
@@ -22,7 +22,7 @@ export function writeAll(stream: Writable, s: string): Promise<void> {
   });
 }
 
-/** Progress and stats only where a person is watching: stderr is a terminal and not machine mode. */
+/** The progress bar only where a person is watching: stderr is a terminal and not machine mode. */
 export function showsDecorations(io: CliIo, json: boolean): boolean {
   return !json && io.stderr.isTTY === true;
 }

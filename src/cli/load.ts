@@ -22,7 +22,7 @@ export function progressFields(p: ProgressEvent): { loaded: number; total: numbe
 }
 
 export async function loadForCli(args: CommonArgs, io: CliIo, extra: Partial<LoadModelOptions> = {}): Promise<MambaModel> {
-  const bar = showsDecorations(io, args.json) ? new ProgressBar((s) => io.stderr.write(s), io.stderr.columns ?? 80) : undefined;
+  const bar = showsDecorations(io, args.json) && !args.quiet ? new ProgressBar((s) => io.stderr.write(s), io.stderr.columns ?? 80) : undefined;
   let lastLabel = '';
   try {
     return await loadModel(args.model, {

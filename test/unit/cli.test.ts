@@ -133,7 +133,13 @@ test('generate --json gives one object; --ids with --text streams the same conti
   const c = cli(['generate', '--model', MODEL, '--ids', out.promptIds.join(','), '-n', String(n), '--text']);
   assert.is(c.code, 0, c.stderr);
   assert.is(c.stdout, `${out.text}\n`, 'streamed text = the JSON text');
-  assert.equal(ours(c.stderr), [], 'no progress or stats when stderr is not a terminal');
+  // The stats line goes to stderr also when nothing is a terminal (no progress bar, though).
+  const err = ours(c.stderr);
+  assert.is(err.length, 1, `one stats line, got:\n${c.stderr}`);
+  assert.match(err[0], new RegExp(`^${out.promptIds.length} prompt tokens · prefill .* tok/s · ${out.ids.length} new \\(\\w+\\) · decode .* · TTFT .* · peak .* · .+`));
+  const q = cli(['generate', '--model', MODEL, '--ids', out.promptIds.join(','), '-n', String(n), '--text', '--quiet']);
+  assert.is(q.stdout, c.stdout);
+  assert.equal(ours(q.stderr), [], '--quiet: nothing on stderr');
 });
 
 test('chat: state carries over, the second turn feeds only its own tokens', async () => {
@@ -156,6 +162,32 @@ test('chat: state carries over, the second turn feeds only its own tokens', asyn
   assert.equal(turns[1].promptIds, tok.encode(full.slice(before.length), { addSpecialTokens: false }));
   // The session also feeds the reply's last token, chosen but not yet consumed.
   assert.is(turns[1].stats.promptTokens, turns[1].promptIds.length + 1);
+});
+
+test('chat --save then --load continues exactly like one uninterrupted chat', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'msl-chat-'));
+  try {
+    const file = join(dir, 'c.chat');
+    const whole = cli(['chat', '--model', MODEL, '-n', '5', '--json'], 'hello there\nand again\n');
+    assert.is(whole.code, 0, whole.stderr);
+    const [w1, w2] = lines(whole.stdout).map((l) => JSON.parse(l));
+    const first = cli(['chat', '--model', MODEL, '-n', '5', '--json', '--save', file], 'hello there\n');
+    assert.is(first.code, 0, first.stderr);
+    assert.equal(JSON.parse(lines(first.stdout)[0]).ids, w1.ids);
+    assert.ok(existsSync(file));
+    const second = cli(['chat', '--model', MODEL, '-n', '5', '--json', '--load', file], 'and again\n');
+    assert.is(second.code, 0, second.stderr);
+    const s2 = JSON.parse(lines(second.stdout)[0]);
+    assert.equal(s2.promptIds, w2.promptIds, 'the loaded chat feeds only the new turn');
+    assert.equal(s2.ids, w2.ids, 'and answers as the uninterrupted chat did');
+    const bad = cli(['chat', '--model', MODEL, '--json', '--load', join(root, 'README.md')], 'x\n');
+    assert.is(bad.code, 1);
+    assert.match(bad.stderr, /not a saved mamba-scan-lite chat/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
