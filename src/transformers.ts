@@ -52,11 +52,18 @@ export const AutoModelForCausalLM = {
   },
 };
 
+/** The files a tokenizer is made from (a Hub id downloads these alone, not the weights). */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
+
 export const AutoTokenizer = {
   async from_pretrained(source: ModelSource): Promise<Tokenizer> {
-    const src = await openModelSource(source, {});
-    const json = await src.readTextIfExists('tokenizer.json');
-    if (json === undefined) throw new InputError('this model source has no tokenizer.json');
-    return Tokenizer.fromJSON(json, await src.readTextIfExists('tokenizer_config.json'));
+    const src = await openModelSource(source, { files: TOKENIZER_FILES });
+    try {
+      const json = await src.readTextIfExists('tokenizer.json');
+      if (json === undefined) throw new InputError('this model source has no tokenizer.json');
+      return await Tokenizer.fromJSON(json, await src.readTextIfExists('tokenizer_config.json'));
+    } finally {
+      if (src !== source) await src.close?.().catch(() => undefined);
+    }
   },
 };

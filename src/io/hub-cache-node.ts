@@ -158,6 +158,30 @@ export async function downloadHubModel(modelId: string, opts: DownloadHubModelOp
   });
 }
 
+/**
+ * Only some files of a Hub model (e.g. the tokenizer's), into the same cache folder, without the
+ * weights and without the completion marker (a later downloadHubModel keeps them and fetches the
+ * rest). Missing files (404) are skipped; returns the folder and the files that are there.
+ */
+export async function downloadHubFiles(modelId: string, files: readonly string[], opts: DownloadHubModelOptions = {}): Promise<{ dir: string; present: string[] }> {
+  const ref = requireHubModelId(modelId);
+  const revision = resolveRevision(ref, opts.revision);
+  const dir = hubModelDir(modelId, { cacheDir: opts.cacheDir, revision });
+  const d = new Downloader(modelId, revision, dir, opts);
+  d.checkAbort();
+  const offline = opts.offline ?? (envVar('MSL_OFFLINE') === '1' || envVar('HF_HUB_OFFLINE') === '1');
+  const present: string[] = [];
+  if (offline) {
+    for (const f of files) if ((await fs.stat(path.join(dir, f)).catch(() => undefined))?.isFile()) present.push(f);
+    return { dir, present };
+  }
+  await fs.mkdir(dir, { recursive: true });
+  return withDownloadLock(dir, opts.signal, async () => {
+    for (const f of files) if ((await d.file(f, false)) !== undefined) present.push(f);
+    return { dir, present };
+  });
+}
+
 async function cacheHit(dir: string, opts: DownloadHubModelOptions, repair = false): Promise<boolean> {
   const cached = await readCompleteMarker(dir, repair);
   if (!cached) return false;

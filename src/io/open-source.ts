@@ -16,6 +16,11 @@ export interface DownloadProgress {
 export interface OpenOptions {
   onDownloadProgress?: (p: DownloadProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Only these files will be read (e.g. a tokenizer's): a Hub model is then downloaded for them
+   * alone, not its weights. Sources that read lazily (URLs, folders) ignore it.
+   */
+  files?: readonly string[];
 }
 
 export type StringSourceOpener = (s: string, opts: OpenOptions) => Promise<CheckpointSource | undefined>;
