@@ -55,6 +55,8 @@ if (existsSync(swiftshaderIcd) && !process.env.MSL_SKIP_SWIFTSHADER) {
   suites.push({ name: 'server:swiftshader', dir: 'test/server', env: ss });
 }
 suites.push({ name: 'e2e', dir: 'test/e2e' });
+// Deno and Bun (installed on demand into .cache/runtimes, not dependencies) against Node's ids.
+suites.push({ name: 'runtimes', dir: 'test/runtimes' });
 
 const results = [];
 for (const s of suites) {
