@@ -369,7 +369,9 @@ async function openBackend(opts: LoadModelOptions): Promise<{ be: Backend; ownsB
   try {
     return { be: await WebGpuBackend.create(opts.device), ownsBackend: true };
   } catch (e) {
-    if (!(e instanceof DeviceError)) throw e;
+    // A typed error of ours other than DeviceError is the caller's (bad device options); anything
+    // else came from the platform's WebGPU (a native module failing to load or to start).
+    if (e instanceof MambaScanError && !(e instanceof DeviceError)) throw e;
     return { be: await WasmBackend.create(opts.wasm), ownsBackend: true };
   }
 }
