@@ -2,11 +2,12 @@
 // reads the cache), prefill in blocks (continuation through the cache, flash kernel) and token by
 // token (split-K kernel), against the float64 reference run twice, with exact K/V and with its
 // cached K/V rounded to f16 (test/reference kvRound):
-//   - f16 KV logits vs the f16-K/V reference within 2e-3 (f32 KV is held to 1e-4 elsewhere; here a
+//   - f16 KV logits vs the f16-K/V reference within 4e-3 (f32 KV is held to 1e-4 elsewhere; here a
 //     K/V value computed in f32 next to an f16 rounding boundary may round to the other neighbour
-//     than its f64 value does, a 2^-11 relative flip: measured up to 7e-4);
+//     than its f64 value does, a 2^-11 relative flip, and these fixtures amplify K changes ~20x:
+//     measured up to 7e-4 on lavapipe, 1.8e-3 on SwiftShader);
 //   - the GPU's f16-vs-f32 change of every logit equals the reference's own f16-vs-f32 change
-//     within 2e-3, and is non-zero (the f16 path is really taken). On these random fixtures the
+//     within 4e-3, and is non-zero (the f16 path is really taken). On these random fixtures the
 //     change itself is ~1e-2 (attention scores of several units: 2^-11 relative in K moves them by
 //     ~1e-3 .. 1e-2), so the "within 2e-3 of f32 KV" is a property of trained models,
 //     not of these fixtures (MSL_TEST_ERRORS=1 prints all figures);
@@ -19,7 +20,7 @@ import { loadModel } from '../../src/api.ts';
 import { refForward } from '../reference/index.ts';
 import { f16BitsToNumber, f32ToF16Bits } from '../helpers/tensors.ts';
 
-const TOL = 2e-3;
+const TOL = 4e-3;
 const toF16 = (v: number) => f16BitsToNumber(f32ToF16Bits(v));
 const CASES: FixtureOptions[] = [
   { arch: 'zamba2', variant: 'hybrid-1block', dtype: 'f32', seed: 21 },

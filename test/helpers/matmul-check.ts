@@ -81,6 +81,7 @@ export async function runMatmulCase(ctx: GpuContext, c: MatmulCase): Promise<voi
         if (!(r <= worst)) { worst = r; worstAt = `m=${m} n=${n} got ${got[yi]} want ${s} tol ${tol}`; }
       }
     }
+    if (process.env.MSL_TEST_ERRORS) console.log(`${label(c)}: worst error ${worst.toFixed(4)} x tolerance (${worstAt})`);
     assert.ok(worst <= 1, `${label(c)}: error ${worst.toFixed(2)} x tolerance at ${worstAt}`);
     for (let i = 0; i < yLen; i++) {
       if (!owned[i] && got[i] !== y0[i]) assert.unreachable(`${label(c)}: wrote y[${i}] outside its rows/columns`);
