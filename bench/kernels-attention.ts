@@ -1,4 +1,4 @@
-// The shared transformer block's small kernels and attention at Zamba2-1.2B shapes (SPEC.md
+// The shared transformer block's small kernels and attention at Zamba2-1.2B shapes (docs/model.md
 // §Real configurations: H 2048, 32 heads x hd 128, MLP F 8192): ms per call, GB/s of the bytes a
 // call must move at least, and that as a fraction of a device copy's bandwidth measured in the
 // same run (the "roofline" figure). One JSON line per result on stdout.

@@ -1,4 +1,4 @@
-// bench/kernels-matmul: the weight-reading kernels at Zamba2-1.2B shapes (SPEC.md §Real
+// bench/kernels-matmul: the weight-reading kernels at Zamba2-1.2B shapes (docs/model.md §Real
 // configurations: H 2048, di 4096, N 128, NH 64, G 1, MLP 8192, vocab 32000):
 //   in_proj  2048 -> 8512  (z 4096 + xBC 4096 + 2*G*N 256 + dt NH 64)
 //   out_proj 4096 -> 2048

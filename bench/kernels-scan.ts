@@ -1,5 +1,5 @@
 // Recurrent vs chunked selective scan at Zamba2-1.2B mixer shapes (NH 64, P 64, N 128, G 1;
-// SPEC.md §Real configurations): milliseconds per ssmScan call and the scratch it takes, for
+// docs/model.md §Released configurations): milliseconds per ssmScan call and the scratch it takes, for
 // T = 256, 1024, 4096. One JSON line per result on stdout.
 //
 //   node --import ./scripts/register.mjs bench/kernels-scan.ts [--t 256,1024,4096] [--q 64,256] [--reps N]

@@ -3,7 +3,7 @@
 // BF16 weights generated on the fly). Depth is reduced to 2 layers (one mamba, one hybrid):
 // scratch does not depend on depth, state and KV scale linearly with it, and the full-depth
 // figures are printed from the planner beside the measured ones. Next to each row: what
-// transformers' naive chunked scan would allocate for one mixer call at that length (SPEC.md).
+// transformers' naive chunked scan would allocate for one mixer call at that length (docs/model.md).
 import { loadModel } from '../src/api.ts';
 import { planMemory } from '../src/runtime/planner.ts';
 import { parseConfig } from '../src/models/parse-config.ts';
@@ -12,7 +12,7 @@ import { QUICK, benchGpu, jsonLine, mib, table } from './common.ts';
 
 // transformers' torch_forward for one Zamba2-1.2B mixer call in f32 at batch 1, per 256-token
 // chunk: the (b, c, Q, Q, heads, N) tensor (2 GiB), Y_diag (1 GiB), and 104 MiB of the rest
-// (SPEC.md: 3,176 MiB at T=256, 6,348 at 512, 12,709 at 1024).
+// (docs/model.md: 3,176 MiB at T=256, 6,348 at 512, 12,709 at 1024).
 function naiveMixerBytes(T: number): number {
   const chunks = Math.ceil(T / 256);
   return chunks * (3176 * 2 ** 20);

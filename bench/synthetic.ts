@@ -6,7 +6,7 @@ import type { CheckpointSource } from '../src/io/sources.ts';
 import { parseConfig } from '../src/models/parse-config.ts';
 import { expectedTensors } from '../src/models/layout.ts';
 
-/** Zamba2-1.2B's real dimensions (SPEC.md), optionally with fewer layers. */
+/** Zamba2-1.2B's real dimensions (docs/model.md), optionally with fewer layers. */
 export function zamba2_1p2bConfig(opts: { layers?: number; hybridIds?: number[] } = {}): Record<string, unknown> {
   const numLayers = opts.layers ?? 38;
   const hybridIds = opts.hybridIds ?? [5, 11, 17, 23, 29, 35].filter((l) => l < numLayers);

@@ -1,5 +1,5 @@
 // add.wgsl: elementwise residual add, out[i] = a[i] + b[i] (f32).
-// Used for the residual stream (SPEC.md §Zamba2 forward `x = x + ...`).
+// Used for the residual stream (docs/model.md §Zamba2 forward `x = x + ...`).
 //
 // Bindings:
 //   params (uniform)  n: u32, total elements

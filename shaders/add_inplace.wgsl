@@ -1,5 +1,5 @@
 // add_inplace.wgsl: residual accumulate, x[i] += delta[i] (f32).
-// The residual stream update `x = x + Mixer(...)` of SPEC.md §Zamba2/§Mamba2, done in place so
+// The residual stream update `x = x + Mixer(...)` of docs/model.md §Zamba2/§Mamba2, done in place so
 // the model keeps a single hidden buffer per block.
 //
 // Bindings:

@@ -1,7 +1,7 @@
 // attention_flash.wgsl: causal GQA attention over a KV cache for a block of queries (prefill and
 // continuation), flash style: keys are visited in tiles of BK, each query keeps an f32 online
 // softmax (running max m, sum l, unnormalised output acc), so no T x T score matrix exists, only a
-// BQ x BK tile of it in workgroup memory. Matches SPEC.md §Zamba2 attention (softmax in f32, GQA)
+// BQ x BK tile of it in workgroup memory. Matches docs/model.md §Zamba2 attention (softmax in f32, GQA)
 // and test/reference/layers.ts attentionRef:
 //   out[t, h, :] = sum_{j <= pos0 + t} softmax_j(scale * q[t, h] . k[j, kh]) * v[j, kh],
 //   kh = h / groupSize (groupSize = nHeads / nKvHeads)

@@ -1,4 +1,4 @@
-// conv1d.wgsl: causal depthwise conv1d over time, plus bias, then SiLU (SPEC.md §Mamba2 mixer step 2):
+// conv1d.wgsl: causal depthwise conv1d over time, plus bias, then SiLU (docs/model.md §Mixer step 2):
 //   out[t, c] = silu(bias[c] + sum_{k<K} w[c, k] * xin(t - K + 1 + k, c))
 // where xin(tau, c) = input[inOff + tau*inStride + c] for tau >= 0, and for tau < 0 the raw input
 // from before this call, read from the conv state. The state is a ring of K rows [K, C]: row

@@ -1,4 +1,4 @@
-// gated_rmsnorm.wgsl: the Mamba2 mixer's gated, grouped RMSNorm (SPEC.md §Mixer step 6, the
+// gated_rmsnorm.wgsl: the Mamba2 mixer's gated, grouped RMSNorm (docs/model.md §Mixer step 6, the
 // grouped form of mamba_ssm's RMSNormGated with norm_before_gate=False):
 //   g[t, c]   = y[t, c] * silu(z[t, c])
 //   out[t, c] = g[t, c] / sqrt(mean_{c' in group(c)} g[t, c']^2 + eps) * w[c]

@@ -1,4 +1,4 @@
-// gelu_gate.wgsl: the Zamba2 MLP gate (SPEC.md §Zamba2 MLP), exact-erf GELU:
+// gelu_gate.wgsl: the Zamba2 MLP gate (docs/model.md §Zamba2 MLP), exact-erf GELU:
 //   out[t, f] = gelu(gu[t, f]) * gu[t, F + f],   gelu(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt2))
 // erf is not a WGSL builtin, and the Abramowitz-Stegun style formulas (abs error ~1e-7..1e-5) are
 // visibly worse than torch's f32 erf, so it is done here in two pieces fitted for f32

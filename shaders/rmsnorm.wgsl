@@ -1,4 +1,4 @@
-// rmsnorm.wgsl: RMSNorm over rows, in f32 (SPEC.md §Zamba2/§Mamba2 `RMSNorm`, transformers
+// rmsnorm.wgsl: RMSNorm over rows, in f32 (docs/model.md §Zamba2/§Mamba2 `RMSNorm`, transformers
 // Zamba2RMSNorm / MambaRMSNormGated without gate):
 //   out[t, i] = r[t, i] / sqrt(mean_i(r[t, :]^2) + eps) * w[i]
 // where the row r[t] is x[t] (width W = H), or for the Zamba2 shared block input the concat

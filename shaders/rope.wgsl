@@ -1,4 +1,4 @@
-// rope.wgsl: NeoX rotate-half rotary embedding, in place (SPEC.md §Zamba2 attention, transformers
+// rope.wgsl: NeoX rotate-half rotary embedding, in place (docs/model.md §Zamba2 attention, transformers
 // apply_rotary_pos_emb with rotate_half over the full head dim):
 //   for i < hd/2, position p = pos0 + t, angle = f32(p) * inv_freq[i] (rounded to f32 like torch):
 //     x1 = x[b + i], x2 = x[b + hd/2 + i],   b = offset + t * rowStride + h * hd

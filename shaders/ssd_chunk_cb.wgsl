@@ -1,4 +1,4 @@
-// ssd_chunk_cb.wgsl: chunked SSD scan, step 2 of 4 for one chunk of L <= Q tokens at t0 (SPEC.md
+// ssd_chunk_cb.wgsl: chunked SSD scan, step 2 of 4 for one chunk of L <= Q tokens at t0 (docs/model.md
 // §Scan algorithms step 2 with the step-3 decay folded in). For each group g, chunk tokens s <= t,
 // and every head h of the group:
 //   M[h, t, s] = (C[t0+t, g, :] · B[t0+s, g, :]) * exp(min(a_t - a_s, 0)) * dt_s

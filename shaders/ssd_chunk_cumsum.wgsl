@@ -1,5 +1,5 @@
 // ssd_chunk_cumsum.wgsl: chunked SSD scan, step 1 of 4 for one chunk of L <= Q tokens starting at
-// token t0 (SPEC.md §Scan algorithms "Chunked SSD, streamed" step 1). Per head h and chunk token s:
+// token t0 (docs/model.md §Scan algorithms "Chunked SSD, streamed" step 1). Per head h and chunk token s:
 //   dt_s = clamp(softplus(dt_raw[t0+s, h] + dt_bias[h]), dtMin, dtMax)
 //   a_s  = sum_{r <= s} dt_r * A[h]          (inclusive; kept as a compensated pair hi + lo)
 //   w_s  = exp(min(a_{L-1} - a_s, 0)) * dt_s  (weight of token s in the carried state update)

@@ -1,4 +1,4 @@
-// ssd_chunk_scan.wgsl: chunked SSD scan, step 3 of 4 for one chunk of L <= Q tokens at t0 (SPEC.md
+// ssd_chunk_scan.wgsl: chunked SSD scan, step 3 of 4 for one chunk of L <= Q tokens at t0 (docs/model.md
 // §Scan algorithms step 3): the outputs of the chunk, from the state carried in from earlier chunks
 // (read only here; step 4 advances it afterwards):
 //   y[t0+t, h, p] = sum_{s<=t} M[h,t,s] * x[t0+s,h,p]

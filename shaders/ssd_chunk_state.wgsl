@@ -1,4 +1,4 @@
-// ssd_chunk_state.wgsl: chunked SSD scan, step 4 of 4 for one chunk of L <= Q tokens at t0 (SPEC.md
+// ssd_chunk_state.wgsl: chunked SSD scan, step 4 of 4 for one chunk of L <= Q tokens at t0 (docs/model.md
 // §Scan algorithms step 4): advances the carried state past the chunk, in place:
 //   S[h,p,n] = exp(min(a_{L-1}, 0)) * S[h,p,n] + sum_{s<L} w_s * x[t0+s,h,p] * B[t0+s,g,n]
 // with w_s = exp(a_{L-1} - a_s) * dt_s from ssd_chunk_cumsum: a [P x L]·[L x N] GEMM per head.

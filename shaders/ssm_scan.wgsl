@@ -1,5 +1,5 @@
 // ssm_scan.wgsl: the recurrent selective scan, O(state) working memory, any T >= 1
-// (SPEC.md §Mamba2 mixer steps 4-5, §Scan algorithms "Recurrent"). Per token t, head h, row p:
+// (docs/model.md §Mixer steps 4-5, §Scan algorithms "Recurrent"). Per token t, head h, row p:
 //   dt = clamp(softplus(dt_raw[t,h] + dt_bias[h]), dtMin, dtMax); dA = exp(dt * A[h])
 //   S[h,p,:] = dA * S[h,p,:] + dt * x[t,h,p] * B[t,g,:]
 //   y[t,h,p] = S[h,p,:] · C[t,g,:] + D[h] * x[t,h,p]          with g = h / (NH / G)

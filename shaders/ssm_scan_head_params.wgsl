@@ -1,7 +1,7 @@
 // ssm_scan_head_params.wgsl: packs the per-head scan constants into one vec4 per head, so the scan
 // kernels need one binding for them instead of three (keeps every scan kernel within the default
 // 8 storage buffers per stage):
-//   hp[h] = (dt_bias[h], A[h] = -exp(A_log[h]), D[h], 0)          (SPEC.md §Mamba2 mixer step 4)
+//   hp[h] = (dt_bias[h], A[h] = -exp(A_log[h]), D[h], 0)          (docs/model.md §Mixer step 4)
 //
 // Bindings:
 //   params (uniform)  NH: u32 heads

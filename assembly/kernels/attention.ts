@@ -1,4 +1,4 @@
-// Causal GQA attention over a KV cache (SPEC.md §Zamba2 attention; the semantics of
+// Causal GQA attention over a KV cache (docs/model.md §Zamba2 attention; the semantics of
 // shaders/attention_flash.wgsl / attention_splitk.wgsl), f32 online softmax:
 //   out[t, h, :] = sum_{j <= pos0 + t} softmax_j(scale * q[t, h] . k[j, kh]) * v[j, kh],
 //   kh = h / (nHeads / nKv).

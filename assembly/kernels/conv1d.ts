@@ -1,4 +1,4 @@
-// Causal depthwise conv1d over time + bias + SiLU, with the conv state (SPEC.md §Mixer step 2;
+// Causal depthwise conv1d over time + bias + SiLU, with the conv state (docs/model.md §Mixer step 2;
 // the semantics of shaders/conv1d.wgsl + conv1d_state.wgsl):
 //   out[t, c] = silu(bias[c] + sum_{k<K} w[c, k] * xin(t - K + 1 + k, c)),
 // xin(tau < 0) from the state: a ring f32 [K, C] whose row (a mod K) holds the raw input of

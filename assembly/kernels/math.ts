@@ -64,7 +64,7 @@ export function logf(x: f32): f32 {
 }
 
 /**
- * softplus(v) = log1p(e^v), with v > 20 passed through (SPEC.md §Mixer step 4). log1p(e) as
+ * softplus(v) = log1p(e^v), with v > 20 passed through (docs/model.md §Mixer step 4). log1p(e) as
  * log(u) * e / (u - 1) with u = 1 + e (exact-ish for tiny e), as shaders/ssm_scan.wgsl does.
  */
 export function softplus(v: f32): f32 {

@@ -75,7 +75,7 @@ export function rmsnormAdd(x: usize, a: usize, w: usize, out: usize, T: i32, H: 
 }
 
 /**
- * Gated grouped RMSNorm (SPEC.md §Mixer step 6): g = y * silu(z); out = g / sqrt(mean_group(g^2)
+ * Gated grouped RMSNorm (docs/model.md §Mixer step 6): g = y * silu(z); out = g / sqrt(mean_group(g^2)
  * + eps) * w over groups of groupSize channels. y, out [T, D]; z(t, c) at z + 4 (t zRowStride + c);
  * w [D]. out must not overlap y or z. Threads split the (t, group) pairs; g is parked in out.
  */

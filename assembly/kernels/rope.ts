@@ -1,4 +1,4 @@
-// NeoX rotate-half RoPE in place (SPEC.md §Zamba2 attention; the semantics of shaders/rope.wgsl):
+// NeoX rotate-half RoPE in place (docs/model.md §Zamba2 attention; the semantics of shaders/rope.wgsl):
 // for i < hd/2 and angle = f32(pos0 + t) * invFreq[i],
 //   x[b + i] = x1 cos - x2 sin,  x[b + hd/2 + i] = x2 cos + x1 sin,  b = t rowStride + h hd.
 import { splitLo } from './common';

@@ -1,4 +1,4 @@
-// The recurrent selective scan (SPEC.md §Mixer steps 4-5; the semantics of shaders/ssm_scan.wgsl
+// The recurrent selective scan (docs/model.md §Mixer steps 4-5; the semantics of shaders/ssm_scan.wgsl
 // + ssm_scan_head_params.wgsl). Per token t, head h, row p, with g = h / (NH / G):
 //   dt = clamp(softplus(dt_raw[t, h] + dt_bias[h]), dtMin, dtMax); dA = exp(dt * A[h]), A = -exp(A_log[h])
 //   S[h, p, :] = dA * S[h, p, :] + (dt * x[t, h, p]) * B[t, g, :]

@@ -1,11 +1,11 @@
-"""Zamba2 in PyTorch, written from shared/docs/SPEC.md (section "Zamba2" and "Mamba2 mixer").
+"""Zamba2 in PyTorch, written from docs/model.md (sections "Zamba2" and "Mixer").
 
 Functional: `forward(cfg, W, ids)` takes a dict of tensors keyed by the Hugging Face names
 (model.embed_tokens.weight, model.layers.{l}.mamba.in_proj.weight, ...), so the same code runs on
 trainable parameters, on a loaded checkpoint and on bf16-rounded export weights. Everything is
 computed in the dtype of the weights given (f32 for training and for the exactness figures).
 
-The scan is the chunked SSD form (SPEC "Chunked SSD"): within a chunk of Q tokens a masked
+The scan is the chunked SSD form (docs/model.md "Chunked SSD"): within a chunk of Q tokens a masked
 [Q, Q] decay matrix, between chunks the state carried by the plain recurrence (the corrected
 inter-chunk carry, not transformers' buggy axis). `ssd_scan_sequential` is the token-by-token
 recurrence, used by the tests to check the chunked form.
@@ -316,7 +316,7 @@ def ssd_scan_chunked(x, dt, A, B, C, chunk, state=None):
 
 
 def ssd_scan_sequential(x, dt, A, B, C, state=None):
-    """The plain recurrence (SPEC step 5), token by token; same signature as ssd_scan_chunked."""
+    """The plain recurrence (docs/model.md §Mixer step 5), token by token; same signature as ssd_scan_chunked."""
     b, T, NH, P = x.shape
     G, N = B.shape[2], B.shape[3]
     hpg = NH // G
@@ -332,7 +332,7 @@ def ssd_scan_sequential(x, dt, A, B, C, state=None):
 
 
 def mixer(cfg, W, p, u, scan='chunked', chunk=None):
-    """Mamba2 mixer (SPEC steps 1-7) on u [b,T,H] from a fresh state."""
+    """Mamba2 mixer (docs/model.md §Mixer steps 1-7) on u [b,T,H] from a fresh state."""
     b, T, _ = u.shape
     di, cd, NH, P, G, N, K = cfg.di, cfg.conv_dim, cfg.NH, cfg.P, cfg.G, cfg.N, cfg.K
     zxbcdt = u @ W[f'{p}.in_proj.weight'].t()

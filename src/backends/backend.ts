@@ -174,7 +174,7 @@ export interface ConvScanSequence {
 
 /**
  * The mixer's core between in_proj and the gated norm for one or more sequences whose rows follow
- * each other: conv1d over xBC then the selective scan on its output (SPEC steps 2-5). One op so a
+ * each other: conv1d over xBC then the selective scan on its output (docs/model.md §Mixer steps 2-5). One op so a
  * backend can fuse both (and, for decode steps of several sequences, run them in one kernel when
  * their states are slots of one pool). `xbc` receives conv outputs when the backend runs the two
  * separately (its contents are unspecified after the op). x, B and C are the columns [0, di),

@@ -1,6 +1,6 @@
 // Which tensors a config implies: exact Hugging Face names, PyTorch-order shapes, and how each is
 // stored on the GPU. The loader validates every checkpoint header against this list before it
-// allocates anything. Names follow SPEC.md ("Tensor names", "Mamba2 (plain)").
+// allocates anything. Names follow docs/model.md §Tensor names, §Mamba2.
 import { type Mamba2Config, type ModelConfig, type Zamba2Config, LayerKind } from './config.ts';
 import type { TensorQuantRole } from '../quant/formats.ts';
 

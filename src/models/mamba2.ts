@@ -1,4 +1,4 @@
-// Plain Mamba2 (SPEC.md §Mamba2): x = E[ids]; per layer x += Mixer(RMSNorm(x)); logits =
+// Plain Mamba2 (docs/model.md §Mamba2): x = E[ids]; per layer x += Mixer(RMSNorm(x)); logits =
 // RMSNorm_f(x) · headᵀ with the head tied to the embedding unless lm_head.weight is stored.
 import { type Backend, type Buf, type WeightTensor, convStateBytes } from '../backends/backend.ts';
 import type { Mamba2Config } from './config.ts';

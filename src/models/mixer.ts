@@ -1,4 +1,4 @@
-// The Mamba2 mixer (SPEC.md §Mamba2 mixer), shared by Zamba2 and Mamba2. Works on a block of
+// The Mamba2 mixer (docs/model.md §Mixer), shared by Zamba2 and Mamba2. Works on a block of
 // T tokens starting from the layer's conv and SSM state, and leaves both states advanced, so
 // prefill blocks, continuation and decode (T = 1) are the same call.
 //

@@ -10,7 +10,7 @@
 //   Mamba2 (transformers)     : num_heads, head_dim, state_size, expand, conv_kernel, n_groups,
 //                               time_step_limit, layer_norm_epsilon, tie_word_embeddings
 // Python's json writes float('inf') as a bare `Infinity` token (not JSON); newer writers use
-// {"__float__": "Infinity"}. Both are read here. See SPEC.md "Config spellings".
+// {"__float__": "Infinity"}. Both are read here. See docs/model.md "Config spellings".
 import { ConfigError, UnsupportedError } from '../errors.ts';
 import { type Mamba2Config, type ModelConfig, type Zamba2Config, LayerKind } from './config.ts';
 
@@ -363,7 +363,7 @@ function parseZamba2(f: Fields): Zamba2Config {
   }
   const useSharedAttentionAdapter = f.bool(['use_shared_attention_adapter', 'use_shared_attention_lora'], false);
   // use_shared_block_lora / use_shared_mlp_adapter are not read: transformers' Zamba2 always
-  // builds the MLP adapters (SPEC.md), and the tensor check reports them if a checkpoint lacks them.
+  // builds the MLP adapters (docs/model.md), and the tensor check reports them if a checkpoint lacks them.
   const adapterRank = f.int(['adapter_rank', 'lora_rank'], 128);
   const intermediateSize = f.int(['intermediate_size', 'ffn_hidden_size'], 4 * hiddenSize);
   const maxPositionEmbeddings = useLongContext ? 16384 : f.int(['max_position_embeddings'], 4096);
@@ -380,7 +380,7 @@ function parseZamba2(f: Fields): Zamba2Config {
     ...derived,
     dtMin,
     dtMax,
-    // Zamba2's gated norm inside the mixer ignores rms_norm_eps (SPEC.md, mixer step 6).
+    // Zamba2's gated norm inside the mixer ignores rms_norm_eps (docs/model.md, mixer step 6).
     mixerNormEps: 1e-5,
     vocabSize,
     numLayers,

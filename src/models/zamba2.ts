@@ -1,4 +1,4 @@
-// Zamba2 (SPEC.md §Zamba2): mamba layers plus hybrid layers that call a shared transformer block
+// Zamba2 (docs/model.md §Zamba2): mamba layers plus hybrid layers that call a shared transformer block
 // (attention + MLP with per-call-site LoRA adapters) on concat(x, embeddings) before their mixer.
 //
 // Per block of T tokens (H hidden, A = nHeads·hd attention width, F intermediate):
@@ -230,7 +230,7 @@ export class Zamba2Runner implements ModelRunner {
     return t;
   }
 
-  /** y[rows at yOffset, stride] += (x·downᵀ)·upᵀ, unscaled (SPEC: adapters add before RoPE). */
+  /** y[rows at yOffset, stride] += (x·downᵀ)·upᵀ, unscaled (docs/model.md: adapters add before RoPE). */
   private async lora(l: Lora, x: Buf, y: Buf, yOffset: number, yRowStride: number, T: number, tmp: Buf): Promise<void> {
     await this.be.matmul({ x, M: T, w: l.down, y: tmp });
     await this.be.matmul({ x: tmp, M: T, w: l.up, y, yOffset, yRowStride, accumulate: true });

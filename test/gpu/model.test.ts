@@ -3,7 +3,7 @@
 //   logits within 1e-4 (f32 weights) on prompts longer than the SSD chunk size; greedy text
 //   identical; results independent of the prefill block size and of batching; flat scratch
 //   memory; exact cleanup; typed errors for bad inputs; cancellation.
-// Tolerances: f32 weights → 1e-4 absolute on O(1) logits (SPEC: a correct f32 implementation
+// Tolerances: f32 weights → 1e-4 absolute on O(1) logits (docs/model.md: a correct f32 implementation
 // lands within ~1e-4 of an f64 oracle); block sizes vs each other → 1e-5 (same kernels, only the
 // split of the same sums differs); 16-bit weights → also 1e-4: the reference uses exactly the
 // rounded weights and every activation stays f32, so storage precision adds no error (measured

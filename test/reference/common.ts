@@ -1,5 +1,5 @@
 // Float64 model reference, shared parts: weight access, RMSNorm, activations and the Mamba2 mixer
-// with the plain sequential recurrence (SPEC.md §Mamba2 mixer). Written from SPEC.md only; it shares
+// with the plain sequential recurrence (docs/model.md §Mixer). Written from docs/model.md only; it shares
 // no code with src/ (not even the config parser) so that it can serve as the oracle.
 // Everything is plain Float64Array loops, one token at a time, in the math's own order.
 
@@ -66,7 +66,7 @@ export function bool(cfg: Cfg, keys: string[], dflt: boolean): boolean {
 
 export function silu(v: number): number { return v / (1 + Math.exp(-v)); }
 
-/** SPEC.md §Mixer step 4: x > 20 ? x : log1p(exp(x)). */
+/** docs/model.md §Mixer step 4: x > 20 ? x : log1p(exp(x)). */
 export function softplus(v: number): number { return v > 20 ? v : Math.log1p(Math.exp(v)); }
 
 /** erf to ~1e-16: Maclaurin series for |x| < 2 (cancellation grows past that), continued fraction for erfc beyond. */
@@ -179,7 +179,7 @@ export function cloneMixerState(s: MixerState): MixerState {
 }
 
 /**
- * out [T, H] = Mixer(u [T, H]), advancing `st` token by token (SPEC.md §Mamba2 mixer steps 1-7).
+ * out [T, H] = Mixer(u [T, H]), advancing `st` token by token (docs/model.md §Mixer steps 1-7).
  */
 export function mixerForward(d: MixerDims, w: MixerWeights, u: Float64Array, T: number, st: MixerState): Float64Array {
   const { H, di, NH, P, N, G, K, convDim } = d;

@@ -22,7 +22,7 @@ export function rmsNormRef(x: Float32Array, w: Float32Array, T: number, H: numbe
 export function silu(v: number): number { return v / (1 + Math.exp(-v)); }
 
 /**
- * SPEC.md §Mixer step 6: g = y * silu(z); out = g / sqrt(mean_group(g^2) + eps) * w, groups of
+ * docs/model.md §Mixer step 6: g = y * silu(z); out = g / sqrt(mean_group(g^2) + eps) * w, groups of
  * `groupSize` consecutive channels. z(t, c) = z[zOffset + t*zRowStride + c].
  */
 export function gatedRmsNormRef(y: Float32Array, z: Float32Array, zOffset: number, zRowStride: number,

@@ -1,4 +1,4 @@
-// Float64 plain-Mamba2 forward (SPEC.md §Mamba2 (plain)): x = x + Mixer(RMSNorm(x)) per layer,
+// Float64 plain-Mamba2 forward (docs/model.md §Mamba2): x = x + Mixer(RMSNorm(x)) per layer,
 // final norm, tied or untied head. Explicit per-layer state for continuation.
 import {
   cloneMixerState, mixerDims, mixerForward, mixerWeights, newMixerState, num, refError, rmsNorm, weight, asNumber,

@@ -1,4 +1,4 @@
-// Float64 CPU references for the Mamba2 mixer's sequence kernels (SPEC.md §Mamba2 mixer steps 2, 4,
+// Float64 CPU references for the Mamba2 mixer's sequence kernels (docs/model.md §Mixer steps 2, 4,
 // 5): the causal depthwise conv1d with its rolling state, and the selective-scan recurrence.
 // Plain sequential loops in the math's own order: no chunking, no parallel reduction, nothing shared
 // with the WGSL they check. Inputs are f32 arrays (what the GPU sees); outputs are Float64Array.
@@ -12,7 +12,7 @@ export interface HostStrided {
 
 export function silu64(v: number): number { return v / (1 + Math.exp(-v)); }
 
-/** softplus as SPEC step 4 writes it: x > 20 ? x : log1p(exp(x)). */
+/** softplus as docs/model.md §Mixer step 4 writes it: x > 20 ? x : log1p(exp(x)). */
 export function softplus64(v: number): number { return v > 20 ? v : Math.log1p(Math.exp(v)); }
 
 export interface ConvRefArgs {
@@ -74,7 +74,7 @@ export interface ScanRefArgs {
 }
 
 /**
- * SPEC step 4-5, one token at a time: dt = clamp(softplus(dt + dt_bias)), A = -exp(A_log),
+ * docs/model.md §Mixer step 4-5, one token at a time: dt = clamp(softplus(dt + dt_bias)), A = -exp(A_log),
  * S = exp(dt*A)*S + dt*(x ⊗ B[g]); y = S·C[g] + D*x, with g = floor(h / (NH/G)).
  * Returns y [T, NH*P]; the state array ends as the final state.
  */

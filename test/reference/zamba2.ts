@@ -1,4 +1,4 @@
-// Float64 Zamba2 forward (SPEC.md §Zamba2), one sequence, with explicit state (mixer states per
+// Float64 Zamba2 forward (docs/model.md §Zamba2), one sequence, with explicit state (mixer states per
 // layer, KV cache per hybrid call site) so a forward can continue from an earlier one.
 import {
   argmax, bool, cloneMixerState, gelu, matvec, mixerDims, mixerForward, mixerWeights, newMixerState, num,
@@ -25,7 +25,7 @@ export interface Zamba2RefConfig {
   mixer: MixerDims;
 }
 
-/** Reads all three config spellings (SPEC.md §Config spellings), independently of src/. */
+/** Reads all three config spellings (docs/model.md §Config spellings), independently of src/. */
 export function parseZamba2RefConfig(cfg: Record<string, unknown>): Zamba2RefConfig {
   const H = num(cfg, ['hidden_size']);
   let kinds: unknown[] | undefined;

@@ -1,6 +1,6 @@
 // The library's config parser (src/models/parse-config.ts) and expected-tensor layout
 // (src/models/layout.ts) against the fixture generator and the reference's own config reading,
-// for every variant x spelling: two independent readings of SPEC.md must agree.
+// for every variant x spelling: two independent readings of docs/model.md must agree.
 // Note on the Zyphra spelling: its kv_channels is H / heads, and Zyphra's attention uses head dim
 // 2 * kv_channels (Zyphra/transformers_zamba2 attention.py: linear_qkv is [6H, 2H] viewed as
 // heads x 3 x (2 * kv_channels)), so the head dim must come out as 2H / heads there too.

@@ -1,5 +1,5 @@
 // The fixture generator: deterministic bytes, valid safetensors whose data decode to exactly the
-// `weights` values, correct shard index, dtype rounding, the HF tensor names of SPEC.md, and
+// `weights` values, correct shard index, dtype rounding, the HF tensor names of docs/model.md, and
 // config.json text in the real-world spellings (bare Infinity, {"__float__": ...}).
 // The safetensors parsing here is a minimal independent reader (not src/io) on purpose.
 import { test } from 'uvu';
@@ -161,7 +161,7 @@ test('sharded checkpoints: index maps every tensor once to the file holding it; 
 
 function names(fx: Fixture): Set<string> { return new Set(fx.weights.keys()); }
 
-test('zamba2 hybrid-1block: SPEC.md tensor names and shapes', () => {
+test('zamba2 hybrid-1block: docs/model.md tensor names and shapes', () => {
   const fx = makeFixture({ arch: 'zamba2', variant: 'hybrid-1block', dtype: 'f32', seed: 1 });
   const n = names(fx);
   const H = 32, V = 203, s = 'model.layers.1.shared_transformer';

@@ -1,4 +1,4 @@
-// Launcher for the causal depthwise conv1d with fused bias + SiLU (SPEC.md §Mamba2 mixer step 2):
+// Launcher for the causal depthwise conv1d with fused bias + SiLU (docs/model.md §Mixer step 2):
 // shaders/conv1d.wgsl computes out [T, C] reading earlier inputs from the conv state, then
 // shaders/conv1d_state.wgsl rolls the state forward in place. Prefill, continuation and decode
 // (T = 1) share this path.

@@ -89,7 +89,7 @@ export async function rmsNorm(ctx: GpuContext, a: RmsNormArgs): Promise<void> {
   ctx.dispatch(k, { x: a.x, x2: a.x2 ?? a.add ?? a.x, w: a.weight, out: a.out }, { T: a.T, H: a.H, W, eps: a.eps }, [a.T]);
 }
 
-/** out = RMSNorm_per_group(y * silu(z)) * weight (SPEC.md §Mixer step 6). One dispatch of T * (D / groupSize) workgroups. */
+/** out = RMSNorm_per_group(y * silu(z)) * weight (docs/model.md §Mixer step 6). One dispatch of T * (D / groupSize) workgroups. */
 export async function gatedRmsNorm(ctx: GpuContext, a: GatedRmsNormArgs): Promise<void> {
   checkCount('gatedRmsNorm: T', a.T, 0);
   checkCount('gatedRmsNorm: D', a.D, 1);

@@ -1,4 +1,4 @@
-// Launchers for the selective scan (SPEC.md §Mamba2 mixer steps 4-5, §Scan algorithms):
+// Launchers for the selective scan (docs/model.md §Mixer steps 4-5, §Scan algorithms):
 //  - 'recurrent' (shaders/ssm_scan.wgsl): token by token, state in registers, O(state) memory;
 //    one kernel for prefill and decode.
 //  - 'chunked' (shaders/ssd_*.wgsl): the SSD chunked form streamed over chunks of Q tokens with one
