@@ -76,7 +76,18 @@ SIZES = {
 DEFAULT_SIZE = 'h256-l8'
 
 EXACT_PASSAGE = ('moby-dick', 'chapter_17.txt')  # held out; <s> + its first 1024 tokens
-EXACT_PROMPT = 'The President said that the people of the United States'
+# The greedy exactness check compares argmax paths of two f32 implementations, so it needs a path
+# without near-ties: the first candidate whose 32-token greedy path keeps every top-1/top-2 logit
+# gap >= EXACT_MIN_MARGIN is used (else the candidate with the largest smallest gap).
+EXACT_PROMPTS = [
+    'The President said that the people of the United States',
+    'The whale',
+    'In the year of our Lord',
+    'The Congress of the United States',
+    'It was a dark night, and the sea',
+    'We must continue to',
+]
+EXACT_MIN_MARGIN = 0.02
 SAMPLE_PROMPTS = [
     'The quick brown fox',
     'Fellow-Citizens of the Senate and House of Representatives:',
@@ -129,11 +140,13 @@ def eval_windows(stream, seq_len, n):
 
 
 @torch.no_grad()
-def mean_nll(cfg, W, windows, batch=8):
+def mean_nll(cfg, W, windows, batch=8, bf16=False):
+    """Mean next-token NLL over windows [n, L+1]; bf16: matmuls under bf16 autocast (the loss-curve points)."""
     tot, cnt = 0.0, 0
     for i in range(0, len(windows), batch):
         w = windows[i:i + batch]
-        logits = forward(cfg, W, w[:, :-1])
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            logits = forward(cfg, W, w[:, :-1]).float()
         nll = F.cross_entropy(logits.reshape(-1, cfg.vocab), w[:, 1:].reshape(-1), reduction='sum')
         tot += nll.item()
         cnt += w[:, 1:].numel()
@@ -268,7 +281,7 @@ def train_loop(args, cfg, train, held_windows, curve):
             log('stopping: 1.5x the budget spent without entering the decay phase')
             break
         if elapsed >= next_eval:
-            hl = mean_nll(cfg, {k: v.detach() for k, v in W.items()}, held_windows)
+            hl = mean_nll(cfg, {k: v.detach() for k, v in W.items()}, held_windows, bf16=True)
             curve.append({'step': step, 'tokens': step * bsz * args.seq_len, 'minutes': round(elapsed / 60, 2),
                           'train_loss': None if ema is None else round(ema, 4), 'heldout_loss': round(hl, 4),
                           'heldout_ppl': round(math.exp(hl), 2)})
@@ -290,7 +303,7 @@ def train_loop(args, cfg, train, held_windows, curve):
             log(f'step {step} loss {lv:.4f} ema {ema:.4f} lr {lr:.2e} {time.time() - t_start:.0f}s')
         step += 1
     elapsed = time.time() - t_start
-    hl = mean_nll(cfg, {k: v.detach() for k, v in W.items()}, held_windows)
+    hl = mean_nll(cfg, {k: v.detach() for k, v in W.items()}, held_windows, bf16=True)
     curve.append({'step': step, 'tokens': step * bsz * args.seq_len, 'minutes': round(elapsed / 60, 2),
                   'train_loss': round(ema, 4), 'heldout_loss': round(hl, 4), 'heldout_ppl': round(math.exp(hl), 2)})
     log(f'final step {step}: held-out loss {hl:.4f} (ppl {math.exp(hl):.1f}) after {elapsed / 60:.1f} min')
@@ -347,8 +360,16 @@ def export(args, cfg, W, manifest, held, curve, run, command):
     with torch.no_grad():
         logits = forward(cfg, Wf, torch.tensor([passage]))[0]
         nll = F.cross_entropy(logits[:-1], torch.tensor(passage[1:]), reduction='none')
-    prompt_ids = encode([EXACT_PROMPT])[0]
-    gen, margin = greedy(cfg, Wf, prompt_ids, 32)
+    best = None
+    for prompt, ids in zip(EXACT_PROMPTS, encode(EXACT_PROMPTS)):
+        g, mg = greedy(cfg, Wf, ids, 32)
+        log(f'exactness prompt {prompt!r}: smallest top-2 gap {mg:.4f}')
+        if best is None or mg > best[3]:
+            best = (prompt, ids, g, mg)
+        if mg >= EXACT_MIN_MARGIN:
+            best = (prompt, ids, g, mg)
+            break
+    exact_prompt, prompt_ids, gen, margin = best
     # Full held-out perplexity (non-overlapping windows of the training length).
     L = args.seq_len
     nwin = (len(held) - 1) // L
@@ -374,8 +395,10 @@ def export(args, cfg, W, manifest, held, curve, run, command):
         'command': command,
         'torch': torch.__version__,
         'passage': {'source': f'{EXACT_PASSAGE[0]} {EXACT_PASSAGE[1]} (held out)', 'ids': passage,
-                    'predicted_tokens': 1024, 'mean_nll': nll.mean().item(), 'sum_nll': nll.sum().item()},
-        'greedy': {'prompt': EXACT_PROMPT, 'prompt_ids': prompt_ids, 'new_ids': gen, 'text': gen_text,
+                    'predicted_tokens': 1024, 'mean_nll': nll.mean().item(), 'sum_nll': nll.sum().item(),
+                    # per predicted token, so a slow checker (the f64 reference) can compare a prefix
+                    'token_nll': [round(v, 6) for v in nll.tolist()]},
+        'greedy': {'prompt': exact_prompt, 'prompt_ids': prompt_ids, 'new_ids': gen, 'text': gen_text,
                    'min_top2_margin': margin},
         'heldout': {'tokens': int(wins[:, 1:].numel()), 'window': L, 'mean_nll': held_nll, 'ppl': math.exp(held_nll)},
     }
@@ -394,7 +417,7 @@ def export(args, cfg, W, manifest, held, curve, run, command):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default=os.path.join(ROOT, 'assets', 'default-model'))
-    ap.add_argument('--budget-minutes', type=float, default=80.0, help='wall-clock budget for the training loop')
+    ap.add_argument('--budget-minutes', type=float, default=72.0, help='wall-clock budget for the training loop')
     ap.add_argument('--steps', type=int, default=None, help='fixed step count (reproduces a run exactly)')
     ap.add_argument('--decay-start', type=int, default=None, help='step where the LR decay starts (with --steps)')
     ap.add_argument('--decay-at', type=float, default=0.8, help='budget fraction where the decay starts (no --steps)')
@@ -408,7 +431,7 @@ def main():
     ap.add_argument('--seed', type=int, default=20250101)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--eval-minutes', type=float, default=5.0)
-    ap.add_argument('--eval-windows', type=int, default=48)
+    ap.add_argument('--eval-windows', type=int, default=32)
     ap.add_argument('--export-heldout-windows', type=int, default=0, help='limit the final held-out evaluation (0 = all)')
     ap.add_argument('--bench', default=None, help='comma-separated sizes: measure tokens/s and exit')
     ap.add_argument('--skip-parity', action='store_true')
