@@ -4,14 +4,15 @@
 // encodeMamba2Gguf from one set of f32 values), the same thread count: pp512 (one 512-token
 // prompt, tok/s) and tg128 (128 greedy tokens from a fresh sequence, tok/s), on 1 and 2 threads.
 //
-//   node --import ./scripts/register.mjs bench/cpu.ts [--quick] [--threads 1,2] [--formats f16,bf16,q8_0,q4_k] [--engines wasm,wasm-relaxed,lavapipe,llama]
+//   node --import ./scripts/register.mjs bench/cpu.ts [--quick] [--threads 1,2] [--formats f16,bf16,q8_0,q4_k]
+//     [--engines wasm,wasm-relaxed,lavapipe,llama] [--rounds 2]
 //
 // node-llama-cpp is not a dependency: it is installed on demand into .cache/llama
 // (`npm install --no-save node-llama-cpp`); when it cannot be installed or loaded its rows say so.
-// Each engine and thread count runs in a child process (lavapipe's thread count is LP_NUM_THREADS,
+// Each engine and thread count is a child process holding every format loaded (lavapipe's thread count is LP_NUM_THREADS,
 // read when the driver loads; relaxed SIMD needs a V8 flag on Node 20). The load average is
 // printed with the figures: on a shared 2-core machine read the ratios, not the absolute rates.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -81,110 +82,165 @@ function ggufFiles(formats: Format[]): Record<Format, string> {
   return paths;
 }
 
-// ---- children -------------------------------------------------------------------------------
+// ---- children: one per engine and thread count, every format loaded, measuring on request ----
+//
+// The parent interleaves the engines (round by round, format by format), so all of them see the
+// machine in the same state; each child answers `pp <format>` / `tg <format>` with one rate.
 
 function randomIds(n: number, seed: number, V = 50288): number[] {
   const r = mulberry32(seed);
   return Array.from({ length: n }, () => 1 + Math.floor(r() * (V - 1)));
 }
 
-/** Ours (Wasm or WebGPU): pp512 = one 512-token block, tg128 = 128 greedy argmax steps; best of `reps`. */
-async function childOurs(engine: Engine, threads: number, files: Record<Format, string>, formats: Format[]): Promise<void> {
-  const { loadModel } = await import('../src/index.node.ts');
-  const { WasmBackend } = await import('../src/backends/wasm/backend.ts');
-  const reps = engine === 'lavapipe' || QUICK ? 1 : 2;
-  for (const format of formats) {
-    const row: Row = { engine, threads, format };
-    try {
-      const t0 = performance.now();
-      const backend = engine === 'lavapipe' ? 'webgpu' as const : await WasmBackend.create({ threads, relaxed: engine === 'wasm-relaxed' });
-      const model = await loadModel(files[format], { backend, noTokenizer: true, prefillChunk: PP, maxTokens: PP + TG + 16 });
-      row.loadS = (performance.now() - t0) / 1000;
-      row.device = model.deviceName;
-      try {
-        const prompt = randomIds(PP, 7);
-        let best = Infinity;
-        for (let i = 0; i <= reps; i++) { // the first run warms caches and the allocator
-          const cache = model.engine.createCache();
-          const s = performance.now();
-          await model.engine.run(cache, prompt, 'last');
-          if (i > 0) best = Math.min(best, performance.now() - s);
-          cache.dispose();
-        }
-        row.pp512 = PP / (best / 1000);
-        best = Infinity;
-        for (let i = 0; i < reps; i++) {
-          const cache = model.engine.createCache();
-          let tok = await model.engine.runArgmax(cache, [1]);
-          const s = performance.now();
-          for (let j = 0; j < TG; j++) tok = await model.engine.runArgmax(cache, [tok]);
-          best = Math.min(best, performance.now() - s);
-          cache.dispose();
-        }
-        row.tg128 = TG / (best / 1000);
-      } finally {
-        await model.dispose();
-        if (typeof backend === 'object') await backend.destroy();
-      }
-    } catch (e) {
-      row.error = (e as Error).message.split('\n')[0];
-    }
-    console.log(`ROW ${JSON.stringify(row)}`);
-  }
+interface Measurer {
+  device: Record<string, string>;
+  errors: Record<string, string>;
+  loadS: Record<string, number>;
+  pp(f: Format): Promise<number>;
+  tg(f: Format): Promise<number>;
 }
 
-/** node-llama-cpp: the same file, CPU only, a context with a 512-token batch and `threads` threads. */
-async function childLlama(threads: number, files: Record<Format, string>, formats: Format[]): Promise<void> {
-  const reps = QUICK ? 1 : 2;
+/** Ours (Wasm or WebGPU on lavapipe), one backend for every format: pp512 = one 512-token block, tg128 = 128 greedy argmax steps. */
+async function oursMeasurer(engine: Engine, threads: number, files: Record<Format, string>, formats: Format[]): Promise<Measurer> {
+  const { loadModel } = await import('../src/index.node.ts');
+  const { WasmBackend } = await import('../src/backends/wasm/backend.ts');
+  const { WebGpuBackend } = await import('../src/backends/webgpu/backend.ts');
+  const be = engine === 'lavapipe' ? await WebGpuBackend.create() : await WasmBackend.create({ threads, relaxed: engine === 'wasm-relaxed' });
+  const m: Measurer & { models: Map<Format, Awaited<ReturnType<typeof loadModel>>> } = {
+    device: {}, errors: {}, loadS: {}, models: new Map(),
+    async pp(f) {
+      const model = m.models.get(f)!;
+      const cache = model.engine.createCache();
+      const s = performance.now();
+      await model.engine.run(cache, randomIds(PP, 7), 'last');
+      const t = performance.now() - s;
+      cache.dispose();
+      return PP / (t / 1000);
+    },
+    async tg(f) {
+      const model = m.models.get(f)!;
+      const cache = model.engine.createCache();
+      let tok = await model.engine.runArgmax(cache, [1]);
+      const s = performance.now();
+      for (let j = 0; j < TG; j++) tok = await model.engine.runArgmax(cache, [tok]);
+      const t = performance.now() - s;
+      cache.dispose();
+      return TG / (t / 1000);
+    },
+  };
+  for (const f of formats) {
+    try {
+      const t0 = performance.now();
+      const model = await loadModel(files[f], { backend: be, noTokenizer: true, prefillChunk: PP, maxTokens: PP + TG + 16 });
+      m.loadS[f] = (performance.now() - t0) / 1000;
+      m.device[f] = model.deviceName;
+      m.models.set(f, model);
+    } catch (e) {
+      m.errors[f] = (e as Error).message.split('\n')[0];
+    }
+  }
+  return m;
+}
+
+/** node-llama-cpp: the same files, CPU only, a context with a 512-token batch and `threads` threads each. */
+async function llamaMeasurer(threads: number, files: Record<Format, string>, formats: Format[]): Promise<Measurer> {
+  const m: Measurer = { device: {}, errors: {}, loadS: {}, pp: async () => NaN, tg: async () => NaN };
   let mod: { getLlama: (o: Record<string, unknown>) => Promise<any> };
   try {
     mod = await import(join(LLAMA_DIR, 'node_modules/node-llama-cpp/dist/index.js'));
   } catch (e) {
-    for (const format of formats) console.log(`ROW ${JSON.stringify({ engine: 'llama', threads, format, error: `node-llama-cpp not loadable: ${(e as Error).message.split('\n')[0]}` })}`);
-    return;
+    for (const f of formats) m.errors[f] = `node-llama-cpp not loadable: ${(e as Error).message.split('\n')[0]}`;
+    return m;
   }
   const llama = await mod.getLlama({ gpu: false, build: 'never', logLevel: 'error', maxThreads: threads });
-  for (const format of formats) {
-    const row: Row = { engine: 'llama', threads, format };
+  const seqs = new Map<Format, any>();
+  for (const f of formats) {
     try {
       const t0 = performance.now();
-      const model = await llama.loadModel({ modelPath: files[format], gpuLayers: 0 });
+      const model = await llama.loadModel({ modelPath: files[f], gpuLayers: 0 });
       const ctx = await model.createContext({ contextSize: 1024, batchSize: PP, threads, sequences: 1 });
-      row.loadS = (performance.now() - t0) / 1000;
-      row.device = `llama.cpp CPU ${threads} thread${threads === 1 ? '' : 's'}`;
-      try {
-        const seq = ctx.getSequence();
-        const prompt = randomIds(PP, 7);
-        let best = Infinity;
-        for (let i = 0; i <= reps; i++) {
-          await seq.clearHistory();
-          const s = performance.now();
-          await seq.evaluateWithoutGeneratingNewTokens(prompt);
-          if (i > 0) best = Math.min(best, performance.now() - s);
-        }
-        row.pp512 = PP / (best / 1000);
-        best = Infinity;
-        for (let i = 0; i < reps; i++) {
-          await seq.clearHistory();
-          let n = 0, s = 0;
-          // The first token comes from the one-token prompt's evaluation; time the 128 after it.
-          for await (const _ of seq.evaluate([1], { temperature: 0 })) {
-            if (n === 0) s = performance.now();
-            if (++n > TG) break;
-          }
-          best = Math.min(best, performance.now() - s);
-        }
-        row.tg128 = TG / (best / 1000);
-      } finally {
-        await ctx.dispose();
-        await model.dispose();
-      }
+      m.loadS[f] = (performance.now() - t0) / 1000;
+      m.device[f] = `llama.cpp CPU (node-llama-cpp ${JSON.parse((await import('node:fs')).readFileSync(join(LLAMA_DIR, 'node_modules/node-llama-cpp/package.json'), 'utf8')).version}) ${threads} thread${threads === 1 ? '' : 's'}`;
+      seqs.set(f, ctx.getSequence());
     } catch (e) {
-      row.error = (e as Error).message.split('\n')[0];
+      m.errors[f] = (e as Error).message.split('\n')[0];
     }
-    console.log(`ROW ${JSON.stringify(row)}`);
   }
-  await llama.dispose?.();
+  m.pp = async (f) => {
+    const seq = seqs.get(f);
+    await seq.clearHistory();
+    const s = performance.now();
+    await seq.evaluateWithoutGeneratingNewTokens(randomIds(PP, 7));
+    return PP / ((performance.now() - s) / 1000);
+  };
+  m.tg = async (f) => {
+    const seq = seqs.get(f);
+    await seq.clearHistory();
+    let n = 0, s = 0;
+    // The first token comes from evaluating the one-token prompt; time the 128 after it.
+    for await (const _ of seq.evaluate([1], { temperature: 0 })) {
+      if (n === 0) s = performance.now();
+      if (++n > TG) break;
+    }
+    return TG / ((performance.now() - s) / 1000);
+  };
+  return m;
+}
+
+async function child(engine: Engine, threads: number, formats: Format[]): Promise<void> {
+  const files = Object.fromEntries(formats.map((f) => [f, join(OUT, `mamba2-130m-random-${f}.gguf`)])) as Record<Format, string>;
+  const m = engine === 'llama' ? await llamaMeasurer(threads, files, formats) : await oursMeasurer(engine, threads, files, formats);
+  console.log(`READY ${JSON.stringify({ device: m.device, errors: m.errors, loadS: m.loadS })}`);
+  const { createInterface } = await import('node:readline');
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [what, f] = line.trim().split(' ') as ['pp' | 'tg' | 'quit', Format];
+    if (what === 'quit') break;
+    try {
+      const rate = what === 'pp' ? await m.pp(f) : await m.tg(f);
+      console.log(`RESULT ${JSON.stringify({ rate })}`);
+    } catch (e) {
+      console.log(`RESULT ${JSON.stringify({ error: (e as Error).message.split('\n')[0] })}`);
+    }
+  }
+  process.exit(0);
+}
+
+/** The parent's handle on a child: send a line, await the next RESULT/READY line. */
+class ChildProc {
+  private buf = '';
+  private waiters: ((line: string) => void)[] = [];
+  private lines: string[] = [];
+  readonly proc: ReturnType<typeof spawn>;
+  stderr = '';
+  constructor(args: string[], env: Record<string, string>) {
+    this.proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (d) => {
+      this.buf += d;
+      let i;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        if (!/^(READY|RESULT) /.test(line)) continue;
+        const w = this.waiters.shift();
+        if (w) w(line); else this.lines.push(line);
+      }
+    });
+    this.proc.stderr!.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
+    this.proc.on('exit', () => { for (const w of this.waiters.splice(0)) w('EXIT'); });
+  }
+  next(): Promise<string> {
+    const l = this.lines.shift();
+    if (l) return Promise.resolve(l);
+    if (this.proc.exitCode !== null) return Promise.resolve('EXIT');
+    return new Promise((r) => this.waiters.push(r));
+  }
+  async ask(cmd: string): Promise<{ rate?: number; error?: string }> {
+    this.proc.stdin!.write(`${cmd}\n`);
+    const l = await this.next();
+    if (l === 'EXIT') return { error: `child exited: ${this.stderr.trim().split('\n').pop()}` };
+    return JSON.parse(l.slice(7));
+  }
+  quit(): void { this.proc.stdin!.end('quit\n'); }
 }
 
 // ---- parent ---------------------------------------------------------------------------------
@@ -206,30 +262,52 @@ async function main(): Promise<void> {
   const formats = arg('--formats', QUICK ? 'f16,q8_0' : 'f16,bf16,q8_0,q4_k').split(',') as Format[];
   const threadList = arg('--threads', QUICK ? '2' : '1,2').split(',').map(Number);
   const engines = arg('--engines', 'wasm,wasm-relaxed,lavapipe,llama').split(',') as Engine[];
+  const rounds = Number(arg('--rounds', QUICK ? '1' : '2'));
   const load0 = loadavg();
-  const files = ggufFiles(formats);
+  ggufFiles(formats);
   const llamaProblem = engines.includes('llama') ? ensureLlama() : undefined;
   const relaxedFlag = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
   const rows: Row[] = [];
   const t0 = Date.now();
-  for (const engine of engines) {
-    for (const threads of threadList) {
-      if (engine === 'llama' && llamaProblem) {
-        for (const format of formats) rows.push({ engine, threads, format, error: llamaProblem });
-        continue;
+  const procs = new Map<string, ChildProc>();
+  for (const engine of engines) for (const threads of threadList) {
+    const key = `${engine}/${threads}`;
+    if (engine === 'llama' && llamaProblem) {
+      for (const format of formats) rows.push({ engine, threads, format, error: llamaProblem });
+      continue;
+    }
+    const env: Record<string, string> = { ...process.env as Record<string, string>, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+    if (engine === 'lavapipe') env.LP_NUM_THREADS = String(threads);
+    const flags = engine === 'wasm-relaxed' ? relaxedFlag : [];
+    const c = new ChildProc([...flags, '--import', './scripts/register.mjs', 'bench/cpu.ts', '--child', engine, '--threads', String(threads), '--formats', formats.join(',')], env);
+    const ready = await c.next();
+    if (ready === 'EXIT') {
+      for (const format of formats) rows.push({ engine, threads, format, error: `child failed: ${c.stderr.trim().split('\n').pop()}` });
+      continue;
+    }
+    const info = JSON.parse(ready.slice(6)) as { device: Record<string, string>; errors: Record<string, string>; loadS: Record<string, number> };
+    for (const format of formats) rows.push({ engine, threads, format, device: info.device[format], loadS: info.loadS[format], error: info.errors[format] });
+    procs.set(key, c);
+    console.error(`  ${key}: loaded (${formats.map((f) => `${f} ${info.errors[f] ? 'failed' : `${info.loadS[f]?.toFixed(1)} s`}`).join(', ')})`);
+  }
+  const row = (e: Engine, t: number, f: Format) => rows.find((x) => x.engine === e && x.threads === t && x.format === f)!;
+  // Interleaved: every round measures each format on every engine back to back (best of the rounds;
+  // the first round also warms the JIT tiers). lavapipe, 3-15x slower, runs in the first round only.
+  for (let r = 0; r < rounds; r++) {
+    for (const f of formats) for (const t of threadList) for (const e of engines) {
+      const c = procs.get(`${e}/${t}`);
+      const x = row(e, t, f);
+      if (!c || x.error || (e === 'lavapipe' && r > 0)) continue;
+      for (const what of ['pp', 'tg'] as const) {
+        const res = await c.ask(`${what} ${f}`);
+        if (res.error) { x.error = res.error; break; }
+        const k = what === 'pp' ? 'pp512' : 'tg128';
+        x[k] = Math.max(x[k] ?? 0, res.rate!);
       }
-      const env: Record<string, string> = { ...process.env as Record<string, string>, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-      if (engine === 'lavapipe') env.LP_NUM_THREADS = String(threads);
-      const flags = engine === 'wasm-relaxed' ? relaxedFlag : [];
-      const r = spawnSync(process.execPath, [...flags, '--import', './scripts/register.mjs', 'bench/cpu.ts', '--child', engine, '--threads', String(threads), '--formats', formats.join(','), ...(QUICK ? ['--quick'] : [])],
-        { cwd: root, encoding: 'utf8', env, timeout: 1_800_000, maxBuffer: 64 << 20 });
-      const got = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('ROW ')).map((l) => JSON.parse(l.slice(4)) as Row);
-      for (const format of formats) {
-        rows.push(got.find((x) => x.format === format) ?? { engine, threads, format, error: `child failed (${r.status ?? r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}` });
-      }
-      for (const x of got) console.error(`  ${engine} ${threads}T ${x.format}: ${x.error ?? `pp512 ${x.pp512?.toFixed(1)} tg128 ${x.tg128?.toFixed(1)} tok/s`}`);
+      console.error(`  round ${r + 1} ${e} ${t}T ${f}: ${x.error ?? `pp512 ${x.pp512?.toFixed(1)} tg128 ${x.tg128?.toFixed(1)} tok/s (load ${loadavg()[0].toFixed(1)})`}`);
     }
   }
+  for (const c of procs.values()) c.quit();
   const load1 = loadavg();
   const get = (e: Engine, t: number, f: Format) => rows.find((x) => x.engine === e && x.threads === t && x.format === f);
   const v = (x: number | undefined) => (x === undefined ? '–' : x);
@@ -238,11 +316,12 @@ async function main(): Promise<void> {
   for (const f of formats) for (const t of threadList) {
     const w = get('wasm', t, f), wr = get('wasm-relaxed', t, f), lp = get('lavapipe', t, f), ll = get('llama', t, f);
     tableRows.push([f, t, v(w?.pp512), v(w?.tg128), v(wr?.pp512), v(wr?.tg128), v(lp?.pp512), v(lp?.tg128), v(ll?.pp512), v(ll?.tg128),
-      v(ratio(w?.pp512, ll?.pp512)), v(ratio(w?.tg128, ll?.tg128)), v(ratio(w?.pp512, lp?.pp512)), v(ratio(w?.tg128, lp?.tg128))]);
+      v(ratio(w?.pp512, ll?.pp512)), v(ratio(w?.tg128, ll?.tg128)), v(ratio(wr?.pp512, ll?.pp512)), v(ratio(wr?.tg128, ll?.tg128)), v(ratio(w?.pp512, lp?.pp512)), v(ratio(w?.tg128, lp?.tg128))]);
   }
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
-  table(`CPU, random mamba2-130m, tok/s (load average ${la(load0)} before, ${la(load1)} after; ${((Date.now() - t0) / 1000).toFixed(0)} s)`,
-    ['format', 'thr', 'wasm pp512', 'wasm tg128', 'relaxed pp', 'relaxed tg', 'lavapipe pp', 'lavapipe tg', 'llama pp', 'llama tg', 'pp/llama', 'tg/llama', 'pp/lavapipe', 'tg/lavapipe'], tableRows);
+  table(`CPU, random mamba2-130m, tok/s, best of ${rounds} interleaved round(s) (load average ${la(load0)} before, ${la(load1)} after; ${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+    ['format', 'thr', 'wasm pp512', 'wasm tg128', 'relaxed pp', 'relaxed tg', 'lavapipe pp', 'lavapipe tg', 'llama pp', 'llama tg',
+      'pp/llama', 'tg/llama', 'rlx pp/llama', 'rlx tg/llama', 'pp/lavapipe', 'tg/lavapipe'], tableRows);
   if (threadList.includes(1) && threadList.includes(2)) {
     const sc: (string | number)[][] = [];
     for (const e of engines) for (const f of formats) {
@@ -252,18 +331,12 @@ async function main(): Promise<void> {
     table('thread scaling 1 -> 2 (rate at 2 threads / rate at 1 thread)', ['engine', 'format', 'pp512', 'tg128'], sc);
   }
   for (const r of rows.filter((x) => x.error)) console.log(`note: ${r.engine} ${r.threads}T ${r.format}: ${r.error}`);
-  for (const r of rows.filter((x) => x.device && x.threads === threadList[0] && x.format === formats[0])) console.log(`device: ${r.engine} = ${r.device}`);
-  jsonLine('cpu', { model: 'mamba2-130m random', pp: PP, tg: TG, loadavgBefore: load0, loadavgAfter: load1, node: process.versions.node, rows });
+  for (const r of rows.filter((x) => x.device && x.format === formats[0])) console.log(`device: ${r.engine} ${r.threads}T = ${r.device}`);
+  jsonLine('cpu', { model: 'mamba2-130m random', pp: PP, tg: TG, rounds, loadavgBefore: load0, loadavgAfter: load1, node: process.versions.node, rows });
 }
 
 if (argv.includes('--child')) {
-  const engine = arg('--child', 'wasm') as Engine;
-  const threads = Number(arg('--threads', '1'));
-  const formats = arg('--formats', 'f16').split(',') as Format[];
-  const files = Object.fromEntries(formats.map((f) => [f, join(OUT, `mamba2-130m-random-${f}.gguf`)])) as Record<Format, string>;
-  if (engine === 'llama') await childLlama(threads, files, formats);
-  else await childOurs(engine, threads, files, formats);
-  process.exit(0);
+  await child(arg('--child', 'wasm') as Engine, Number(arg('--threads', '1')), arg('--formats', 'f16').split(',') as Format[]);
 } else {
   await main();
 }
