@@ -5,7 +5,7 @@
 // prompt, tok/s) and tg128 (128 greedy tokens from a fresh sequence, tok/s), on 1 and 2 threads.
 //
 //   node --import ./scripts/register.mjs bench/cpu.ts [--quick] [--threads 1,2] [--formats f16,bf16,q8_0,q4_k]
-//     [--engines wasm,wasm-relaxed,lavapipe,llama] [--rounds 2]
+//     [--engines wasm,wasm-relaxed,lavapipe,llama] [--rounds 3]
 //
 // node-llama-cpp is not a dependency: it is installed on demand into .cache/llama
 // (`npm install --no-save node-llama-cpp`); when it cannot be installed or loaded its rows say so.
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
   const formats = arg('--formats', QUICK ? 'f16,q8_0' : 'f16,bf16,q8_0,q4_k').split(',') as Format[];
   const threadList = arg('--threads', QUICK ? '2' : '1,2').split(',').map(Number);
   const engines = arg('--engines', 'wasm,wasm-relaxed,lavapipe,llama').split(',') as Engine[];
-  const rounds = Number(arg('--rounds', QUICK ? '1' : '2'));
+  const rounds = Number(arg('--rounds', QUICK ? '1' : '3'));
   const load0 = loadavg();
   ggufFiles(formats);
   const llamaProblem = engines.includes('llama') ? ensureLlama() : undefined;
