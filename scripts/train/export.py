@@ -136,8 +136,10 @@ def model_card(cfg, ref, out):
     w('')
     g = ref['greedy']
     w('## Exactness figures (`reference.json`)')
+    again = (f'; recomputed from these files by `{ref["figures_command"]}` at commit `{ref["figures_commit"]}`'
+             if ref.get('figures_commit') else '')
     w('Computed by the trainer at export with exactly these bf16 weights in f32 '
-      f'(trainer commit `{ref["trainer_commit"]}`): the mean next-token NLL over the passage above and the '
+      f'(trainer commit `{ref["trainer_commit"]}`{again}): the mean next-token NLL over the passage above and the '
       f'32-token greedy continuation of "{g["prompt"]}" (smallest top-1/top-2 logit gap along the way: '
       f'{g["min_top2_margin"]:.3f}; the trainer takes the first of a fixed list of prompts whose path keeps that gap '
       '>= 0.02, so that two correct f32 implementations cannot split on a near-tie). `test/gpu/default-model.test.ts` requires the runtime to match the NLL within '

@@ -346,13 +346,8 @@ def decode(ids_list):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def export(args, cfg, W, manifest, held, curve, run, command):
-    from export import write_model_folder
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
-    # The exact weights the runtime will see: bf16-rounded, computed in f32.
-    Wb = {k: v.to(torch.bfloat16) for k, v in W.items()}
-    Wf = {k: v.to(torch.float32) for k, v in Wb.items()}
+def passage_figures(cfg, Wf, manifest, held):
+    """<s> + the first 1024 tokens of the held-out exactness passage, and the per-token NLLs (f32)."""
     entry = next(e for e in manifest['entries'] if (e['source'], e['file']) == EXACT_PASSAGE)
     assert entry['split'] == 'heldout'
     passage = held[entry['offset']:entry['offset'] + 1025].tolist()
@@ -360,6 +355,11 @@ def export(args, cfg, W, manifest, held, curve, run, command):
     with torch.no_grad():
         logits = forward(cfg, Wf, torch.tensor([passage]))[0]
         nll = F.cross_entropy(logits[:-1], torch.tensor(passage[1:]), reduction='none')
+    return passage, nll
+
+
+def greedy_figures(cfg, Wf):
+    """The exactness prompt (first with a greedy path free of near-ties) and its 32 greedy ids."""
     best = None
     for prompt, ids in zip(EXACT_PROMPTS, encode(EXACT_PROMPTS)):
         g, mg = greedy(cfg, Wf, ids, 32)
@@ -369,7 +369,54 @@ def export(args, cfg, W, manifest, held, curve, run, command):
         if mg >= EXACT_MIN_MARGIN:
             best = (prompt, ids, g, mg)
             break
-    exact_prompt, prompt_ids, gen, margin = best
+    return best
+
+
+def passage_entry(passage, nll):
+    return {'source': f'{EXACT_PASSAGE[0]} {EXACT_PASSAGE[1]} (held out)', 'ids': passage,
+            'predicted_tokens': len(passage) - 1, 'mean_nll': nll.mean().item(), 'sum_nll': nll.sum().item(),
+            # per predicted token, so a slow checker (the f64 reference) can compare a prefix
+            'token_nll': [round(v, 6) for v in nll.tolist()]}
+
+
+def refigure(args, command):
+    """Recomputes the exactness figures of an exported folder from its own files (bf16 weights, f32).
+
+    For an export made before the figures gained a field (per-token NLLs, the margin-checked
+    prompt): the same code as at export, on the same weights. Training history, samples and the
+    held-out perplexity in reference.json are kept; the commit and command of this step are added.
+    """
+    from export import model_card
+    from zamba2 import load_checkpoint
+    d = os.path.abspath(args.refigure)
+    cfg, Wf = load_checkpoint(d, torch.float32)
+    with open(os.path.join(d, 'reference.json')) as f:
+        ref = json.load(f)
+    manifest, _, held = prepare_data()
+    passage, nll = passage_figures(cfg, Wf, manifest, held)
+    exact_prompt, prompt_ids, gen, margin = greedy_figures(cfg, Wf)
+    ref['passage'] = passage_entry(passage, nll)
+    ref['greedy'] = {'prompt': exact_prompt, 'prompt_ids': prompt_ids, 'new_ids': gen, 'text': decode([gen])[0],
+                     'min_top2_margin': margin}
+    ref['figures_commit'] = args.commit_at_start
+    ref['figures_command'] = command
+    with open(os.path.join(d, 'reference.json'), 'w') as f:
+        json.dump(ref, f, indent=1)
+        f.write('\n')
+    with open(os.path.join(d, 'README.md'), 'w') as f:
+        f.write(model_card(cfg, ref, d))
+    log(f'refigured {d}: passage NLL {nll.mean().item():.5f}, greedy {exact_prompt!r} margin {margin:.3f}')
+
+
+def export(args, cfg, W, manifest, held, curve, run, command):
+    from export import write_model_folder
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    # The exact weights the runtime will see: bf16-rounded, computed in f32.
+    Wb = {k: v.to(torch.bfloat16) for k, v in W.items()}
+    Wf = {k: v.to(torch.float32) for k, v in Wb.items()}
+    passage, nll = passage_figures(cfg, Wf, manifest, held)
+    exact_prompt, prompt_ids, gen, margin = greedy_figures(cfg, Wf)
     # Full held-out perplexity (non-overlapping windows of the training length).
     L = args.seq_len
     nwin = (len(held) - 1) // L
@@ -394,10 +441,7 @@ def export(args, cfg, W, manifest, held, curve, run, command):
         'trainer_commit': args.commit_at_start,
         'command': command,
         'torch': torch.__version__,
-        'passage': {'source': f'{EXACT_PASSAGE[0]} {EXACT_PASSAGE[1]} (held out)', 'ids': passage,
-                    'predicted_tokens': 1024, 'mean_nll': nll.mean().item(), 'sum_nll': nll.sum().item(),
-                    # per predicted token, so a slow checker (the f64 reference) can compare a prefix
-                    'token_nll': [round(v, 6) for v in nll.tolist()]},
+        'passage': passage_entry(passage, nll),
         'greedy': {'prompt': exact_prompt, 'prompt_ids': prompt_ids, 'new_ids': gen, 'text': gen_text,
                    'min_top2_margin': margin},
         'heldout': {'tokens': int(wins[:, 1:].numel()), 'window': L, 'mean_nll': held_nll, 'ppl': math.exp(held_nll)},
@@ -433,6 +477,7 @@ def main():
     ap.add_argument('--eval-minutes', type=float, default=5.0)
     ap.add_argument('--eval-windows', type=int, default=32)
     ap.add_argument('--export-heldout-windows', type=int, default=0, help='limit the final held-out evaluation (0 = all)')
+    ap.add_argument('--refigure', default=None, metavar='DIR', help='recompute the exactness figures of an exported folder and exit')
     ap.add_argument('--bench', default=None, help='comma-separated sizes: measure tokens/s and exit')
     ap.add_argument('--skip-parity', action='store_true')
     ap.add_argument('--no-export', action='store_true')
@@ -444,6 +489,9 @@ def main():
     np.random.seed(args.seed % 2**32)
     torch.manual_seed(args.seed)
     log(f'torch {torch.__version__}, {torch.get_num_threads()} threads, python {sys.executable}')
+    if args.refigure:
+        refigure(args, command)
+        return
     manifest, train, held = prepare_data()
     log(f'data: {len(train)} train tokens, {len(held)} held-out tokens')
     if args.bench:
