@@ -86,6 +86,14 @@ EXACT_PROMPTS = [
     'The Congress of the United States',
     'It was a dark night, and the sea',
     'We must continue to',
+    'The ship',
+    'I have the honor to',
+    'The people of this country',
+    'Queequeg and I',
+    'The government',
+    'It is my duty to',
+    'The captain',
+    'Our nation',
 ]
 EXACT_MIN_MARGIN = 0.02
 SAMPLE_PROMPTS = [
