@@ -142,7 +142,7 @@ def model_card(cfg, ref, out):
       f'(trainer commit `{ref["trainer_commit"]}`{again}): the mean next-token NLL over the passage above and the '
       f'32-token greedy continuation of "{g["prompt"]}" (smallest top-1/top-2 logit gap along the way: '
       f'{g["min_top2_margin"]:.3f}; the trainer takes the first of a fixed list of prompts whose path keeps that gap '
-      '>= 0.02, so that two correct f32 implementations cannot split on a near-tie). `test/gpu/default-model.test.ts` requires the runtime to match the NLL within '
+      '>= 0.02, else the one with the largest gap, so that two correct f32 implementations do not split on a near-tie). `test/gpu/default-model.test.ts` requires the runtime to match the NLL within '
       '1e-3 relative and the greedy ids exactly, and the float64 reference (`test/reference`) to agree.')
     w('')
     w('## Limitations')
