@@ -109,11 +109,14 @@ def model_card(cfg, ref, out):
       f'--decay-start {run["decay_start"]}` replays the same seeds, batches and schedule (the default run picks its step '
       'count from the wall-clock budget: the decay starts at 80% of it). Bit-identical weights also need the same CPU '
       'kind and thread count (BLAS rounding).')
+    for note in info.get('notes', []):
+        w(f'- {note}')
     w(f'- Before training, the trainer checks its model code against the repository\'s float64 reference on the random '
       f'test fixtures (`test/unit/train-parity.test.ts`, max |Δlogit| <= 1e-4 in f32).')
     w('')
-    w('Loss curve (held-out: mean NLL per token on {} fixed windows of {} tokens, computed with bf16 matmuls during '
-      'training; train: running average of the batch loss):'.format(a['eval_windows'], a['seq_len']))
+    prec = 'with bf16 matmuls' if a.get('eval_precision') == 'bf16' else 'in f32'
+    w('Loss curve (held-out: mean NLL per token on {} fixed windows of {} tokens, computed {} during '
+      'training; train: running average of the batch loss):'.format(a['eval_windows'], a['seq_len'], prec))
     w('')
     w('| step | tokens | minutes | train loss | held-out loss | held-out ppl |')
     w('|---:|---:|---:|---:|---:|---:|')
@@ -161,12 +164,18 @@ if __name__ == '__main__':
     # Rewrites README.md of a model folder from its config.json and reference.json.
     import sys
     from zamba2 import config_from_hf
-    if len(sys.argv) != 3 or sys.argv[1] != '--card':
-        raise SystemExit('usage: export.py --card MODEL_DIR')
+    # export.py --card MODEL_DIR [--note "text"]: a note is added to reference.json's training notes.
+    if len(sys.argv) not in (3, 5) or sys.argv[1] != '--card' or (len(sys.argv) == 5 and sys.argv[3] != '--note'):
+        raise SystemExit('usage: export.py --card MODEL_DIR [--note "text"]')
     d = sys.argv[2]
     with open(os.path.join(d, 'config.json')) as f:
         cfg = config_from_hf(json.load(f))
     with open(os.path.join(d, 'reference.json')) as f:
         ref = json.load(f)
+    if len(sys.argv) == 5:
+        ref['training'].setdefault('notes', []).append(sys.argv[4])
+        with open(os.path.join(d, 'reference.json'), 'w') as f:
+            json.dump(ref, f, indent=1)
+            f.write('\n')
     with open(os.path.join(d, 'README.md'), 'w') as f:
         f.write(model_card(cfg, ref, d))

@@ -492,6 +492,7 @@ def main():
     args = ap.parse_args()
     command = 'python3 scripts/train/train.py ' + ' '.join(sys.argv[1:])
     args.commit_at_start = git_commit()  # the code that trains (recorded before any later edit)
+    args.eval_precision = 'bf16'  # the loss-curve evaluations (mean_nll(..., bf16=True)); final figures are f32
     torch.set_num_threads(args.threads)
     random.seed(args.seed)
     np.random.seed(args.seed % 2**32)
