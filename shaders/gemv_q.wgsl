@@ -35,6 +35,16 @@
 // Tuning (launcher): GPU WG 64, R 4 (R * MB <= 32 values, WG * R * MB floats of workgroup memory,
 //          within 16 KiB); LANES WG 8, R 2 (R 4 spills registers on lavapipe: slower).
 // Needs K % UNIT == 0 (32, or 256 for the k-quants: whole blocks per row).
+//
+// Input prologues (GPU traversal, one x row: decode), so the normalisation before a projection
+// needs no dispatch of its own. Each workgroup first reduces its x row, then every x value the
+// GEMV loads is x̂[k], computed in the op order of the standalone kernels:
+//   XNORM  x̂[k] = (x[k] * rstd) * nw[k]                rstd = 1/sqrt(mean(x²) + eps)   (rmsnorm.wgsl)
+//          with XADD x + xa in place of x (a hybrid layer's RMSNorm(x + t); the sum is never stored)
+//   XGATE  x̂[k] = (g[k] * rstd[k / nGroup]) * nw[k]     g = x * silu(z), rstd per group (gated_rmsnorm.wgsl)
+//   XGELU  x̂[k] = gelu(x[k]) * x[K + k]                 (gelu_gate.wgsl; x is [gate | up], 2K wide)
+// with nw at binding NW_BINDING and z (XGATE: z[zOff + k]) or xa (XADD: xa[k]) at Z_BINDING; extra
+// params nEps (f32), nGroup, zOff (elements, z of the one row), zStride (unused for one row).
 
 #if XVEC
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -49,13 +59,55 @@
 
 const V: u32 = R * MB;   // values (row, x row) per workgroup (GPU) or per thread (LANES)
 
-// x[m, k .. k + 4) (m clamped into range: rows past M read row M - 1 and are never stored).
-fn xLoad4(m: u32, k: u32) -> vec4<f32> {
+// x[m, k .. k + 4) as stored (m clamped into range: rows past M read row M - 1 and are never stored).
+fn xStored4(m: u32, k: u32) -> vec4<f32> {
   let e = params.xOffset + min(m, params.M - 1u) * params.xRowStride + k;
 #if XVEC
   return x[e / 4u];
 #else
   return vec4<f32>(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
+#endif
+}
+
+#if XPRO
+@group(0) @binding({{NW_BINDING}}) var<storage, read> nw: array<vec4<f32>>;
+#if XGATE
+@group(0) @binding({{Z_BINDING}}) var<storage, read> xz: array<f32>;
+#endif
+#if XADD
+@group(0) @binding({{Z_BINDING}}) var<storage, read> xa: array<vec4<f32>>;
+#endif
+// 1 / sqrt(mean + eps) of each group of the row (one group without XGATE; at most 8).
+var<workgroup> xRstd: array<f32, 8>;
+
+// The prologue's input row before normalisation: x, or the gated y * silu(z) (one x row).
+fn xRaw4(k: u32) -> vec4<f32> {
+#if XGATE
+  let zb = params.zOff + k;
+  let zv = vec4<f32>(xz[zb], xz[zb + 1u], xz[zb + 2u], xz[zb + 3u]);
+  return xStored4(0u, k) * vec4<f32>(silu(zv.x), silu(zv.y), silu(zv.z), silu(zv.w));
+#else
+#if XADD
+  return xStored4(0u, k) + xa[k / 4u];
+#else
+  return xStored4(0u, k);
+#endif
+#endif
+}
+#endif
+
+// The x values the GEMV multiplies: x[m, k .. k + 4), through the input prologue when there is one.
+fn xLoad4(m: u32, k: u32) -> vec4<f32> {
+#if XGELU
+  let gu0 = xStored4(0u, k);
+  let up = xStored4(0u, k + params.K);
+  return vec4<f32>(gelu(gu0.x), gelu(gu0.y), gelu(gu0.z), gelu(gu0.w)) * up;
+#else
+#if XPRO
+  return (xRaw4(k) * xRstd[k / params.nGroup]) * nw[k / 4u];
+#else
+  return xStored4(m, k);
+#endif
 #endif
 }
 
@@ -194,6 +246,29 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let m0 = wid.z * MB;
   // Workgroups past the end still take part in the barriers below; they just store nothing.
   let live = n0 < params.N;
+#if XPRO
+  {
+    // Sum of squares per group of the one x row, reduced over the workgroup.
+    let G = params.K / params.nGroup;
+    var ss: array<f32, 8>;
+    for (var g = 0u; g < 8u; g++) { ss[g] = 0.0; }
+    for (var k4 = lid * 4u; k4 < params.K; k4 += WG * 4u) {
+      let r = xRaw4(k4);
+      let g = k4 / params.nGroup;
+      ss[g] = fma(r.x, r.x, fma(r.y, r.y, fma(r.z, r.z, fma(r.w, r.w, ss[g]))));
+    }
+    for (var g = 0u; g < G; g++) {
+      red[lid] = ss[g];
+      workgroupBarrier();
+      for (var st = WG / 2u; st > 0u; st >>= 1u) {
+        if (lid < st) { red[lid] += red[lid + st]; }
+        workgroupBarrier();
+      }
+      if (lid == 0u) { xRstd[g] = inverseSqrt(red[0] / f32(params.nGroup) + params.nEps); }
+      workgroupBarrier();
+    }
+  }
+#endif
   var acc: array<f32, V>;
   for (var v = 0u; v < V; v++) { acc[v] = 0.0; }
   if (live) {

@@ -55,7 +55,21 @@ export interface MatmulOp {
   yRowStride?: number;
   /** y += x · Wᵀ instead of y = x · Wᵀ. */
   accumulate?: boolean;
+  /**
+   * The op that produces the matmul's real input from x: y = f(x) · Wᵀ. A backend may fuse f into
+   * the matmul (the WebGPU decode GEMV normalises x as it reads it, saving a dispatch per
+   * projection) or run f into `input.scratch` first; both give the standalone op's results up to
+   * the order of the norm's sum of squares. x rows are then dense from xOffset 0 (xRowStride
+   * unset), K wide, or 2K wide ([gate | up]) for 'geluGate'.
+   */
+  input?: MatmulInput;
 }
+
+/** MatmulOp.input: the standalone op (rmsNorm, also of x + add; gatedRmsNorm; geluGate) a matmul may absorb. */
+export type MatmulInput =
+  | { kind: 'rmsNorm'; weight: Buf; eps: number; scratch: Buf; add?: Buf }
+  | { kind: 'gatedRmsNorm'; weight: Buf; eps: number; z: Strided; groupSize: number; scratch: Buf }
+  | { kind: 'geluGate'; scratch: Buf };
 
 export interface EmbeddingOp {
   /** Token ids u32 [T]; the caller validates ids < V. */
@@ -248,6 +262,8 @@ export interface KvWriteOp {
   width: number;
   /** A KV cache [capacity, width] in `dtype`; rows dstRow .. dstRow + T - 1 are written. */
   dst: Buf;
+  /** A second cache like dst that receives the next `width` values of each src row (src rows of 2 width: keys then values, one op). */
+  dst2?: Buf;
   dstRow: number;
   dtype: KvDType;
 }

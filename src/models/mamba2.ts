@@ -47,10 +47,10 @@ export class Mamba2Runner implements ModelRunner {
     await be.embedding({ ids, T, table: this.embed, out: x });
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l];
-      await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
-      await mixerForward(be, c, layer.mixer, l, normed, x, blk, ws, opts.scan);
+      const u = { x, norm: { weight: layer.norm, eps: c.rmsNormEps, out: normed } };
+      await mixerForward(be, c, layer.mixer, l, u, x, blk, ws, opts.scan);
     }
-    const hn = normed; // the last mixer has consumed `normed`
+    const hn = normed; // the last mixer is done with `normed`
     await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }

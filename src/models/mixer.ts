@@ -60,10 +60,21 @@ export const SLOT_XBC = 'slot.b';
 export const SLOT_Y = 'slot.c';
 export const SLOT_YN = 'slot.d';
 
+/**
+ * The mixer's input u [rows, H]: `x` itself, or RMSNorm(x) · weight when `norm` is given (then
+ * in_proj takes the norm as its input transform, which decode fuses into the GEMV; `norm.out`
+ * receives u where the backend runs the norm on its own).
+ */
+export interface MixerInput {
+  x: Buf;
+  /** RMSNorm(x + add) when `add` is given (a hybrid layer's input). */
+  norm?: { weight: Buf; eps: number; out: Buf; add?: Buf };
+}
+
 /** residual [rows, H] += Mixer(u [rows, H]) for the block's rows, each sequence with its layer `stateIndex` state. */
 export async function mixerForward(
   be: Backend, cfg: MixerConfig, w: MixerWeights, stateIndex: number,
-  u: Buf, residual: Buf, blk: Block, ws: Workspace, scan: ScanAlgorithm | undefined,
+  u: MixerInput, residual: Buf, blk: Block, ws: Workspace, scan: ScanAlgorithm | undefined,
 ): Promise<void> {
   const T = blk.rows;
   const { dInner: di, convDim, inProjDim, nHeads, headDim, dState, nGroups } = cfg;
@@ -73,7 +84,10 @@ export async function mixerForward(
   const y = ws.get(SLOT_Y, sz[SLOT_Y]);
   const yn = ws.get(SLOT_YN, sz[SLOT_YN]);
 
-  await be.matmul({ x: u, M: T, w: w.inProj, y: zxbcdt });
+  await be.matmul({
+    x: u.x, M: T, w: w.inProj, y: zxbcdt,
+    input: u.norm && { kind: 'rmsNorm', weight: u.norm.weight, eps: u.norm.eps, scratch: u.norm.out, add: u.norm.add },
+  });
   await be.convScan({
     seqs: blk.seqs.map((q) => ({
       rowStart: q.rowStart, T: q.T, pos0: q.state.position,
@@ -84,9 +98,9 @@ export async function mixerForward(
     nHeads, headDim, dState, nGroups, dtBias: w.dtBias, aLog: w.aLog, D: w.D, y,
     dtMin: cfg.dtMin, dtMax: cfg.dtMax, algorithm: scan, scratch: ws.opScratch(), seqTable: blk.seqTable,
   });
-  await be.gatedRmsNorm({
-    y, z: strided(zxbcdt, 0, inProjDim), weight: w.normWeight, out: yn,
-    T, D: di, groupSize: di / nGroups, eps: cfg.mixerNormEps,
+  // out_proj takes the gated group norm as its input transform (fused into the decode GEMV).
+  await be.matmul({
+    x: y, M: T, w: w.outProj, y: residual, accumulate: true,
+    input: { kind: 'gatedRmsNorm', z: strided(zxbcdt, 0, inProjDim), weight: w.normWeight, scratch: yn, groupSize: di / nGroups, eps: cfg.mixerNormEps },
   });
-  await be.matmul({ x: yn, M: T, w: w.outProj, y: residual, accumulate: true });
 }

@@ -17,7 +17,7 @@ import { type Backend, type Buf, type WeightTensor, convStateBytes, ropeInvFreq 
 import { LayerKind, type Zamba2Config } from './config.ts';
 import type { WeightSet } from './weights.ts';
 import type { BlockOptions, ModelRunner } from './runner.ts';
-import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_YN, SLOT_ZXBCDT, type MixerWeights } from './mixer.ts';
+import { mixerForward, mixerScratch, mixerWeights, SLOT_XBC, SLOT_YN, SLOT_ZXBCDT, type MixerInput, type MixerWeights } from './mixer.ts';
 import { KV_BLOCK, type Block, type CacheDims, type Workspace } from './state.ts';
 
 /** LoRA pair: y += (x·downᵀ)·upᵀ; down [r, in], up [out, r]. */
@@ -145,15 +145,16 @@ export class Zamba2Runner implements ModelRunner {
     await be.embedding({ ids, T, table: this.embed, out: x });
     be.copy(x, 0, orig, 0, 4 * T * H);
     for (const layer of this.layers) {
+      let u: MixerInput;
       if (layer.kind === LayerKind.Mamba) {
-        await be.rmsNorm({ x, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+        u = { x, norm: { weight: layer.norm, eps: c.rmsNormEps, out: normed } };
       } else {
         const t = await this.sharedBlock(layer.site, blk, layer.siteIndex, x, orig, ws);
-        await be.rmsNorm({ x, add: t, weight: layer.norm, out: normed, T, H, eps: c.rmsNormEps });
+        u = { x, norm: { weight: layer.norm, eps: c.rmsNormEps, out: normed, add: t } };
       }
-      await mixerForward(be, c, layer.mixer, layer.stateIndex, normed, x, blk, ws, opts.scan);
+      await mixerForward(be, c, layer.mixer, layer.stateIndex, u, x, blk, ws, opts.scan);
     }
-    const hn = normed; // the last mixer has consumed `normed`
+    const hn = normed; // the last mixer is done with `normed`
     await be.rmsNorm({ x, weight: this.finalNorm, out: hn, T, H, eps: c.rmsNormEps });
     return hn;
   }
@@ -201,8 +202,8 @@ export class Zamba2Runner implements ModelRunner {
       const st = seq.state;
       const kv = st.kv[siteIndex];
       const row0 = seq.rowStart * W;
-      await be.kvWrite({ src: qkv, srcOffset: row0 + A, srcRowStride: W, T: seq.T, width: kvW, dst: kv.k, dstRow: st.position, dtype: st.kvDtype });
-      await be.kvWrite({ src: qkv, srcOffset: row0 + A + kvW, srcRowStride: W, T: seq.T, width: kvW, dst: kv.v, dstRow: st.position, dtype: st.kvDtype });
+      // The row's k and v halves into the two caches in one op.
+      await be.kvWrite({ src: qkv, srcOffset: row0 + A, srcRowStride: W, T: seq.T, width: kvW, dst: kv.k, dst2: kv.v, dstRow: st.position, dtype: st.kvDtype });
       // With several sequences each one's output goes through s (dead since the projections), then
       // to its rows of att.
       const out = single ? att : s;
@@ -222,9 +223,9 @@ export class Zamba2Runner implements ModelRunner {
     await be.matmul({ x: a, M: T, w: blk.gateUp, y: gu });
     await this.lora(site.mlpLora, a, gu, 0, 2 * F, T, loraTmp);
     const h = ws.get(SLOT_H, sz[SLOT_H]);
-    await be.geluGate({ gu, out: h, T, F });
     const mlp = a0; // a0 is dead once a = RMSNorm(a0) exists
-    await be.matmul({ x: h, M: T, w: blk.down, y: mlp });
+    // down takes the GELU gate as its input transform (fused into the decode GEMV; h otherwise).
+    await be.matmul({ x: gu, M: T, w: blk.down, y: mlp, input: { kind: 'geluGate', scratch: h } });
     const t = a; // a is dead once [g|u] exists
     await be.matmul({ x: mlp, M: T, w: site.linear, y: t });
     return t;

@@ -13,6 +13,7 @@ import type { Buf, Strided, WeightTensor } from '../tensor.ts';
 import { InputError, MambaScanError } from '../../errors.ts';
 import { GEMV_MAX_M, WasmKernels, type KernelVariant, type WasmKernelsOptions, type WasmStrided, type WasmTensor } from './kernels.ts';
 import { labelGroup, type WasmBuffer } from './memory.ts';
+import { runMatmulInput } from '../matmul-input.ts';
 
 /** Byte offsets of views are multiples of this: 16 keeps every state slot v128-aligned. */
 export const WASM_VIEW_ALIGNMENT = 16;
@@ -253,6 +254,7 @@ export class WasmBackend implements Backend {
   }
 
   async matmul(op: MatmulOp): Promise<void> {
+    if (op.input) op = await runMatmulInput(this, op);
     const w = this.tensor(op.w);
     const K = w.shape[1];
     const gemm = Number.isInteger(op.M) && op.M > GEMV_MAX_M && Number.isInteger(K) && K > 0 ? this.gemmScratch(K) : undefined;
@@ -369,7 +371,10 @@ export class WasmBackend implements Backend {
   }
 
   async kvWrite(op: KvWriteOp): Promise<void> {
-    this.k.kvWrite({ src: this.h(op.src), srcOffset: op.srcOffset, srcRowStride: op.srcRowStride, T: op.T, width: op.width, dst: this.h(op.dst), dstRow: op.dstRow, dtype: op.dtype });
+    const srcRowStride = op.srcRowStride ?? (op.dst2 ? 2 * op.width : op.width);
+    this.k.kvWrite({ src: this.h(op.src), srcOffset: op.srcOffset, srcRowStride, T: op.T, width: op.width, dst: this.h(op.dst), dstRow: op.dstRow, dtype: op.dtype });
+    // The values half of each row (KvWriteOp.dst2): the kernel's second pass.
+    if (op.dst2) this.k.kvWrite({ src: this.h(op.src), srcOffset: (op.srcOffset ?? 0) + op.width, srcRowStride, T: op.T, width: op.width, dst: this.h(op.dst2), dstRow: op.dstRow, dtype: op.dtype });
   }
 
   async attention(op: AttentionOp): Promise<void> {

@@ -14,6 +14,8 @@ import { argmax, embedding, matmul } from './kernels/matmul.ts';
 import { gatedRmsNorm, rmsNorm } from './kernels/norm.ts';
 import { add } from './kernels/add.ts';
 import { geluGate } from './kernels/elementwise.ts';
+import { prologueFits, type GemvPrologue } from './kernels/matmul-quant.ts';
+import { runMatmulInput } from '../matmul-input.ts';
 import { conv1d } from './kernels/conv1d.ts';
 import { chunkedScanScratch, headParams, ssmDecodeStep, ssmScan } from './kernels/scan.ts';
 import { rope } from './kernels/rope.ts';
@@ -140,8 +142,30 @@ export class WebGpuBackend implements Backend {
     return embedding(this.ctx, { ids: gpu(op.ids), T: op.T, table: op.table as GpuTensor, out: gpu(op.out) });
   }
 
-  matmul(op: MatmulOp): Promise<void> {
-    return matmul(this.ctx, { ...op, x: gpu(op.x), y: gpu(op.y), w: op.w as GpuTensor });
+  async matmul(op: MatmulOp): Promise<void> {
+    const w = op.w as GpuTensor;
+    const prologue = op.input && this.fusedInput(op);
+    if (prologue) {
+      const { input: _, ...rest } = op;
+      return matmul(this.ctx, { ...rest, x: gpu(op.x), y: gpu(op.y), w, prologue });
+    }
+    if (op.input) op = await runMatmulInput(this, op);
+    return matmul(this.ctx, { ...op, x: gpu(op.x), y: gpu(op.y), w });
+  }
+
+  /**
+   * The GEMV prologue for `op.input`, where the fused kernel pays: one x row (decode) with GPU
+   * tuning. Software adapters keep the separate norm, whose lane-per-row GEMV is the cheaper one
+   * there (the prologue needs the workgroup traversal).
+   */
+  private fusedInput(op: MatmulOp): GemvPrologue | undefined {
+    const f = op.input;
+    if (!f || op.M !== 1 || this.ctx.softwareTuning || (op.xOffset ?? 0) !== 0 || op.xRowStride !== undefined) return undefined;
+    const p: GemvPrologue = f.kind === 'rmsNorm'
+      ? (f.add ? { kind: 'norm-add', weight: gpu(f.weight), eps: f.eps, add: gpu(f.add) } : { kind: 'norm', weight: gpu(f.weight), eps: f.eps })
+      : f.kind === 'gatedRmsNorm' ? { kind: 'gated', weight: gpu(f.weight), eps: f.eps, z: { buffer: gpu(f.z.buffer), offset: f.z.offset }, groupSize: f.groupSize }
+      : { kind: 'gelu' };
+    return prologueFits(op.w as GpuTensor, 1, p) ? p : undefined;
   }
 
   rmsNorm(op: RmsNormOp): Promise<void> {
@@ -249,7 +273,7 @@ export class WebGpuBackend implements Backend {
 
   rope(op: RopeOp): Promise<void> { return rope(this.ctx, { ...op, x: gpu(op.x), theta: 1, invFreq: gpu(op.invFreq), positions: op.positions && gpu(op.positions) }); }
 
-  kvWrite(op: KvWriteOp): Promise<void> { return kvWrite(this.ctx, { ...op, src: gpu(op.src), dst: gpu(op.dst) }); }
+  kvWrite(op: KvWriteOp): Promise<void> { return kvWrite(this.ctx, { ...op, src: gpu(op.src), dst: gpu(op.dst), dst2: op.dst2 && gpu(op.dst2) }); }
 
   attention(op: AttentionOp): Promise<void> {
     return attention(this.ctx, { ...op, q: gpu(op.q), kCache: gpu(op.kCache), vCache: gpu(op.vCache), out: gpu(op.out), scratch: op.scratch?.[OPS_A] && gpu(op.scratch[OPS_A]) });

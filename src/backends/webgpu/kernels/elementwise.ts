@@ -3,12 +3,14 @@ import type { GpuContext } from '../context.ts';
 import type { KernelDef } from '../kernel.ts';
 import { InputError } from '../../../errors.ts';
 import geluSource from '../../../../shaders/gelu_gate.wgsl';
+import geluLib from '../../../../shaders/lib/gelu.wgsl';
 
 const WG = 256;
 
 const GELU_GATE: KernelDef = {
   name: 'gelu_gate',
   source: geluSource,
+  libraries: [geluLib],
   bindings: ['gu', 'out'],
   params: [['T', 'u32'], ['F', 'u32']],
   workgroupSize: (d) => [Number(d.WG), 1, 1],

@@ -15,6 +15,8 @@ import dequantQLib from '../../../../shaders/lib/dequant_q.wgsl';
 import dequantKLib from '../../../../shaders/lib/dequant_k.wgsl';
 import unitFloatLib from '../../../../shaders/lib/unit_float.wgsl';
 import gemvQSource from '../../../../shaders/gemv_q.wgsl';
+import activationsLib from '../../../../shaders/lib/activations.wgsl';
+import geluLib from '../../../../shaders/lib/gelu.wgsl';
 
 /** Uniform params of every weight-reading matmul kernel (the quantized section offsets last). */
 export const MATMUL_PARAMS = [
@@ -79,6 +81,51 @@ function gemvDef(quant: boolean, library: string): KernelDef {
   };
 }
 
+/** Extra params of the GEMV with an input prologue (shaders/gemv_q.wgsl XNORM / XGATE / XGELU). */
+const PROLOGUE_PARAMS = [['nEps', 'f32'], ['nGroup', 'u32'], ['zOff', 'u32'], ['zStride', 'u32']] as const;
+
+/** The GEMV with an input prologue: `nw` (and `xz` for XGATE) after the format's bindings. */
+function prologueDef(base: KernelDef, kind: GemvPrologue['kind']): KernelDef {
+  // One object per (format family, prologue): the context caches compiled variants per def object.
+  let byKind = PROLOGUE_DEFS.get(base);
+  if (!byKind) PROLOGUE_DEFS.set(base, (byKind = new Map()));
+  let def = byKind.get(kind);
+  if (!def) byKind.set(kind, (def = makePrologueDef(base, kind)));
+  return def;
+}
+const PROLOGUE_DEFS = new Map<KernelDef, Map<GemvPrologue['kind'], KernelDef>>();
+
+function makePrologueDef(base: KernelDef, kind: GemvPrologue['kind']): KernelDef {
+  const extra = kind === 'gelu' ? [] : kind === 'gated' ? ['nw', 'xz'] : kind === 'norm-add' ? ['nw', 'xa'] : ['nw'];
+  return {
+    ...base,
+    name: `gemv_q.${kind}`,
+    libraries: [...(base.libraries ?? []), activationsLib, geluLib],
+    bindings: [...base.bindings, ...extra],
+    params: [...MATMUL_PARAMS, ...PROLOGUE_PARAMS],
+  };
+}
+
+/**
+ * An input prologue the GEMV applies to its one x row before multiplying (decode): the RMSNorm
+ * that precedes in_proj (of x, or of x + add), the gated group norm that precedes out_proj, or the GELU gate that
+ * precedes the MLP's down projection. The results equal running rmsNorm / gatedRmsNorm / geluGate
+ * first, up to the order of the norm's sum of squares.
+ */
+export type GemvPrologue =
+  | { kind: 'norm'; weight: GPUBuffer; eps: number }
+  | { kind: 'norm-add'; weight: GPUBuffer; eps: number; add: GPUBuffer }
+  | { kind: 'gated'; weight: GPUBuffer; eps: number; z: { buffer: GPUBuffer; offset: number }; groupSize: number }
+  | { kind: 'gelu' };
+
+/** Whether the GPU unit GEMV can run `w` with an input prologue (one x row, rows of whole units, at most 8 norm groups). */
+export function prologueFits(w: GpuTensor, M: number, p: GemvPrologue): boolean {
+  const K = w.shape[1];
+  if (M !== 1 || K % gemvUnit(w.dtype) !== 0 || K % 32 !== 0) return false;
+  if (p.kind === 'gated') return p.groupSize % 4 === 0 && K % p.groupSize === 0 && K / p.groupSize <= 8;
+  return true;
+}
+
 const GEMV_DEFS = {
   q: gemvDef(true, dequantQLib),
   k: gemvDef(true, dequantKLib),
@@ -129,6 +176,8 @@ export interface UnitGemvCall {
   traversal: GemvTraversal;
   tuning?: UnitGemvTuning;
   nativeF16: boolean;
+  /** Input prologue (GPU traversal, M = 1 only; see prologueFits). */
+  prologue?: GemvPrologue;
 }
 
 /**
@@ -154,7 +203,12 @@ export async function unitGemv(ctx: GpuContext, c: UnitGemvCall): Promise<void> 
     while (rows > 1 && (rows * mb > 32 || bytes(rows) > ctx.limits.maxComputeWorkgroupStorageSize)) rows /= 2;
     if (t.wg < rows * mb) throw new UnsupportedError(`matmul: unit GEMV needs wg >= rows * MB (${rows * mb}), got wg ${t.wg}`);
   }
-  const def = quant ? (w.dtype === 'q4_k' || w.dtype === 'q6_k' ? GEMV_DEFS.k : GEMV_DEFS.q) : GEMV_DEFS.float;
+  const base = quant ? (w.dtype === 'q4_k' || w.dtype === 'q6_k' ? GEMV_DEFS.k : GEMV_DEFS.q) : GEMV_DEFS.float;
+  const pro = c.prologue;
+  if (pro && (c.traversal !== 'gpu' || !prologueFits(w, M, pro))) {
+    throw new UnsupportedError(`matmul: an input prologue needs the GPU traversal, one x row, K a multiple of 32 and of the unit, and at most 8 norm groups`);
+  }
+  const def = pro ? prologueDef(base, pro.kind) : base;
   const defines: Record<string, DefineValue> = {
     ...formatDefines(w.dtype, c.nativeF16),
     W_UNITS: true,
@@ -163,17 +217,24 @@ export async function unitGemv(ctx: GpuContext, c: UnitGemvCall): Promise<void> 
     SG8: t.wg === 8,
     XVEC: c.xOffset % 4 === 0 && c.xRowStride % 4 === 0,
     WG: t.wg, R: rows, MB: mb,
+    XPRO: pro !== undefined && pro.kind !== 'gelu', XGATE: pro?.kind === 'gated', XADD: pro?.kind === 'norm-add', XGELU: pro?.kind === 'gelu',
   };
+  if (pro && pro.kind !== 'gelu') { defines.NW_BINDING = quant ? 5 : 4; defines.Z_BINDING = quant ? 6 : 5; }
   const k = await ctx.kernel(def, defines);
+  const proParams: Record<string, number> = !pro ? {} : pro.kind === 'gelu' ? { nEps: 0, nGroup: K, zOff: 0, zStride: 0 }
+    : { nEps: pro.eps, nGroup: pro.kind === 'gated' ? pro.groupSize : K, zOff: pro.kind === 'gated' ? pro.z.offset : 0, zStride: 0 };
   const perGroup = c.traversal === 'lanes' ? t.wg * rows : rows;
   for (const part of w.parts) {
     if (part.rows === 0) continue;
-    const params = {
+    const params: Record<string, number> = {
       M, N: part.rows, K, nBase: part.rowStart, xOffset: c.xOffset, xRowStride: c.xRowStride,
-      yOffset: c.yOffset, yRowStride: c.yRowStride, accumulate: c.accumulate ? 1 : 0, ...sectionWords(w.dtype, part, K),
+      yOffset: c.yOffset, yRowStride: c.yRowStride, accumulate: c.accumulate ? 1 : 0, ...sectionWords(w.dtype, part, K), ...proParams,
     };
     const bindings: Record<string, GPUBuffer | { buffer: GPUBuffer; offset: number; size: number }> = { x: c.x, wq: part.buffer, y: c.y };
     if (quant) bindings.wu = part.buffer;
+    if (pro && pro.kind !== 'gelu') bindings.nw = pro.weight;
+    if (pro?.kind === 'gated') bindings.xz = pro.z.buffer;
+    if (pro?.kind === 'norm-add') bindings.xa = pro.add;
     ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / perGroup), 1, Math.ceil(M / mb)]);
   }
 }

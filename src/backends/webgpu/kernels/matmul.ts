@@ -11,6 +11,7 @@ import { type DType, type GpuTensor, isQuantDType } from '../tensor.ts';
 import type { QuantDType } from '../../tensor.ts';
 import {
   MATMUL_PARAMS, type GemvTraversal, type UnitGemvTuning, checkQuantTensor, dequantLibrary, formatDefines, sectionWords, unitGemv,
+  type GemvPrologue,
 } from './matmul-quant.ts';
 import unpack16Lib from '../../../../shaders/lib/unpack16.wgsl';
 import wElemLib from '../../../../shaders/lib/w_elem.wgsl';
@@ -133,6 +134,12 @@ export interface MatmulArgs {
   path?: MatmulPath;
   /** GEMV tuning override (benchmarks; applies to shaders/gemv.wgsl and to gemv_q's traversals). */
   gemv?: GemvTuning;
+  /**
+   * Input prologue for decode (M = 1) on the GPU unit GEMV: x is normalised (or gated, or passed
+   * through GELU) as it is read (matmul-quant.ts GemvPrologue, prologueFits). With 'gelu', x holds
+   * [gate | up] rows of 2K values.
+   */
+  prologue?: GemvPrologue;
 }
 
 function dtypeDefines(dtype: DType, nativeF16: boolean): Record<string, DefineValue> {
@@ -196,7 +203,11 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   if (args.x === args.y) throw new InputError(`matmul(${w.name}): x and y must be different buffers`);
   if (M > 1 && xRowStride < K) throw new InputError(`matmul(${w.name}): xRowStride ${xRowStride} < K ${K}`);
   if (M > 1 && yRowStride < N) throw new InputError(`matmul(${w.name}): yRowStride ${yRowStride} < N ${N}`);
-  checkExtent(`matmul(${w.name}) x`, args.x, xOffset + (M - 1) * xRowStride + K);
+  const xWidth = args.prologue?.kind === 'gelu' ? 2 * K : K;
+  checkExtent(`matmul(${w.name}) x`, args.x, xOffset + (M - 1) * xRowStride + xWidth);
+  if (args.prologue && args.path !== undefined && args.path !== 'gemv' && args.path !== 'gemv-gpu') {
+    throw new UnsupportedError(`matmul: an input prologue runs on the GPU unit GEMV only (path ${args.path})`);
+  }
   checkExtent(`matmul(${w.name}) y`, args.y, yOffset + (M - 1) * yRowStride + N);
   if (K === 0) {
     // An empty sum: y = 0 (or unchanged when accumulating).
@@ -215,16 +226,16 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   let path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
   if (path === 'gemm') path = ctx.softwareTuning ? 'gemm-blocked' : 'gemm-tiled';
   // Bind only the rows touched (window offsets keep the element offsets' residues mod 4, as XVEC needs).
-  const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + K);
+  const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + xWidth);
   const yw = window(ctx, args.y, yOffset, yOffset + (M - 1) * yRowStride + N);
   if (path === 'gemv' || path === 'gemv-split' || path === 'gemv-gpu' || path === 'gemv-lanes') {
-    const traversal = unitTraversal(ctx, w.dtype, K, path);
+    const traversal = args.prologue ? 'gpu' : unitTraversal(ctx, w.dtype, K, path);
     if (traversal) {
       if (M > GEMV_MAX_M) throw new UnsupportedError(`matmul: the unit GEMV serves M <= ${GEMV_MAX_M}, got M = ${M}`);
       await unitGemv(ctx, {
         x: xw.binding, xOffset: xw.offset, xRowStride, y: yw.binding, yOffset: yw.offset, yRowStride, M, K, w,
         accumulate: args.accumulate === true, traversal, tuning: args.gemv as UnitGemvTuning | undefined,
-        nativeF16: ctx.features.shaderF16 && !args.forcePacked,
+        nativeF16: ctx.features.shaderF16 && !args.forcePacked, prologue: args.prologue,
       });
       return;
     }
@@ -232,6 +243,7 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   }
   let k;
   let mb = 1, rows = 0;
+  if (args.prologue) throw new UnsupportedError('matmul: an input prologue needs the unit GEMV (M = 1)');
   if (path === 'gemv') {
     const t = args.gemv ?? (ctx.softwareTuning ? GEMV_SOFTWARE : GEMV_GPU);
     // MB in {1, 4, 8}: M = 2 shares the M = 3..4 variant (one compile fewer; the unused row is skipped).
