@@ -4,12 +4,18 @@
 // milliseconds then spent waiting for the GPU. On a real GPU the host part, not the weight reads,
 // can set the speed; on a software adapter the wait is the emulated GPU.
 //
+// Two decision sets in one run, side by side: the real-GPU one (DeviceOptions tuning 'gpu' with
+// WebGPU's default limits: the fused GEMV prologues, tiled GEMM, workgroup GEMV traversal) and the
+// adapter's own (on a CPU emulation: software tuning, norms as their own dispatches).
+//
 // Run alone: node --import ./scripts/register.mjs bench/decode-host.ts [--quick]
-// (bench/speed.ts runs it too). Prints a table and the JSON line `speed.decodeHost`.
+// (bench/speed.ts runs it too). Prints a table and one JSON line `speed.decodeHost` per set.
 import { loadModel } from '../src/api.ts';
-import type { GpuContext } from '../src/backends/webgpu/context.ts';
+import { GpuContext, type DeviceOptions } from '../src/backends/webgpu/context.ts';
+import { setGpuProvider } from '../src/backends/webgpu/provider.ts';
+import { nodeGpu } from '../src/backends/webgpu/node-gpu.ts';
 import { syntheticCheckpoint, zamba2_1p2bConfig } from './synthetic.ts';
-import { QUICK, benchGpu, jsonLine, table } from './common.ts';
+import { QUICK, jsonLine, table } from './common.ts';
 
 export interface DecodeHostFigures {
   model: string;
@@ -50,14 +56,34 @@ export async function measureDecodeHost(ctx: GpuContext, steps = QUICK ? 3 : 6):
   }
 }
 
-export function reportDecodeHost(adapter: string, f: DecodeHostFigures): void {
-  table(`Decode host work per token (${f.model}, batch 1, greedy)`, ['dispatches', 'host encode ms', 'GPU wait ms', 'compiles after warm-up'],
-    [[f.dispatchesPerToken, f.hostEncodeMsPerToken, f.gpuWaitMsPerToken, f.shadersCompiledAfterWarmup]]);
-  jsonLine('speed.decodeHost', { adapter, ...f });
+/** The decision sets measured: [label, device options]. */
+export const DECISION_SETS: [string, DeviceOptions][] = [
+  ['gpu-decisions', { tuning: 'gpu', limits: 'default' }],
+  ['adapter-decisions', {}],
+];
+
+/** Measures every decision set on a fresh device each (one at a time: one model in memory). */
+export async function measureDecodeHostSets(): Promise<(DecodeHostFigures & { adapter: string; decisions: string })[]> {
+  setGpuProvider(nodeGpu);
+  const out: (DecodeHostFigures & { adapter: string; decisions: string })[] = [];
+  for (const [decisions, opts] of DECISION_SETS) {
+    const ctx = await GpuContext.create(opts);
+    try {
+      out.push({ adapter: ctx.adapter.name, decisions, ...(await measureDecodeHost(ctx)) });
+    } finally {
+      await ctx.destroy();
+    }
+  }
+  return out;
+}
+
+export function reportDecodeHost(rows: (DecodeHostFigures & { adapter: string; decisions: string })[]): void {
+  table(`Decode host work per token (${rows[0]?.model}, batch 1, greedy, BF16)`,
+    ['decisions', 'dispatches', 'host encode ms', 'GPU wait ms', 'compiles after warm-up'],
+    rows.map((f) => [f.decisions, f.dispatchesPerToken, f.hostEncodeMsPerToken, f.gpuWaitMsPerToken, f.shadersCompiledAfterWarmup]));
+  for (const f of rows) jsonLine('speed.decodeHost', { ...f });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const ctx = await benchGpu();
-  reportDecodeHost(ctx.adapter.name, await measureDecodeHost(ctx));
-  await ctx.destroy();
+  reportDecodeHost(await measureDecodeHostSets());
 }

@@ -3,7 +3,8 @@
 //   decode roofline  = weight bytes read per token × tok/s ÷ device copy bandwidth
 //   prefill roofline = achieved FLOP/s ÷ best GEMM FLOP/s (our matmul at a 256×2048×8192 shape)
 // plus where the time goes per op class (timestamp queries), and recurrent vs chunked scan at
-// the model level for T = 512 and 2048.
+// the model level for T = 512 and 2048; then the host's work per decode step (bench/decode-host.ts:
+// dispatches, host encode ms, GPU wait ms) under the real-GPU and the adapter's decisions.
 import { loadModel, type MambaModel } from '../src/api.ts';
 import { matmul } from '../src/backends/webgpu/kernels/matmul.ts';
 import { opClass } from '../src/backends/webgpu/profiler.ts';
@@ -13,6 +14,7 @@ import type { GpuTensor } from '../src/backends/webgpu/tensor.ts';
 import { syntheticCheckpoint, zamba2_1p2bConfig, mamba2_130mConfig } from './synthetic.ts';
 import { QUICK, benchGpu, jsonLine, table } from './common.ts';
 import { measureCopyBandwidth } from './roofline.ts';
+import { measureDecodeHostSets, reportDecodeHost } from './decode-host.ts';
 
 const ctx = await benchGpu();
 const adapter = ctx.adapter.name;
@@ -138,3 +140,5 @@ table('Speed (batch 1)', ['model', 'prefill tok/s', 'decode tok/s', 'decode roof
 const classes = [...new Set(rows.flatMap((r) => Object.keys(r.breakdown)))].sort();
 if (classes.length) table(`GPU time by op class (ms, 2 decode steps + one ${profileBlock}-token block)`, ['model', ...classes], rows.map((r) => [r.name, ...classes.map((c) => r.breakdown[c] ?? 0)]));
 await ctx.destroy();
+// Host work per decode step, each decision set on a device of its own (after this one is gone).
+reportDecodeHost(await measureDecodeHostSets());
