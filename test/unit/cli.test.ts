@@ -97,17 +97,29 @@ test('info --json on the default model matches its files', () => {
   assert.is(info.layers, `${cfg.num_hidden_layers} layers: ${cfg.num_hidden_layers - hybrid} mamba, ${hybrid} hybrid (1 shared block)`);
   assert.equal(info.hybridLayerIds, cfg.hybrid_layer_ids);
   assert.match(info.adapters, new RegExp(`rank ${cfg.adapter_rank}`));
-  // KV: K and V, f32, per hybrid layer: 2 * kvHeads * headDim * 4 bytes per token.
-  const kvPerToken = hybrid * 2 * cfg.num_key_value_heads * cfg.attention_head_dim * 4;
+  // KV: K and V per hybrid layer, 2 * kvHeads * headDim elements per token in the cache's dtype
+  // (f16 where the adapter has shader-f16, else f32; --kv-dtype f32 below).
+  assert.ok(info.memory.kvDtype === 'f16' || info.memory.kvDtype === 'f32', info.memory.kvDtype);
+  const kvPerToken = hybrid * 2 * cfg.num_key_value_heads * cfg.attention_head_dim * (info.memory.kvDtype === 'f16' ? 2 : 4);
   assert.is(info.memory.kvBytesPerToken, kvPerToken);
   assert.is(info.memory.kvPer1024Tokens, kvPerToken * 1024);
-  // State: conv window (K-1 inputs of convDim channels) + SSM state [NH, P, N], f32, per layer.
+  // State: the conv ring (K inputs of convDim channels) + SSM state [NH, P, N], f32, per layer, each
+  // starting on the device's view alignment (at most 256 bytes); plus, for prompts longer than one
+  // prefill block, one unaligned copy to roll a failed prefill back (docs/architecture.md).
   const convDim = cfg.mamba_expand * cfg.hidden_size + 2 * cfg.mamba_ngroups * cfg.mamba_d_state;
-  const perLayer = 4 * (cfg.mamba_d_conv - 1) * convDim + 4 * cfg.n_mamba_heads * cfg.mamba_headdim * cfg.mamba_d_state;
-  assert.is(info.memory.state, cfg.num_hidden_layers * perLayer);
+  const exact = cfg.num_hidden_layers * (4 * cfg.mamba_d_conv * convDim + 4 * cfg.n_mamba_heads * cfg.mamba_headdim * cfg.mamba_d_state);
+  const backup = 1000 - 1 > info.memory.prefillChunk ? exact : 0;
+  const slot = info.memory.state - backup;
+  assert.ok(slot >= exact && slot <= exact + cfg.num_hidden_layers * 2 * 255, `state slot ${slot} for ${exact} bytes of state`);
   assert.ok(info.memory.weights > 0 && info.memory.scratch > 0);
   assert.is(info.memory.total, info.memory.weights + info.memory.state + info.memory.kvCache + info.memory.scratch);
   assert.is(typeof info.device.adapter, 'string');
+  const r32 = cli(['info', '--model', MODEL, '--json', '--max-tokens', '1000', '--kv-dtype', 'f32']);
+  assert.is(r32.code, 0, r32.stderr);
+  const m32 = JSON.parse(r32.stdout).memory;
+  assert.is(m32.kvDtype, 'f32');
+  assert.is(m32.kvBytesPerToken, 2 * kvPerToken, 'an f32 cache takes twice the bytes');
+  assert.is(m32.kvCache, 2 * info.memory.kvCache);
 });
 
 test('info text mode is readable', () => {
