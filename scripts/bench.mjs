@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
-const order = ['plans', 'kernels-matmul', 'kernels-scan', 'kernels-attention', 'tokenizer', 'memory', 'speed', 'batch', 'load', 'cpu'];
+const order = ['plans', 'kernels-matmul', 'kernels-scan', 'kernels-attention', 'tokenizer', 'memory', 'speed', 'batch', 'load', 'cpu', 'quality'];
 const only = args.filter((a) => !a.startsWith('--'));
 let failed = 0;
 for (const name of order) {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 
 const root = normalize(new URL('..', import.meta.url).pathname);
 const port = Number(process.env.PORT ?? 8080);
-const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.map': 'application/json', '.wasm': 'application/wasm' };
+const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.map': 'application/json', '.wasm': 'application/wasm', '.md': 'text/plain; charset=utf-8' };
 
 if (!process.argv.includes('--no-build')) {
   const b = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--no-types'], { stdio: 'inherit' });

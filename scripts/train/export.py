@@ -132,7 +132,8 @@ def model_card(cfg, ref, out):
     w(f'- Exactness passage ({ps["source"]}, `<s>` + 1024 tokens): mean NLL {ps["mean_nll"]:.5f} '
       f'(perplexity {math.exp(ps["mean_nll"]):.2f}). `npm run bench` prints the runtime\'s figure for it.')
     w('')
-    w('Greedy continuations (40 tokens, bf16 weights; `npm start -- --prompt "..."` reproduces them):')
+    w('Greedy continuations (40 tokens, bf16 weights, no repetition penalty; '
+      '`npm start -- --prompt "..." --repetition-penalty 1 -n 40` gives the same text unless two logits nearly tie; `npm start` itself uses 1.3):')
     w('')
     for s in info['samples']:
         w(f'- **{s["prompt"]}** {s["text"].strip()}')
