@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Trains the default model (assets/default-model): a small Zamba2 on public-domain English.
 
-  python3 scripts/train/train.py --out assets/default-model [--budget-minutes 88] [--steps N]
+  python3 scripts/train/train.py --out assets/default-model [--budget-minutes 72] [--steps N --decay-start M]
 
 One command: installs what it needs (scripts/train/setup.sh: Debian's python3-torch, numpy,
 OpenBLAS; re-executes itself under /usr/bin/python3 when the python on PATH has no torch),
@@ -14,8 +14,9 @@ model card README.md.
 Schedule: linear warmup, constant LR, then a linear decay to 10% over the last part of the run
 (warmup-stable-decay). The decay starts at --decay-start when given, else when 80% of the
 wall-clock budget is used (its length then follows from the measured step time). The log and the
-model card record both step numbers, so `--steps N --decay-start M` reproduces the run exactly
-(same seeds, same batches, same schedule) on any machine.
+model card record both step numbers, so `--steps N --decay-start M` replays the run (same seeds,
+batches and schedule on any machine; bit-identical weights also need the same CPU kind and thread
+count). `--refigure DIR` recomputes an export's exactness figures from its files.
 """
 import os
 import subprocess
