@@ -10,6 +10,7 @@
 //     an f32 KV cache;
 //   - the f64 reference: NLL over the first REF_TOKENS predicted tokens = the trainer's per-token
 //     figures (1e-3 relative) and the runtime's; its greedy ids = PyTorch's.
+//   - quantize q8_0 / q4_k: perplexity over the first 256 tokens within +1% / +5% of the trainer's;
 // The float64 reference is plain JS loops: ~65 s for all 1024 tokens on a loaded 2-core machine,
 // so by default it checks the first 256 (MSL_REF_TOKENS=1024 runs the whole passage).
 // All figures are printed. MSL_DEFAULT_MODEL_DIR points it at another trainer export.
@@ -91,6 +92,31 @@ test('runtime greedy 32 tokens = PyTorch\'s (default KV cache and f32 KV cache)'
   }
   console.log(`    greedy "${ref.greedy.prompt}" + 32 ids identical (PyTorch's smallest top-2 logit gap ${ref.greedy.min_top2_margin.toFixed(3)})`);
 });
+
+// Quantized at load: the NLL over the first 256 passage tokens may rise only a little over the
+// trainer's (bf16) figure: perplexity +1% for q8_0 (exp(dNLL) - 1 <= 0.01) and +5% for q4_k
+// (measured on lavapipe over these 256 tokens: -0.03% and +0.05%; the model is small and high-entropy). The kernels themselves are
+// held to the f64 reference on the same dequantized weights in test/gpu/model-quant.test.ts.
+for (const [quantize, maxRise] of [['q8_0', 0.01], ['q4_k', 0.05]] as const) {
+  test(`quantize ${quantize}: passage perplexity within +${maxRise * 100}% of the trainer's bf16 figure`, async () => {
+    const ctx = await testGpu();
+    const model = await loadModel(DIR, { device: ctx, noTokenizer: true, quantize });
+    try {
+      const dtypes = new Set(model.matrixDtypes());
+      assert.ok(dtypes.has(quantize), `matrices are ${[...dtypes]}`);
+      const n = Math.min(256, ref.passage.predicted_tokens);
+      const ids = ref.passage.ids.slice(0, n + 1);
+      const nll = mean(nextTokenNlls((await model.forward([ids])).data, ids, V));
+      const trainer = mean(ref.passage.token_nll, n);
+      const rise = Math.exp(nll - trainer) - 1;
+      console.log(`    ${quantize} on ${model.deviceName}: NLL ${nll.toFixed(6)} vs bf16 trainer ${trainer.toFixed(6)} over ${n} tokens: perplexity ${rise >= 0 ? '+' : ''}${(rise * 100).toFixed(3)}%`);
+      assert.ok(rise <= maxRise, `perplexity rises ${(rise * 100).toFixed(2)}% with ${quantize}`);
+      assert.ok(nll !== trainer, 'quantized weights change the figure at all');
+    } finally {
+      await model.dispose();
+    }
+  });
+}
 
 test(`the f64 reference agrees: NLL over the first ${REF_TOKENS} passage tokens, greedy ids`, async () => {
   const m = readCheckpointForRef(DIR);
