@@ -135,6 +135,39 @@ if (soft) {
 }
 for (const T of QUICK ? [128] : soft ? [256, 1024] : [512, 2048]) await scanComparison(T, soft ? 1 : 4);
 
+// Decode by weight format: the same synthetic model in bf16 and quantized at load to q8_0 and
+// q4_k, all three loaded at once and decoded in interleaved rounds (best round each), so every
+// format sees the machine in the same state. Fewer bytes per weight should decode faster.
+async function formatComparison(name: string, config: Record<string, unknown>, tokens: number, rounds: number): Promise<void> {
+  const syn = syntheticCheckpoint(config);
+  const formats = [undefined, 'q8_0', 'q4_k'] as const;
+  const models = [];
+  for (const quantize of formats) models.push(await loadModel(syn.source, { device: ctx, noTokenizer: true, quantize, prefillChunk: 64 }));
+  try {
+    const best = formats.map(() => 0);
+    for (const m of models) { const w = m.createSession(); await w.generate([3, 4, 5], { maxNewTokens: 2, eosTokenIds: [] }); w.dispose(); }
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, m] of models.entries()) {
+        const s = m.createSession();
+        await s.append([3, 4, 5, 6]);
+        await ctx.sync();
+        const t0 = performance.now();
+        await s.generate([7], { maxNewTokens: tokens, eosTokenIds: [] });
+        best[i] = Math.max(best[i], tokens / ((performance.now() - t0) / 1000));
+        s.dispose();
+      }
+    }
+    table(`Decode by weight format (${name}, batch 1, best of ${rounds} interleaved rounds of ${tokens} tokens)`,
+      ['weights', 'weight MiB', 'decode tok/s', 'vs bf16'],
+      models.map((m, i) => [formats[i] ?? 'bf16', m.weightBytes / 2 ** 20, best[i], best[i] / best[0]]));
+    jsonLine('speed.formats', { adapter, model: name, tokens, rounds, ...Object.fromEntries(models.map((m, i) => [formats[i] ?? 'bf16', { weightBytes: m.weightBytes, decodeTokS: best[i], vsBf16: best[i] / best[0] }])) });
+  } finally {
+    for (const m of models) await m.dispose();
+  }
+}
+await formatComparison('mamba2-130m', mamba2_130mConfig(), QUICK ? 3 : 8, QUICK ? 1 : 3);
+if (!soft) await formatComparison('zamba2-1.2B', zamba2_1p2bConfig(), 16, 3);
+
 table('Speed (batch 1)', ['model', 'prefill tok/s', 'decode tok/s', 'decode roofline', 'prefill roofline'],
   rows.map((r) => [r.name, r.prefillTokS, r.decodeTokS, r.decodeRoofline, r.prefillRoofline]));
 const classes = [...new Set(rows.flatMap((r) => Object.keys(r.breakdown)))].sort();
