@@ -344,7 +344,8 @@ export class Engine {
         if (fed[p.i] === reqs[p.i].ids.length && reqs[p.i].want !== 'none') finishing.push({ i: p.i, row: seqs[k].rowStart + p.n - 1 });
       }
       if (finishing.length === 0) { this.be.flush(); continue; }
-      await this.headRows(hn, finishing.map((f) => f.row), async (start, n, logits) => {
+      const readsLogits = (start: number, n: number) => finishing.slice(start, start + n).some((f) => reqs[f.i].want === 'logits');
+      await this.headRows(hn, finishing.map((f) => f.row), readsLogits, async (start, n, logits) => {
         const group = finishing.slice(start, start + n);
         if (group.some((f) => reqs[f.i].want === 'argmax')) {
           const am = ws.get('argmax', 4 * n);
@@ -364,8 +365,12 @@ export class Engine {
   /**
    * The logits of hn's rows `rows`, in groups of at most logitsRows: contiguous rows are read in
    * place, others are first gathered into the workspace, so the head reads its weights once per group.
+   * `readsLogits(start, n)` says whether the group's logits come back to the host (else only argmax).
    */
-  private async headRows(hn: Buf, rows: readonly number[], use: (start: number, n: number, logits: Buf) => Promise<void>): Promise<void> {
+  private async headRows(
+    hn: Buf, rows: readonly number[], readsLogits: (start: number, n: number) => boolean,
+    use: (start: number, n: number, logits: Buf) => Promise<void>,
+  ): Promise<void> {
     const H = this.runner.config.hiddenSize;
     const V = this.vocabSize;
     for (let start = 0; start < rows.length; start += this.opts.logitsRows) {
@@ -379,7 +384,9 @@ export class Engine {
         first = 0;
       }
       const logits = this.ws.get('logits', 4 * n * V);
-      this.be.reserveReadback(4 * n * V);
+      // Staging for what comes back: the group's logits, or only its argmax ids (a batch of greedy
+      // decodes keeps the one-row staging reserved at load instead of growing with the batch).
+      this.be.reserveReadback(readsLogits(start, n) ? 4 * n * V : 4 * n);
       await this.runner.head(src, first, n, logits);
       await use(start, n, logits);
     }
