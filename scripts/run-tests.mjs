@@ -31,12 +31,22 @@ function runSuite(name, dir, env = {}, nodeArgs = [], pattern = '\\.test\\.ts$')
 }
 
 // Each GPU suite runs twice per adapter: as the adapter is (its own tuning and raised limits), and
-// in the GPU lane (MSL_GPU_LANE=1: real-GPU kernel choices on WebGPU's default limits).
+// in the GPU lane (MSL_GPU_LANE=1: real-GPU kernel choices on WebGPU's default limits), which
+// leaves out a few files (LANE_TESTS below).
 const LANE = { MSL_GPU_LANE: '1' };
 // The Wasm kernels run once (no GPU). Node 20 validates relaxed SIMD only behind a flag; passing it
 // lets the suite test the relaxed-SIMD build too (Node 22+ has it on by default).
 const relaxedFlag = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
 const WASM_MODEL_TESTS = '^(model|model-quant|model-f16kv|batch|batcher|session-state|loader|loader-quant|loader-quant-pool|loader-fixtures|loader-upload)\\.test\\.ts$';
+// What the GPU lanes leave out. Both: the quantizers' quality on the trained model (a property of
+// the quantizers, not of a kernel variant). SwiftShader's lane (the real-GPU kernels with 16-bit
+// weights read as packed u32, no shader-f16) also leaves out the scheduling and snapshot suites:
+// their kernels are the model tests' kernels, and the GPU kernel variants' workgroup barriers cost
+// milliseconds per dispatch on that CPU emulation; they run on lavapipe in both lanes, on
+// SwiftShader with its own tuning, and on the Wasm backend.
+const notIn = (files) => `^(?!(${files.join('|')})\\.test\\.ts$).*\\.test\\.ts$`;
+const LANE_TESTS = notIn(['default-model-quant']);
+const SWIFTSHADER_LANE_TESTS = notIn(['default-model-quant', 'batch', 'batcher', 'session-state']);
 const suites = [
   { name: 'unit', dir: 'test/unit' },
   { name: 'wasm', dir: 'test/wasm', nodeArgs: relaxedFlag },
@@ -44,15 +54,15 @@ const suites = [
   // Wasm CPU backend: the third adapter. Kernel tests and WebGPU-only files stay in the gpu suites.
   { name: 'wasm:models', dir: 'test/gpu', env: { MSL_BACKEND: 'wasm' }, pattern: WASM_MODEL_TESTS },
   { name: 'gpu:default-adapter', dir: 'test/gpu' },
-  { name: 'gpu:default-adapter:gpu-lane', dir: 'test/gpu', env: LANE },
+  { name: 'gpu:default-adapter:gpu-lane', dir: 'test/gpu', env: LANE, pattern: LANE_TESTS },
   // The HTTP server through the openai client, on the default model (once per adapter).
   { name: 'server:default-adapter', dir: 'test/server' },
 ];
 if (existsSync(swiftshaderIcd) && !process.env.MSL_SKIP_SWIFTSHADER) {
   const ss = { VK_ICD_FILENAMES: swiftshaderIcd, MSL_EXPECT_ADAPTER: 'swiftshader' };
   suites.push({ name: 'gpu:swiftshader', dir: 'test/gpu', env: ss });
-  suites.push({ name: 'gpu:swiftshader:gpu-lane', dir: 'test/gpu', env: { ...ss, ...LANE } });
-  suites.push({ name: 'server:swiftshader', dir: 'test/server', env: ss });
+  suites.push({ name: 'gpu:swiftshader:gpu-lane', dir: 'test/gpu', env: { ...ss, ...LANE }, pattern: SWIFTSHADER_LANE_TESTS });
+  // The server's tests are host logic over the model API: once, on the default adapter.
 }
 suites.push({ name: 'e2e', dir: 'test/e2e' });
 // Deno and Bun (installed on demand into .cache/runtimes, not dependencies) against Node's ids.
