@@ -33,7 +33,7 @@ import type { KernelDef } from '../src/backends/webgpu/kernel.ts';
 import type { DType, GpuTensor, TensorPart } from '../src/backends/webgpu/tensor.ts';
 import { isQuantDType } from '../src/backends/tensor.ts';
 import { deviceLayout } from '../src/quant/formats.ts';
-import { GEMV_MAX_M, argmax, embedding, matmul, type GemvTuning, type MatmulPath } from '../src/backends/webgpu/kernels/matmul.ts';
+import { GEMV_MAX_M, argmax, gemvMaxM, embedding, matmul, type GemvTuning, type MatmulPath } from '../src/backends/webgpu/kernels/matmul.ts';
 import { QUICK, benchGpu, jsonLine, table } from './common.ts';
 import { measureCopyBandwidth } from './roofline.ts';
 
@@ -177,7 +177,11 @@ for (const dtype of dtypes) {
         jsonLine('kernels-matmul', { kernel: 'matmul', shape: name, adapter, dtype, M, N, K, skipped: 'CPU emulation: M > 8 only for out_proj unless --full' });
         continue;
       }
-      const paths: MatmulPath[] = M <= GEMV_MAX_M ? gemvPaths(dtype) : [gemmPath ?? (ctx.softwareTuning ? 'gemm-blocked' : 'gemm-tiled')];
+      // Above one GEMV block of rows: the device's GEMM beside the device's GEMV (blocks of 8 x
+      // rows), the default first (gemvMaxM: the crossover on CPU emulations).
+      const gemm: MatmulPath = gemmPath ?? (ctx.softwareTuning ? 'gemm-blocked' : 'gemm-tiled');
+      const paths: MatmulPath[] = M <= GEMV_MAX_M ? gemvPaths(dtype)
+        : M <= gemvMaxM(ctx) ? [gemvPaths(dtype)[0], gemm] : [gemm, gemvPaths(dtype)[0]];
       paths.forEach((path, pi) => {
         const bytes = w.byteLength + 4 * M * (K + N);
         items.push({

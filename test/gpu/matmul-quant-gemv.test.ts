@@ -1,7 +1,7 @@
 // matmul, decode-sized M (<= 8) over block-quantized weights (shaders/gemv_q.wgsl), against a
 // float64 CPU reference on the exact dequantized weights (src/quant/reference.ts), with both
 // traversals forced (the GPU one and the software adapters' lane-per-row one) and the device's
-// default: every format, odd N, M = 1..8 (all MB variants), K a multiple of 32 but not of 256
+// default: every format, odd N, M = 1..8 (all MB variants) and M > 8 (several z slices), K a multiple of 32 but not of 256
 // (the q5_0/q8_0 fallback shapes), several parts, x/y offsets and strides (also x not
 // vec4-aligned), accumulation, random raw blocks with extreme/subnormal/zero scales and zero
 // blocks. Also the unit GEMV on 16/32-bit weights (the software adapters' decode path).
@@ -41,6 +41,12 @@ for (const dtype of ['f32', 'f16', 'bf16'] as const) {
   cases.push({ dtype, M: 3, N: 33, K: 128, path: 'gemv-gpu', rowsPerPart: 12 });
 }
 cases.push({ dtype: 'f16', M: 3, N: 51, K: 160, path: 'gemv-lanes', forcePacked: true, xOffset: 3, xRowStride: 170 });
+// More x rows than one workgroup serves (MB = 8 per slice of the grid's z; the last slice partial),
+// as CPU emulations run small batches of decodes (gemvMaxM), and the device's default at such M.
+cases.push({ dtype: 'q8_0', M: 13, N: 45, K: 96, path: 'gemv-lanes', yOffset: 5, yRowStride: 50, accumulate: true });
+cases.push({ dtype: 'q4_k', M: 21, N: 37, K: 256, path: 'gemv-gpu' });
+cases.push({ dtype: 'bf16', M: 19, N: 33, K: 64, path: 'gemv-lanes', rowsPerPart: 16 });
+cases.push({ dtype: 'q6_k', M: 17, N: 29, K: 256 });
 
 matmulTests(test, testGpu, cases);
 test.run();

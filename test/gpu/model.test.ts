@@ -92,6 +92,26 @@ test('model zamba2: greedy generation of 20 tokens equals the reference', async 
   }
 });
 
+// Two models on one device share its command stream; each op records its dispatches in one piece
+// after any awaits (shader compiles), and the WebGPU backend replays per-weight matmul plans, so
+// concurrent decodes must neither interleave half-ops nor pick up the other model's plans.
+test('two models on one device generating at once: each equals the reference', async () => {
+  const fa = makeFixture(CASES[0].opts), fb = makeFixture(CASES[3].opts);
+  const [a, b] = [await load(fa), await load(fb)];
+  try {
+    const pa = randomIds(9, a.config.vocabSize, 7), pb = randomIds(13, b.config.vocabSize, 8);
+    const [sa, sb] = await Promise.all([
+      a.generate(pa, { maxNewTokens: 12, eosTokenIds: [] }),
+      b.generate(pb, { maxNewTokens: 12, eosTokenIds: [] }),
+    ]);
+    assert.equal(sa, [...pa, ...refGreedy(fa, pa, 12)], fa.name);
+    assert.equal(sb, [...pb, ...refGreedy(fb, pb, 12)], fb.name);
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+});
+
 // Block sizes and scan algorithms change only the order of f32 sums (and which attention kernel
 // runs), so they agree to 1e-5 relative to the logit scale (max |logit| ~ 15 here, f32 eps 6e-8
 // over ~100-term reductions).

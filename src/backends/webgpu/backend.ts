@@ -5,9 +5,9 @@ import type {
   AddOp, ArgmaxOp, AttentionOp, Backend, BackendLimits, Conv1dOp, ConvScanOp, EmbeddingOp, GatedRmsNormOp, GeluGateOp,
   KvDType, KvWriteOp, MatmulOp, MemoryStats, OpScratchQuery, RmsNormOp, RopeOp, ScanAlgorithm, SsmScanOp,
 } from '../backend.ts';
-import type { Buf } from '../tensor.ts';
+import type { Buf, WeightTensor } from '../tensor.ts';
 import { InputError } from '../../errors.ts';
-import { GpuContext, type DeviceOptions } from './context.ts';
+import { GpuContext, type DeviceOptions, type RecordedDispatch } from './context.ts';
 import { STORAGE_RW } from './flags.ts';
 import type { GpuTensor } from './tensor.ts';
 import { argmax, embedding, matmul } from './kernels/matmul.ts';
@@ -52,6 +52,8 @@ export function webgpuOpScratch(q: OpScratchQuery): Record<string, number> {
   return out;
 }
 
+/** Matmul call shapes kept per weight (a decode step has a handful; more means stale shapes). */
+const MAX_PLANS_PER_WEIGHT = 16;
 const OPS_A = 'ops.a';
 const OPS_B = 'ops.b';
 
@@ -145,12 +147,50 @@ export class WebGpuBackend implements Backend {
   async matmul(op: MatmulOp): Promise<void> {
     const w = op.w as GpuTensor;
     const prologue = op.input && this.fusedInput(op);
-    if (prologue) {
-      const { input: _, ...rest } = op;
-      return matmul(this.ctx, { ...rest, x: gpu(op.x), y: gpu(op.y), w, prologue });
+    if (op.input && !prologue) op = await runMatmulInput(this, op);
+    // A decode step makes the same matmul calls every token: the dispatches of a call are kept per
+    // weight and call shape (buffers, offsets, prologue) and replayed, skipping validation,
+    // variant lookup and params building. Buffers never change size, so a call that validated once
+    // stays valid; a destroyed buffer is caught by the bind group cache as on the first call.
+    const key = this.matmulKey(op, prologue);
+    let plans = this.matmulPlans.get(w);
+    const plan = plans?.get(key);
+    if (plan) { this.ctx.replay(plan); return; }
+    const args = prologue
+      ? { ...op, input: undefined, x: gpu(op.x), y: gpu(op.y), w, prologue }
+      : { ...op, x: gpu(op.x), y: gpu(op.y), w };
+    // The launcher appends its dispatches to `recorded` instead of recording them: recorded here in
+    // one piece, after its awaits, so a concurrent op on this context cannot land in between.
+    const recorded: RecordedDispatch[] = [];
+    await matmul(this.ctx, { ...args, sink: recorded });
+    this.ctx.replay(recorded);
+    if (recorded.length === 0) return; // M, N or K = 0: nothing (or a clear) to repeat
+    if (!plans) this.matmulPlans.set(w, (plans = new Map()));
+    if (plans.size >= MAX_PLANS_PER_WEIGHT) plans.clear(); // stale shapes of a resized workspace
+    plans.set(key, recorded);
+  }
+
+  private readonly matmulPlans = new WeakMap<WeightTensor, Map<string, RecordedDispatch[]>>();
+  private readonly objectIds = new WeakMap<object, number>();
+  private nextObjectId = 1;
+
+  private idOf(b: Buf): string {
+    const target = b instanceof GpuView ? b.buffer : b;
+    let id = this.objectIds.get(target);
+    if (id === undefined) this.objectIds.set(target, (id = this.nextObjectId++));
+    return b instanceof GpuView ? `${id}@${b.offset}+${b.size}` : `${id}`;
+  }
+
+  private matmulKey(op: MatmulOp, p: GemvPrologue | undefined): string {
+    let key = `${op.M}|${op.xOffset ?? ''}|${op.xRowStride ?? ''}|${op.yOffset ?? ''}|${op.yRowStride ?? ''}|${op.accumulate ? 1 : 0}|${this.idOf(op.x)}|${this.idOf(op.y)}`;
+    if (p) {
+      const f = op.input!;
+      key += `|${p.kind}`;
+      if (f.kind !== 'geluGate') key += `|${this.idOf(f.weight)}|${f.eps}`;
+      if (f.kind === 'rmsNorm' && f.add) key += `|${this.idOf(f.add)}`;
+      if (f.kind === 'gatedRmsNorm') key += `|${this.idOf(f.z.buffer)}|${f.z.offset}|${f.groupSize}`;
     }
-    if (op.input) op = await runMatmulInput(this, op);
-    return matmul(this.ctx, { ...op, x: gpu(op.x), y: gpu(op.y), w });
+    return key;
   }
 
   /**

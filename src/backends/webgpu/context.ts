@@ -71,6 +71,14 @@ export interface CompiledKernel {
 /** A buffer or a window of one, bound to a storage binding. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
+/** One dispatch as a launcher built it for GpuContext.replay() (the objects are kept, not copied). */
+export interface RecordedDispatch {
+  k: CompiledKernel;
+  bindings: Record<string, Binding>;
+  params: Record<string, number>;
+  grid: [number, number?, number?];
+}
+
 function isWindow(b: Binding): b is { buffer: GPUBuffer; offset?: number; size?: number } {
   // GPUBuffer has no `buffer` property; a binding window does.
   return (b as { buffer?: unknown }).buffer !== undefined;
@@ -445,6 +453,15 @@ export class GpuContext {
     if (this.pass) { this.pass.end(); this.pass = undefined; }
     if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'batch' });
     return this.encoder;
+  }
+
+  /**
+   * Records dispatches a launcher built without recording them (its `sink`), in order: a launcher
+   * that awaits (kernel compiles) can then never interleave with another op's dispatches, and its
+   * caller may keep the list and replay it for the next identical call.
+   */
+  replay(list: readonly RecordedDispatch[]): void {
+    for (const d of list) this.dispatch(d.k, d.bindings, d.params, d.grid);
   }
 
   /** Records a buffer-to-buffer copy in stream order with the dispatches. */

@@ -6,7 +6,7 @@
 // launchers stay in matmul.ts, which calls into this file.
 import { InputError, UnsupportedError } from '../../../errors.ts';
 import { FORMAT_INFO, deviceLayout } from '../../../quant/formats.ts';
-import type { GpuContext } from '../context.ts';
+import type { GpuContext, RecordedDispatch } from '../context.ts';
 import type { DefineValue, KernelDef } from '../kernel.ts';
 import { type DType, type GpuTensor, type TensorPart, isQuantDType } from '../tensor.ts';
 import type { QuantDType } from '../../tensor.ts';
@@ -178,6 +178,8 @@ export interface UnitGemvCall {
   nativeF16: boolean;
   /** Input prologue (GPU traversal, M = 1 only; see prologueFits). */
   prologue?: GemvPrologue;
+  /** Append the dispatches here instead of recording them (MatmulArgs.sink). */
+  sink?: RecordedDispatch[];
 }
 
 /**
@@ -235,6 +237,8 @@ export async function unitGemv(ctx: GpuContext, c: UnitGemvCall): Promise<void> 
     if (pro && pro.kind !== 'gelu') bindings.nw = pro.weight;
     if (pro?.kind === 'gated') bindings.xz = pro.z.buffer;
     if (pro?.kind === 'norm-add') bindings.xa = pro.add;
-    ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / perGroup), 1, Math.ceil(M / mb)]);
+    const grid: [number, number, number] = [Math.ceil(part.rows / perGroup), 1, Math.ceil(M / mb)];
+    if (c.sink) c.sink.push({ k, bindings, params, grid });
+    else ctx.dispatch(k, bindings, params, grid);
   }
 }

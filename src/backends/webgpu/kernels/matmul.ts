@@ -5,7 +5,7 @@
 // matmul-quant.ts), possibly split along dim 0 into parts: one dispatch per part, each writing
 // its own N range. A tied head is matmul with the embedding table, whatever its dtype.
 import { InputError, UnsupportedError } from '../../../errors.ts';
-import type { Binding, GpuContext } from '../context.ts';
+import type { Binding, GpuContext, RecordedDispatch } from '../context.ts';
 import type { DefineValue, KernelDef } from '../kernel.ts';
 import { type DType, type GpuTensor, isQuantDType } from '../tensor.ts';
 import type { QuantDType } from '../../tensor.ts';
@@ -86,8 +86,22 @@ const ARGMAX: KernelDef = {
 /** Output tile per workgroup [BM, BN] (must match shaders/matmul.wgsl and matmul_rb.wgsl). */
 const TILE = { 'gemm-tiled': 64, 'gemm-blocked': 32 } as const;
 
-/** Largest M served by the GEMV kernel; above it the tiled GEMM is used. */
+/** Rows of x one GEMV workgroup serves (its largest MB variant); on GPUs the GEMM takes over above it. */
 export const GEMV_MAX_M = 8;
+
+/**
+ * Largest M for which lavapipe runs the GEMV (x rows in blocks of MB = 8, one slice of the grid's
+ * z each) rather than the register-blocked GEMM: per call, out_proj [2048, 4096], lavapipe: bf16
+ * 23 vs 70 ms at M = 12, 47 vs 88 at 32, 87 vs 145 at 64; q8_0 15 vs 76, 45 vs 76, 73 vs 166
+ * (bench/kernels-matmul.ts); a batch of 9-16 decodes of Zamba2-1.2B shapes runs 2.8-3.9x faster.
+ * SwiftShader is the other way round (GEMM 2.2x faster at M = 16, 4.5x at 64): GEMV_MAX_M there.
+ */
+export const LLVMPIPE_GEMV_MAX_M = 64;
+
+/** Largest M the default path sends to the GEMV on this device. */
+export function gemvMaxM(ctx: Pick<GpuContext, 'softwareTuning' | 'adapter'>): number {
+  return ctx.softwareTuning && ctx.adapter.name === 'llvmpipe' ? LLVMPIPE_GEMV_MAX_M : GEMV_MAX_M;
+}
 
 /** Tuning of the GEMV kernel (threads per workgroup, rows of W per workgroup). */
 export interface GemvTuning { wg: number; rows: number }
@@ -127,11 +141,18 @@ export interface MatmulArgs {
   /** Read 16-bit weights as packed u32 + unpack even when shader-f16 is available (tests). */
   forcePacked?: boolean;
   /**
-   * Force a kernel (tests, benchmarks). Default: 'gemv' for M <= GEMV_MAX_M, else 'gemm', which is
-   * 'gemm-tiled' (workgroup-memory tiles, shaders/matmul.wgsl) on GPUs and 'gemm-blocked'
-   * (register blocking only, shaders/matmul_rb.wgsl) on CPU emulations.
+   * Force a kernel (tests, benchmarks). Default: 'gemv' for M <= gemvMaxM(ctx) (GEMV_MAX_M;
+   * LLVMPIPE_GEMV_MAX_M on lavapipe), else 'gemm', which is 'gemm-tiled'
+   * (workgroup-memory tiles, shaders/matmul.wgsl) on GPUs and 'gemm-blocked' (register blocking
+   * only, shaders/matmul_rb.wgsl) on CPU emulations. The GEMV kernels take any M (blocks of MB
+   * rows along the grid's z).
    */
   path?: MatmulPath;
+  /**
+   * When given, the dispatches are appended here instead of recorded (the caller replays them with
+   * ctx.replay() and may keep them for identical calls). Clears (K = 0) are recorded as usual.
+   */
+  sink?: RecordedDispatch[];
   /** GEMV tuning override (benchmarks; applies to shaders/gemv.wgsl and to gemv_q's traversals). */
   gemv?: GemvTuning;
   /**
@@ -223,7 +244,7 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     VEC: vec,
     XVEC: vec && xOffset % 4 === 0 && xRowStride % 4 === 0,
   };
-  let path = args.path ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
+  let path = args.path ?? (M <= gemvMaxM(ctx) ? 'gemv' : 'gemm');
   if (path === 'gemm') path = ctx.softwareTuning ? 'gemm-blocked' : 'gemm-tiled';
   // Bind only the rows touched (window offsets keep the element offsets' residues mod 4, as XVEC needs).
   const xw = window(ctx, args.x, xOffset, xOffset + (M - 1) * xRowStride + xWidth);
@@ -231,11 +252,10 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
   if (path === 'gemv' || path === 'gemv-split' || path === 'gemv-gpu' || path === 'gemv-lanes') {
     const traversal = args.prologue ? 'gpu' : unitTraversal(ctx, w.dtype, K, path);
     if (traversal) {
-      if (M > GEMV_MAX_M) throw new UnsupportedError(`matmul: the unit GEMV serves M <= ${GEMV_MAX_M}, got M = ${M}`);
       await unitGemv(ctx, {
         x: xw.binding, xOffset: xw.offset, xRowStride, y: yw.binding, yOffset: yw.offset, yRowStride, M, K, w,
         accumulate: args.accumulate === true, traversal, tuning: args.gemv as UnitGemvTuning | undefined,
-        nativeF16: ctx.features.shaderF16 && !args.forcePacked, prologue: args.prologue,
+        nativeF16: ctx.features.shaderF16 && !args.forcePacked, prologue: args.prologue, sink: args.sink,
       });
       return;
     }
@@ -266,8 +286,10 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<void> {
     if (part.rows === 0) continue;
     const params = { ...base, N: part.rows, nBase: part.rowStart, ...sectionWords(w.dtype, part, K) };
     const bindings: Record<string, Binding> = { x: xw.binding, [isQuantDType(w.dtype) ? 'wu' : 'w']: part.buffer, y: yw.binding };
-    if (path === 'gemv') ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / rows), 1, Math.ceil(M / mb)]);
-    else ctx.dispatch(k, bindings, params, [Math.ceil(part.rows / TILE[path]), 1, Math.ceil(M / TILE[path])]);
+    const grid: [number, number, number] = path === 'gemv' ? [Math.ceil(part.rows / rows), 1, Math.ceil(M / mb)]
+      : [Math.ceil(part.rows / TILE[path]), 1, Math.ceil(M / TILE[path])];
+    if (args.sink) args.sink.push({ k, bindings, params, grid });
+    else ctx.dispatch(k, bindings, params, grid);
   }
 }
 
