@@ -147,7 +147,7 @@ def model_card(cfg, ref, out):
       f'32-token greedy continuation of "{g["prompt"]}" (smallest top-1/top-2 logit gap along the way: '
       f'{g["min_top2_margin"]:.3f}; the trainer takes the first of a fixed list of prompts whose path keeps that gap '
       '>= 0.02, else the one with the largest gap, so that two correct f32 implementations do not split on a near-tie). `test/gpu/default-model.test.ts` requires the runtime to match the NLL within '
-      '1e-3 relative and the greedy ids exactly, and the float64 reference (`test/reference`) to agree.')
+      '1e-3 relative and the greedy ids exactly; `test/unit/default-model-ref.test.ts` requires the float64 reference (`test/reference`) to agree.')
     w('')
     w('## Limitations')
     w('- Tiny and briefly trained: grammatical-looking but mostly meaningless text, frequent repetition under greedy '
