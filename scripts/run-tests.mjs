@@ -45,7 +45,7 @@ const WASM_MODEL_TESTS = '^(model|model-quant|model-f16kv|batch|batcher|session-
 // runs (every config variant and dtype against the f64 reference), and the GPU variants' workgroup
 // barriers cost milliseconds per dispatch on that CPU emulation (the trained model's 32000-row head
 // alone takes ~3 s a token). They run on lavapipe in both lanes, on SwiftShader with its own
-// tuning, and on the Wasm backend.
+// tuning, and on the Wasm backend (batching and snapshots).
 const notIn = (files) => `^(?!(${files.join('|')})\\.test\\.ts$).*\\.test\\.ts$`;
 const LANE_TESTS = notIn(['default-model-quant']);
 const SWIFTSHADER_LANE_TESTS = notIn(['default-model-quant', 'default-model', 'batch', 'batcher', 'session-state']);
@@ -64,7 +64,7 @@ if (existsSync(swiftshaderIcd) && !process.env.MSL_SKIP_SWIFTSHADER) {
   const ss = { VK_ICD_FILENAMES: swiftshaderIcd, MSL_EXPECT_ADAPTER: 'swiftshader' };
   suites.push({ name: 'gpu:swiftshader', dir: 'test/gpu', env: ss });
   suites.push({ name: 'gpu:swiftshader:gpu-lane', dir: 'test/gpu', env: { ...ss, ...LANE }, pattern: SWIFTSHADER_LANE_TESTS });
-  // The server's tests are host logic over the model API: once, on the default adapter.
+  suites.push({ name: 'server:swiftshader', dir: 'test/server', env: ss });
 }
 suites.push({ name: 'e2e', dir: 'test/e2e' });
 // Deno and Bun (installed on demand into .cache/runtimes, not dependencies) against Node's ids.
