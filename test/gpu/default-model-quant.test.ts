@@ -3,27 +3,14 @@
 // (reference.json). A property of the quantizers, not of a kernel variant (the quantized kernels
 // are held to the f64 reference on the same dequantized weights in model-quant.test.ts), so the
 // GPU lanes skip this file (scripts/run-tests.mjs).
-import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { testGpu } from '../helpers/gpu.ts';
 import { mean, nextTokenNlls } from '../helpers/checkpoint-ref.ts';
+import { DEFAULT_MODEL_DIR as DIR, DEFAULT_MODEL_VOCAB as V, defaultModelReference as ref } from '../helpers/default-model.ts';
+import { timedTest } from '../helpers/timed-test.ts';
 import { loadModel } from '../../src/api.ts';
 
-const test = ((name: string, fn: () => Promise<void>) => uvuTest(name, async () => {
-  const t0 = performance.now();
-  await fn();
-  console.log(`  [${((performance.now() - t0) / 1000).toFixed(1)} s] ${name}`);
-})) as unknown as typeof uvuTest;
-test.run = uvuTest.run;
-
-const root = new URL('../../', import.meta.url).pathname;
-const DIR = process.env.MSL_DEFAULT_MODEL_DIR ?? join(root, 'assets/default-model');
-const ref = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as {
-  passage: { ids: number[]; predicted_tokens: number; token_nll: number[] };
-};
-const V = 32000;
+const test = timedTest(true);
 
 // Quantized at load: the NLL over the first 256 passage tokens may rise only a little over the
 // trainer's (bf16) figure: perplexity +1% for q8_0 (exp(dNLL) - 1 <= 0.01) and +5% for q4_k

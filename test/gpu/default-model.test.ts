@@ -11,32 +11,14 @@
 // The f64 reference on the same passage (the same for every adapter, so once): test/unit/default-model-ref.test.ts.
 // Quantized at load, the same passage: test/gpu/default-model-quant.test.ts.
 // All figures are printed. MSL_DEFAULT_MODEL_DIR points it at another trainer export.
-import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { testGpu } from '../helpers/gpu.ts';
 import { mean, nextTokenNlls } from '../helpers/checkpoint-ref.ts';
+import { DEFAULT_MODEL_DIR as DIR, DEFAULT_MODEL_VOCAB as V, defaultModelReference as ref, relErr } from '../helpers/default-model.ts';
+import { timedTest } from '../helpers/timed-test.ts';
 import { loadModel } from '../../src/api.ts';
 
-const test = ((name: string, fn: () => Promise<void>) => uvuTest(name, async () => {
-  const t0 = performance.now();
-  await fn();
-  console.log(`  [${((performance.now() - t0) / 1000).toFixed(1)} s] ${name}`);
-})) as unknown as typeof uvuTest;
-test.run = uvuTest.run;
-
-const root = new URL('../../', import.meta.url).pathname;
-const DIR = process.env.MSL_DEFAULT_MODEL_DIR ?? join(root, 'assets/default-model');
-
-interface Reference {
-  trainer_commit: string;
-  passage: { ids: number[]; predicted_tokens: number; mean_nll: number; token_nll: number[] };
-  greedy: { prompt: string; prompt_ids: number[]; new_ids: number[]; min_top2_margin: number };
-}
-const ref = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as Reference;
-const V = 32000;
-const relErr = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+const test = timedTest(true);
 
 test('reference.json is a trainer export: passage of >= 1024 predicted tokens, per-token NLLs, 32 greedy ids', async () => {
   const p = ref.passage;

@@ -8,9 +8,9 @@
 // split of the same sums differs); 16-bit weights → also 1e-4: the reference uses exactly the
 // rounded weights and every activation stays f32, so storage precision adds no error (measured
 // ≤ 4.5e-5 on both adapters).
-import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { modelTarget, testModelBackend } from '../helpers/gpu.ts';
+import { timedTest } from '../helpers/timed-test.ts';
 import { makeFixture, randomIds, type FixtureOptions, type Fixture } from '../fixtures/index.ts';
 import { refForward, refGreedy } from '../reference/index.ts';
 import { loadModel, type MambaModel } from '../../src/api.ts';
@@ -18,12 +18,7 @@ import { AbortError, InputError, OutOfMemoryError } from '../../src/errors.ts';
 import { planMemory } from '../../src/runtime/planner.ts';
 
 // MSL_TEST_TIMING=1 prints each test's wall time (to keep the suite's budget in view).
-const test = ((name: string, fn: () => Promise<void>) => uvuTest(name, async () => {
-  const t0 = performance.now();
-  await fn();
-  if (process.env.MSL_TEST_TIMING) console.log(`  [${((performance.now() - t0) / 1000).toFixed(1)} s] ${name}`);
-})) as unknown as typeof uvuTest;
-test.run = uvuTest.run;
+const test = timedTest(!!process.env.MSL_TEST_TIMING);
 
 const CASES: { opts: FixtureOptions; tol: number }[] = [
   { opts: { arch: 'zamba2', variant: 'hybrid-1block', dtype: 'f32', seed: 11 }, tol: 1e-4 },

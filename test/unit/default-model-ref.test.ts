@@ -7,20 +7,11 @@
 // 256 (MSL_REF_TOKENS=1024 runs the whole passage).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { mean, nextTokenNlls, readCheckpointForRef } from '../helpers/checkpoint-ref.ts';
+import { DEFAULT_MODEL_DIR as DIR, DEFAULT_MODEL_VOCAB as V, defaultModelReference as ref, relErr } from '../helpers/default-model.ts';
 import { refForward, refGreedy } from '../reference/index.ts';
 
-const root = new URL('../../', import.meta.url).pathname;
-const DIR = process.env.MSL_DEFAULT_MODEL_DIR ?? join(root, 'assets/default-model');
 const REF_TOKENS = Number(process.env.MSL_REF_TOKENS ?? 256);
-const ref = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as {
-  passage: { ids: number[]; predicted_tokens: number; token_nll: number[] };
-  greedy: { prompt_ids: number[]; new_ids: number[] };
-};
-const V = 32000;
-const relErr = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 test(`the f64 reference agrees: NLL over the first ${REF_TOKENS} passage tokens, greedy ids`, async () => {
   const m = readCheckpointForRef(DIR);
