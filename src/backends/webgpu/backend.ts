@@ -171,13 +171,10 @@ export class WebGpuBackend implements Backend {
   }
 
   private readonly matmulPlans = new WeakMap<WeightTensor, Map<string, RecordedDispatch[]>>();
-  private readonly objectIds = new WeakMap<object, number>();
-  private nextObjectId = 1;
 
   private idOf(b: Buf): string {
-    const target = b instanceof GpuView ? b.buffer : b;
-    let id = this.objectIds.get(target);
-    if (id === undefined) this.objectIds.set(target, (id = this.nextObjectId++));
+    const [buffer] = at(b);
+    const id = this.ctx.bufferId(buffer);
     return b instanceof GpuView ? `${id}@${b.offset}+${b.size}` : `${id}`;
   }
 

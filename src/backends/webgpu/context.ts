@@ -371,6 +371,13 @@ export class GpuContext {
     this.dispatchCount++;
   }
 
+  /** A small number naming `buffer` for as long as it lives (cache keys over buffers). */
+  bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+    return id;
+  }
+
   /** The (cached) bind group of `k` over these buffer windows; the params slot is a dynamic offset. */
   private bindGroupFor(k: CompiledKernel, bindings: Record<string, Binding>): GPUBindGroup {
     const names = k.def.bindings;
@@ -379,9 +386,7 @@ export class GpuContext {
     for (let i = 0; i < names.length; i++) {
       const b = bindings[names[i]];
       if (!b) throw new Error(`kernel ${k.label}: binding ${names[i]} not given`);
-      const buffer = isWindow(b) ? b.buffer : b;
-      let id = this.bufferIds.get(buffer);
-      if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+      const id = this.bufferId(isWindow(b) ? b.buffer : b);
       ids.push(id);
       key += isWindow(b) ? `|${id}:${b.offset ?? 0}:${b.size ?? -1}` : `|${id}`;
     }
